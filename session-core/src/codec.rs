@@ -1,0 +1,169 @@
+//! The stored form of a record: a versioned envelope around MessagePack.
+//!
+//! Layout of format 1:
+//!
+//! | bytes | meaning |
+//! |---|---|
+//! | 0 | format number, `1` |
+//! | 1..9 | `expires_at`, milliseconds since the Unix epoch, big-endian `u64` |
+//! | 9.. | MessagePack array `[created_at_ms, version, {key: bin}]` |
+//!
+//! The expiry sits at a fixed offset ([`EXPIRY_OFFSET`]) so that a store can
+//! move it in place without touching the data (the Redis store's `touch`).
+//! Later versions of this crate keep reading every format they ever wrote;
+//! `tests/fixtures/envelope-v1.bin` pins format 1.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::record::{from_unix_ms, unix_ms, Data};
+use crate::{Error, Record, SessionId};
+
+/// The format number this version writes.
+pub const FORMAT: u8 = 1;
+/// Byte offset of the big-endian `u64` expiry (ms since the Unix epoch).
+pub const EXPIRY_OFFSET: usize = 1;
+const HEADER: usize = EXPIRY_OFFSET + 8;
+
+#[derive(Serialize)]
+struct BodyRef<'a>(
+    u64,
+    u64,
+    std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>,
+);
+
+#[derive(Deserialize)]
+struct Body(u64, u64, std::collections::BTreeMap<String, ByteBuf>);
+
+/// Encodes a record (everything but its ID) into envelope bytes.
+///
+/// # Errors
+///
+/// [`Error::Encode`] if MessagePack serialisation fails.
+pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
+    let body = BodyRef(
+        unix_ms(record.created_at),
+        record.version,
+        record
+            .data
+            .iter()
+            .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
+            .collect(),
+    );
+    let mut out =
+        Vec::with_capacity(HEADER + 16 + record.data.values().map(Vec::len).sum::<usize>());
+    out.push(FORMAT);
+    out.extend_from_slice(&unix_ms(record.expires_at).to_be_bytes());
+    rmp_serde::encode::write(&mut out, &body).map_err(Error::Encode)?;
+    Ok(out)
+}
+
+/// Decodes envelope bytes written by [`encode`] (any format so far) back into a record.
+///
+/// # Errors
+///
+/// [`Error::Envelope`] for bytes that are not an envelope of a known format,
+/// [`Error::Decode`] for a corrupt MessagePack body.
+pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
+    let (format, rest) = bytes
+        .split_first()
+        .ok_or(Error::Envelope { reason: "empty" })?;
+    if *format != FORMAT {
+        return Err(Error::Envelope {
+            reason: "unknown format number",
+        });
+    }
+    let expires_ms = read_expiry(bytes).ok_or(Error::Envelope {
+        reason: "truncated header",
+    })?;
+    let Body(created_ms, version, data) =
+        rmp_serde::from_slice(&rest[HEADER - 1..]).map_err(Error::Decode)?;
+    Ok(Record {
+        id,
+        data: data
+            .into_iter()
+            .map(|(k, v)| (k, v.into_vec()))
+            .collect::<Data>(),
+        created_at: from_unix_ms(created_ms),
+        expires_at: from_unix_ms(expires_ms),
+        version,
+    })
+}
+
+/// Reads the expiry (ms since the Unix epoch) from envelope bytes, if present.
+pub fn read_expiry(bytes: &[u8]) -> Option<u64> {
+    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..HEADER)?.try_into().ok()?;
+    Some(u64::from_be_bytes(raw))
+}
+
+/// Encodes one session value as MessagePack (structs as maps, so fields can
+/// be added later).
+///
+/// # Errors
+///
+/// [`Error::Encode`] if the value cannot be serialised.
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    rmp_serde::to_vec_named(value).map_err(Error::Encode)
+}
+
+/// Decodes one session value written by [`encode_value`].
+///
+/// # Errors
+///
+/// [`Error::Decode`] if the bytes do not hold a `T`.
+pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    rmp_serde::from_slice(bytes).map_err(Error::Decode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/envelope-v1.bin");
+
+    fn fixture_record(id: SessionId) -> Record {
+        let mut data = Data::new();
+        data.insert("user_id".into(), encode_value(&42u64).unwrap());
+        data.insert("email".into(), encode_value("guest@example.com").unwrap());
+        data.insert(
+            "cart".into(),
+            encode_value(&serde_json::json!({"items": [1, 2, 3], "coupon": null})).unwrap(),
+        );
+        Record {
+            id,
+            data,
+            created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+            expires_at: UNIX_EPOCH + Duration::from_millis(1_700_000_014_400),
+            version: 7,
+        }
+    }
+
+    #[test]
+    fn format_1_fixture_stays_readable() {
+        let id = SessionId::generate();
+        let record = decode(id.clone(), FIXTURE).unwrap();
+        assert_eq!(record, fixture_record(id));
+        assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
+    }
+
+    #[test]
+    fn round_trip() {
+        let r = fixture_record(SessionId::generate());
+        assert_eq!(decode(r.id.clone(), &encode(&r).unwrap()).unwrap(), r);
+        assert_eq!(read_expiry(&encode(&r).unwrap()), Some(1_700_000_014_400));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let id = SessionId::generate();
+        for bad in [
+            &b""[..],
+            b"\x02aaaaaaaaaaaa",
+            b"\x01abc",
+            b"\x01\0\0\0\0\0\0\0\0\xc1",
+        ] {
+            assert!(decode(id.clone(), bad).is_err(), "{bad:?}");
+        }
+    }
+}

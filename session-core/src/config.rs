@@ -1,0 +1,657 @@
+//! `SessionConfig`: the settings users know from Ravyn, validated once at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Shortest accepted secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Longest accepted `max_age`: 400 days, where browsers cap cookie lifetimes.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// A signing secret. [`Debug`](fmt::Debug) never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<[u8]>);
+
+impl Secret {
+    /// Wraps secret bytes (validated when the config is built).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into().into_boxed_slice())
+    }
+
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self::new(s.as_bytes())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self::new(s.into_bytes())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::from)
+    }
+}
+
+/// The cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    /// Sent only on same-site requests.
+    Strict,
+    /// Sent on same-site requests and top-level navigations (the default).
+    #[default]
+    Lax,
+    /// Sent on every request; requires `https_only`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute value as written in `Set-Cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
+}
+
+impl std::str::FromStr for SameSite {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" => Ok(Self::Strict),
+            "lax" => Ok(Self::Lax),
+            "none" => Ok(Self::None),
+            _ => Err(Error::config(
+                "same_site",
+                format!("{s:?} is not one of \"strict\", \"lax\", \"none\""),
+            )),
+        }
+    }
+}
+
+/// Session settings, mirroring Ravyn's `SessionConfig`.
+///
+/// | field | default |
+/// |---|---|
+/// | `secret_key` | required, at least 32 bytes |
+/// | `fallback_secret_keys` | none (older keys that still verify) |
+/// | `session_cookie` | `"session"` |
+/// | `max_age` | 14400 s (4 h): idle lifetime, cookie `Max-Age` and store TTL |
+/// | `same_site` | `lax` |
+/// | `https_only` | `false` (sets `Secure`) |
+/// | `path` | `"/"` |
+/// | `domain` | none |
+/// | `http_only` | `true` |
+/// | `absolute_max_age` | none (a cap on renewals, counted from creation) |
+/// | `refresh_after` | `0.25`: a read-only request renews the expiry once this fraction of `max_age` has passed since the last renewal |
+/// | `max_data_size` | 65536 bytes of encoded session data |
+///
+/// A value of this type is always valid: the builder, [`Deserialize`] and
+/// [`from_env`](Self::from_env) all validate.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::{SameSite, SessionConfig};
+///
+/// let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!")
+///     .session_cookie("session_id")
+///     .max_age(Duration::from_secs(3600))
+///     .same_site(SameSite::Strict)
+///     .https_only(true)
+///     .build()?;
+/// assert_eq!(config.session_cookie(), "session_id");
+/// assert!(!format!("{config:?}").contains("a-secret"));
+///
+/// // Mistakes are caught at start-up, naming the field and the fix:
+/// let err = SessionConfig::builder("too short").build().unwrap_err();
+/// assert!(err.to_string().contains("`secret_key`"));
+/// # Ok::<(), session_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawConfig")]
+pub struct SessionConfig {
+    secret_key: Secret,
+    fallback_secret_keys: Vec<Secret>,
+    session_cookie: String,
+    max_age: Duration,
+    same_site: SameSite,
+    https_only: bool,
+    path: String,
+    domain: Option<String>,
+    http_only: bool,
+    absolute_max_age: Option<Duration>,
+    refresh_after: f64,
+    max_data_size: usize,
+}
+
+/// The unvalidated form used by serde and the builder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    secret_key: Option<Secret>,
+    fallback_secret_keys: Vec<Secret>,
+    session_cookie: String,
+    max_age: u64,
+    same_site: SameSite,
+    https_only: bool,
+    path: String,
+    domain: Option<String>,
+    http_only: bool,
+    absolute_max_age: Option<u64>,
+    refresh_after: f64,
+    max_data_size: usize,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            fallback_secret_keys: Vec::new(),
+            session_cookie: "session".into(),
+            max_age: 14_400,
+            same_site: SameSite::Lax,
+            https_only: false,
+            path: "/".into(),
+            domain: None,
+            http_only: true,
+            absolute_max_age: None,
+            refresh_after: 0.25,
+            max_data_size: 64 * 1024,
+        }
+    }
+}
+
+impl TryFrom<RawConfig> for SessionConfig {
+    type Error = Error;
+
+    fn try_from(raw: RawConfig) -> Result<Self, Error> {
+        let secret_key = raw.secret_key.ok_or_else(|| {
+            Error::config(
+                "secret_key",
+                "is required; set it to at least 32 random bytes (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+        check_secret("secret_key", &secret_key)?;
+        for key in &raw.fallback_secret_keys {
+            check_secret("fallback_secret_keys", key)?;
+        }
+        check_cookie_name(&raw.session_cookie)?;
+        if raw.max_age == 0 {
+            return Err(Error::config("max_age", "must be at least 1 second"));
+        }
+        let max_age = Duration::from_secs(raw.max_age);
+        if max_age > MAX_MAX_AGE {
+            return Err(Error::config(
+                "max_age",
+                "must be at most 34560000 seconds (400 days), where browsers cap cookies",
+            ));
+        }
+        if raw.same_site == SameSite::None && !raw.https_only {
+            return Err(Error::config(
+                "same_site",
+                "\"none\" requires https_only = true (browsers reject SameSite=None without Secure)",
+            ));
+        }
+        if !raw.path.starts_with('/') || !is_attr_value(&raw.path) {
+            return Err(Error::config(
+                "path",
+                "must start with '/' and contain no ';', spaces or control characters",
+            ));
+        }
+        if let Some(domain) = &raw.domain {
+            if domain.is_empty() || !is_attr_value(domain) {
+                return Err(Error::config(
+                    "domain",
+                    "must be a host name without ';', spaces or control characters; leave it unset for a host-only cookie",
+                ));
+            }
+        }
+        if raw.session_cookie.starts_with("__Host-") {
+            if raw.domain.is_some() {
+                return Err(Error::config(
+                    "domain",
+                    "must be unset for a `__Host-` cookie name; remove the domain or rename the cookie",
+                ));
+            }
+            if raw.path != "/" {
+                return Err(Error::config(
+                    "path",
+                    "must be \"/\" for a `__Host-` cookie name; set path = \"/\" or rename the cookie",
+                ));
+            }
+        }
+        let absolute_max_age = match raw.absolute_max_age {
+            Some(0) => {
+                return Err(Error::config(
+                    "absolute_max_age",
+                    "must be at least 1 second, or unset for no cap",
+                ))
+            }
+            other => other.map(Duration::from_secs),
+        };
+        if !(raw.refresh_after > 0.0 && raw.refresh_after <= 1.0) {
+            return Err(Error::config(
+                "refresh_after",
+                "must be a fraction of max_age in (0, 1], e.g. 0.25",
+            ));
+        }
+        if raw.max_data_size == 0 {
+            return Err(Error::config("max_data_size", "must be at least 1 byte"));
+        }
+        Ok(Self {
+            secret_key,
+            fallback_secret_keys: raw.fallback_secret_keys,
+            session_cookie: raw.session_cookie,
+            max_age,
+            same_site: raw.same_site,
+            https_only: raw.https_only,
+            path: raw.path,
+            domain: raw.domain,
+            http_only: raw.http_only,
+            absolute_max_age,
+            refresh_after: raw.refresh_after,
+            max_data_size: raw.max_data_size,
+        })
+    }
+}
+
+fn check_secret(field: &'static str, secret: &Secret) -> Result<(), Error> {
+    if secret.expose().len() < MIN_SECRET_LEN {
+        return Err(Error::config(
+            field,
+            format!(
+                "is {} bytes; use at least {MIN_SECRET_LEN} random bytes (e.g. `openssl rand -base64 32`)",
+                secret.expose().len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_cookie_name(name: &str) -> Result<(), Error> {
+    // RFC 6265 cookie-name = token (RFC 7230 tchar).
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(tchar) {
+        return Err(Error::config(
+            "session_cookie",
+            format!("{name:?} is not a valid cookie name; use letters, digits and `-_.` only"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_attr_value(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_graphic() && c != ';')
+}
+
+impl SessionConfig {
+    /// Starts a builder with every default and the given secret.
+    pub fn builder(secret_key: impl Into<Secret>) -> SessionConfigBuilder {
+        SessionConfigBuilder(RawConfig {
+            secret_key: Some(secret_key.into()),
+            ..RawConfig::default()
+        })
+    }
+
+    /// Reads the configuration from `SESSION_*` environment variables.
+    ///
+    /// | variable | field |
+    /// |---|---|
+    /// | `SESSION_SECRET` (required) | `secret_key` |
+    /// | `SESSION_FALLBACK_SECRETS` (comma-separated) | `fallback_secret_keys` |
+    /// | `SESSION_COOKIE` | `session_cookie` |
+    /// | `SESSION_MAX_AGE` (seconds) | `max_age` |
+    /// | `SESSION_SAME_SITE` | `same_site` |
+    /// | `SESSION_HTTPS_ONLY` (`true`/`false`) | `https_only` |
+    /// | `SESSION_PATH`, `SESSION_DOMAIN` | `path`, `domain` |
+    /// | `SESSION_HTTP_ONLY` | `http_only` |
+    /// | `SESSION_ABSOLUTE_MAX_AGE` (seconds) | `absolute_max_age` |
+    /// | `SESSION_REFRESH_AFTER` (fraction) | `refresh_after` |
+    /// | `SESSION_MAX_DATA_SIZE` (bytes) | `max_data_size` |
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the variable's field for a missing secret, an
+    /// unparsable number or boolean, or any validation failure.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        fn parse<T: std::str::FromStr>(
+            field: &'static str,
+            var: &str,
+            value: String,
+        ) -> Result<T, Error> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| Error::config(field, format!("{var}={value:?} does not parse")))
+        }
+        let mut raw = RawConfig {
+            secret_key: lookup("SESSION_SECRET").map(Secret::from),
+            ..RawConfig::default()
+        };
+        if raw.secret_key.is_none() {
+            return Err(Error::config(
+                "secret_key",
+                "SESSION_SECRET is not set; set it to at least 32 random bytes",
+            ));
+        }
+        if let Some(v) = lookup("SESSION_FALLBACK_SECRETS") {
+            raw.fallback_secret_keys = v
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(Secret::from)
+                .collect();
+        }
+        if let Some(v) = lookup("SESSION_COOKIE") {
+            raw.session_cookie = v;
+        }
+        if let Some(v) = lookup("SESSION_MAX_AGE") {
+            raw.max_age = parse("max_age", "SESSION_MAX_AGE", v)?;
+        }
+        if let Some(v) = lookup("SESSION_SAME_SITE") {
+            raw.same_site = v.parse()?;
+        }
+        if let Some(v) = lookup("SESSION_HTTPS_ONLY") {
+            raw.https_only = parse("https_only", "SESSION_HTTPS_ONLY", v)?;
+        }
+        if let Some(v) = lookup("SESSION_PATH") {
+            raw.path = v;
+        }
+        if let Some(v) = lookup("SESSION_DOMAIN") {
+            raw.domain = Some(v);
+        }
+        if let Some(v) = lookup("SESSION_HTTP_ONLY") {
+            raw.http_only = parse("http_only", "SESSION_HTTP_ONLY", v)?;
+        }
+        if let Some(v) = lookup("SESSION_ABSOLUTE_MAX_AGE") {
+            raw.absolute_max_age = Some(parse("absolute_max_age", "SESSION_ABSOLUTE_MAX_AGE", v)?);
+        }
+        if let Some(v) = lookup("SESSION_REFRESH_AFTER") {
+            raw.refresh_after = parse("refresh_after", "SESSION_REFRESH_AFTER", v)?;
+        }
+        if let Some(v) = lookup("SESSION_MAX_DATA_SIZE") {
+            raw.max_data_size = parse("max_data_size", "SESSION_MAX_DATA_SIZE", v)?;
+        }
+        raw.try_into()
+    }
+
+    /// The current signing secret.
+    pub fn secret_key(&self) -> &Secret {
+        &self.secret_key
+    }
+    /// Older secrets that still verify cookies (which are then re-issued).
+    pub fn fallback_secret_keys(&self) -> &[Secret] {
+        &self.fallback_secret_keys
+    }
+    /// The cookie name.
+    pub fn session_cookie(&self) -> &str {
+        &self.session_cookie
+    }
+    /// Idle lifetime: cookie `Max-Age` and store TTL.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+    /// The `SameSite` attribute.
+    pub fn same_site(&self) -> SameSite {
+        self.same_site
+    }
+    /// Whether `https_only` was set.
+    pub fn https_only(&self) -> bool {
+        self.https_only
+    }
+    /// Whether the cookie carries `Secure`: `https_only`, or a `__Host-`/`__Secure-` name.
+    pub fn secure(&self) -> bool {
+        self.https_only
+            || self.session_cookie.starts_with("__Host-")
+            || self.session_cookie.starts_with("__Secure-")
+    }
+    /// The cookie `Path`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+    /// The cookie `Domain`, if any.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+    /// Whether the cookie carries `HttpOnly`.
+    pub fn http_only(&self) -> bool {
+        self.http_only
+    }
+    /// Cap on the total lifetime, counted from creation, if any.
+    pub fn absolute_max_age(&self) -> Option<Duration> {
+        self.absolute_max_age
+    }
+    /// Fraction of `max_age` after which a read-only request renews the expiry.
+    pub fn refresh_after(&self) -> f64 {
+        self.refresh_after
+    }
+    /// Largest accepted encoded session, in bytes.
+    pub fn max_data_size(&self) -> usize {
+        self.max_data_size
+    }
+}
+
+/// Builder for [`SessionConfig`]; see [`SessionConfig::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct SessionConfigBuilder(RawConfig);
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawConfig")
+            .field("session_cookie", &self.session_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfigBuilder {
+    /// Adds an older secret that still verifies cookies.
+    pub fn fallback_secret_key(mut self, key: impl Into<Secret>) -> Self {
+        self.0.fallback_secret_keys.push(key.into());
+        self
+    }
+    /// Sets the cookie name (default `"session"`).
+    pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
+        self.0.session_cookie = name.into();
+        self
+    }
+    /// Sets the idle lifetime (default 4 hours); whole seconds count.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.0.max_age = max_age.as_secs();
+        self
+    }
+    /// Sets `SameSite` (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.0.same_site = same_site;
+        self
+    }
+    /// Sets `https_only`, which adds `Secure` (default `false`).
+    pub fn https_only(mut self, https_only: bool) -> Self {
+        self.0.https_only = https_only;
+        self
+    }
+    /// Sets the cookie path (default `"/"`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.0.path = path.into();
+        self
+    }
+    /// Sets the cookie domain (default: host-only).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.0.domain = Some(domain.into());
+        self
+    }
+    /// Sets `HttpOnly` (default `true`).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.0.http_only = http_only;
+        self
+    }
+    /// Caps the total lifetime from creation, however active the session is.
+    pub fn absolute_max_age(mut self, cap: Duration) -> Self {
+        self.0.absolute_max_age = Some(cap.as_secs());
+        self
+    }
+    /// Sets the renewal fraction of `max_age` (default `0.25`).
+    pub fn refresh_after(mut self, fraction: f64) -> Self {
+        self.0.refresh_after = fraction;
+        self
+    }
+    /// Sets the largest accepted encoded session in bytes (default 64 KiB).
+    pub fn max_data_size(mut self, bytes: usize) -> Self {
+        self.0.max_data_size = bytes;
+        self
+    }
+    /// Validates and builds the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the field and the fix.
+    pub fn build(self) -> Result<SessionConfig, Error> {
+        self.0.try_into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn field_of(err: Error) -> &'static str {
+        match err {
+            Error::Config { field, .. } => field,
+            other => panic!("not a config error: {other}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_ravyn() {
+        let c = SessionConfig::builder(SECRET).build().unwrap();
+        assert_eq!(c.session_cookie(), "session");
+        assert_eq!(c.max_age(), Duration::from_secs(14_400));
+        assert_eq!(c.same_site(), SameSite::Lax);
+        assert!(!c.https_only() && !c.secure());
+        assert!(c.http_only());
+        assert_eq!(c.path(), "/");
+        assert_eq!(c.domain(), None);
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_field_named() {
+        let b = || SessionConfig::builder(SECRET);
+        let cases = [
+            (SessionConfig::builder("short").build(), "secret_key"),
+            (
+                b().fallback_secret_key("old").build(),
+                "fallback_secret_keys",
+            ),
+            (b().max_age(Duration::ZERO).build(), "max_age"),
+            (b().same_site(SameSite::None).build(), "same_site"),
+            (
+                b().session_cookie("__Host-s")
+                    .domain("example.com")
+                    .https_only(true)
+                    .build(),
+                "domain",
+            ),
+            (
+                b().session_cookie("__Host-s")
+                    .path("/app")
+                    .https_only(true)
+                    .build(),
+                "path",
+            ),
+            (b().session_cookie("bad name").build(), "session_cookie"),
+            (b().path("no-slash").build(), "path"),
+            (b().refresh_after(0.0).build(), "refresh_after"),
+        ];
+        for (result, field) in cases {
+            assert_eq!(field_of(result.unwrap_err()), field);
+        }
+        assert!(b()
+            .same_site(SameSite::None)
+            .https_only(true)
+            .build()
+            .is_ok());
+        assert!(b().session_cookie("__Host-s").build().unwrap().secure());
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = SessionConfig::builder(SECRET)
+            .fallback_secret_key("fedcba9876543210fedcba9876543210")
+            .build()
+            .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(SECRET) && !debug.contains("fedcba"));
+        assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn from_settings_file() {
+        let c: SessionConfig = toml::from_str(&format!(
+            "secret_key = \"{SECRET}\"\nsession_cookie = \"sid\"\nmax_age = 3600\nsame_site = \"strict\"\nhttps_only = true\n"
+        ))
+        .unwrap();
+        assert_eq!(c.session_cookie(), "sid");
+        assert_eq!(c.max_age(), Duration::from_secs(3600));
+        assert_eq!(c.same_site(), SameSite::Strict);
+        let err = toml::from_str::<SessionConfig>("secret_key = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("secret_key"), "{err}");
+    }
+
+    #[test]
+    fn from_environment() {
+        let env = |k: &str| match k {
+            "SESSION_SECRET" => Some(SECRET.to_string()),
+            "SESSION_MAX_AGE" => Some("60".into()),
+            "SESSION_SAME_SITE" => Some("Strict".into()),
+            _ => None,
+        };
+        let c = SessionConfig::from_lookup(env).unwrap();
+        assert_eq!(c.max_age(), Duration::from_secs(60));
+        assert_eq!(c.same_site(), SameSite::Strict);
+        assert_eq!(
+            field_of(SessionConfig::from_lookup(|_| None).unwrap_err()),
+            "secret_key"
+        );
+        let bad = |k: &str| match k {
+            "SESSION_SECRET" => Some(SECRET.to_string()),
+            "SESSION_MAX_AGE" => Some("soon".into()),
+            _ => None,
+        };
+        assert_eq!(
+            field_of(SessionConfig::from_lookup(bad).unwrap_err()),
+            "max_age"
+        );
+    }
+}

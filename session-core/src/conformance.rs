@@ -1,0 +1,526 @@
+//! # Writing a custom store
+//!
+//! A store is any type implementing [`SessionStore`]. Its records are
+//! [`Record`]s; the simplest faithful store keeps the bytes from
+//! [`codec::encode`](crate::codec::encode) under [`SessionId::storage_key`]
+//! together with the expiry, and answers every method in one atomic step.
+//!
+//! Prove it keeps the contract with one line in its tests:
+//! [`store_conformance!`](crate::store_conformance) expands to one `#[test]`
+//! per rule, each on a fresh store from your factory. Rules checked:
+//! nested values round trip; `create` on a live ID is a `Conflict` and never
+//! overwrites; 32 concurrent creates of one ID have exactly one winner;
+//! nothing loads after expiry, down to a record written 50 ms before it
+//! expires; `save` of a vanished record reports [`Error::Vanished`] and does
+//! not resurrect it; `touch` extends and shortens without rewriting data;
+//! `delete` is idempotent; `delete_expired` keeps live records; 10,000
+//! sessions round trip.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::SystemTime;
+//!
+//! use session_core::{async_trait, Error, Record, SessionId, SessionStore};
+//!
+//! /// A toy store: one mutex around a map of encoded records.
+//! #[derive(Debug, Default)]
+//! pub struct ToyStore(Mutex<HashMap<String, Vec<u8>>>);
+//!
+//! impl ToyStore {
+//!     fn live(&self, key: &str, now: SystemTime) -> bool {
+//!         let map = self.0.lock().unwrap();
+//!         map.get(key).and_then(|b| session_core::codec::read_expiry(b))
+//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now)
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl SessionStore for ToyStore {
+//!     async fn create(&self, record: &Record) -> Result<(), Error> {
+//!         let key = record.id.storage_key();
+//!         let bytes = session_core::codec::encode(record)?;
+//!         let now = SystemTime::now();
+//!         let mut map = self.0.lock().unwrap();
+//!         let live = map.get(&key).and_then(|b| session_core::codec::read_expiry(b))
+//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now);
+//!         if live { return Err(Error::Conflict); }
+//!         map.insert(key, bytes);
+//!         Ok(())
+//!     }
+//!     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+//!         let now = SystemTime::now();
+//!         let bytes = self.0.lock().unwrap().get(&id.storage_key()).cloned();
+//!         match bytes {
+//!             Some(b) => {
+//!                 let r = session_core::codec::decode(id.clone(), &b)?;
+//!                 Ok((!r.is_expired_at(now)).then_some(r))
+//!             }
+//!             None => Ok(None),
+//!         }
+//!     }
+//!     async fn save(&self, record: &Record) -> Result<(), Error> {
+//!         let key = record.id.storage_key();
+//!         let now = SystemTime::now();
+//!         let mut map = self.0.lock().unwrap();
+//!         let Some(old) = map.get(&key) else { return Err(Error::Vanished) };
+//!         let old = session_core::codec::decode(record.id.clone(), old)?;
+//!         if old.is_expired_at(now) { return Err(Error::Vanished); }
+//!         let new = Record { created_at: old.created_at, ..record.clone() };
+//!         map.insert(key, session_core::codec::encode(&new)?);
+//!         Ok(())
+//!     }
+//!     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+//!         self.0.lock().unwrap().remove(&id.storage_key());
+//!         Ok(())
+//!     }
+//!     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+//!         let mut record = self.load(id).await?.ok_or(Error::Vanished)?;
+//!         record.expires_at = session_core::record::truncate_ms(expires_at);
+//!         let bytes = session_core::codec::encode(&record)?;
+//!         if !self.live(&id.storage_key(), SystemTime::now()) { return Err(Error::Vanished); }
+//!         self.0.lock().unwrap().insert(id.storage_key(), bytes);
+//!         Ok(())
+//!     }
+//!     async fn delete_expired(&self) -> Result<u64, Error> {
+//!         let now = SystemTime::now();
+//!         let mut map = self.0.lock().unwrap();
+//!         let before = map.len();
+//!         map.retain(|_, b| session_core::codec::read_expiry(b)
+//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now));
+//!         Ok((before - map.len()) as u64)
+//!     }
+//! }
+//!
+//! // In your crate's tests: `session_core::store_conformance!(async { ToyStore::default() });`
+//! // Here, the same checks run through `run_all`:
+//! session_core::conformance::block_on(session_core::conformance::run_all(|| async {
+//!     ToyStore::default()
+//! }));
+//! ```
+//!
+//! (The toy store's `touch` is not atomic: it is a teaching example, and a
+//! real store answers each method in one step.)
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{decode_value, encode_value};
+use crate::record::{truncate_ms, Data};
+use crate::{Error, Record, SessionId, SessionStore};
+
+#[doc(hidden)]
+pub use tokio as __tokio;
+
+/// Runs a future to completion on a fresh multi-threaded tokio runtime.
+///
+/// # Panics
+///
+/// Panics if the runtime cannot be built.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
+/// Expands to one `#[test]` per conformance rule, each on a fresh store.
+///
+/// The argument is an expression that evaluates to a future yielding the
+/// store; it runs inside the test's tokio runtime.
+///
+/// In a store crate's `tests/conformance.rs`:
+/// `session_core::store_conformance!(async { MyStore::connect(&url).await.unwrap() });`
+/// (the module docs run the same checks on a complete example store).
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@tests $factory;
+            round_trip_nested_values, create_conflict_never_overwrites,
+            concurrent_creates_have_one_winner, load_missing_is_none,
+            no_load_after_expiry, expires_50ms_after_write, save_updates_record,
+            save_of_vanished_record_is_reported, touch_extends_and_shortens,
+            touch_does_not_rewrite_data, delete_is_idempotent,
+            delete_expired_keeps_live_records, ten_thousand_sessions);
+    };
+    (@tests $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::block_on(async {
+                    let store = ::std::sync::Arc::new($factory.await);
+                    $crate::conformance::$check(&store).await;
+                });
+            }
+        )*
+    };
+}
+
+/// Runs every check, each on a fresh store from `factory`.
+pub async fn run_all<S, F, Fut>(factory: F)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    round_trip_nested_values(&Arc::new(factory().await)).await;
+    create_conflict_never_overwrites(&Arc::new(factory().await)).await;
+    concurrent_creates_have_one_winner(&Arc::new(factory().await)).await;
+    load_missing_is_none(&Arc::new(factory().await)).await;
+    no_load_after_expiry(&Arc::new(factory().await)).await;
+    expires_50ms_after_write(&Arc::new(factory().await)).await;
+    save_updates_record(&Arc::new(factory().await)).await;
+    save_of_vanished_record_is_reported(&Arc::new(factory().await)).await;
+    touch_extends_and_shortens(&Arc::new(factory().await)).await;
+    touch_does_not_rewrite_data(&Arc::new(factory().await)).await;
+    delete_is_idempotent(&Arc::new(factory().await)).await;
+    delete_expired_keeps_live_records(&Arc::new(factory().await)).await;
+    ten_thousand_sessions(&Arc::new(factory().await)).await;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Nested {
+    name: String,
+    tags: Vec<String>,
+    scores: std::collections::BTreeMap<String, f64>,
+    inner: Option<Box<Nested>>,
+    bytes: Vec<u8>,
+}
+
+fn nested() -> Nested {
+    Nested {
+        name: "Zoë ☕".into(),
+        tags: vec!["a".into(), String::new()],
+        scores: [("x".to_string(), 1.5), ("y".to_string(), -0.0)].into(),
+        inner: Some(Box::new(Nested {
+            name: "inner".into(),
+            tags: vec![],
+            scores: Default::default(),
+            inner: None,
+            bytes: vec![0, 255],
+        })),
+        bytes: (0..=255).collect(),
+    }
+}
+
+fn record_with(value: u64, ttl: Duration) -> Record {
+    let mut data = Data::new();
+    data.insert("n".into(), encode_value(&value).expect("encode"));
+    Record::new(SessionId::generate(), data, SystemTime::now() + ttl)
+}
+
+fn value_of(record: &Record) -> u64 {
+    decode_value(&record.data["n"]).expect("the value written by the suite")
+}
+
+const LONG: Duration = Duration::from_secs(600);
+
+async fn must_load<S: SessionStore>(store: &S, id: &SessionId, what: &str) -> Record {
+    match store.load(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => panic!("{what}: load returned None for a live record"),
+        Err(e) => panic!(
+            "{what}: load failed: {e} ({:?})",
+            std::error::Error::source(&e)
+        ),
+    }
+}
+
+async fn must_be_gone<S: SessionStore>(store: &S, id: &SessionId, what: &str) {
+    let loaded = store.load(id).await.expect("load");
+    assert!(
+        loaded.is_none(),
+        "{what}: load returned a record that must be gone"
+    );
+}
+
+async fn sleep_until(t: SystemTime) {
+    if let Ok(d) = t.duration_since(SystemTime::now()) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// Nested values, timestamps and version survive create + load unchanged.
+pub async fn round_trip_nested_values<S: SessionStore>(store: &Arc<S>) {
+    let mut data = Data::new();
+    data.insert("nested".into(), encode_value(&nested()).unwrap());
+    data.insert("unit".into(), encode_value(&()).unwrap());
+    data.insert("".into(), encode_value("empty key").unwrap());
+    let record = Record::new(SessionId::generate(), data, SystemTime::now() + LONG);
+    store.create(&record).await.expect("create");
+    let loaded = must_load(store, &record.id, "round trip").await;
+    assert_eq!(
+        loaded.data, record.data,
+        "data changed on the way through the store"
+    );
+    assert_eq!(
+        decode_value::<Nested>(&loaded.data["nested"]).unwrap(),
+        nested()
+    );
+    assert_eq!(loaded.created_at, record.created_at, "created_at changed");
+    assert_eq!(loaded.expires_at, record.expires_at, "expires_at changed");
+    assert_eq!(loaded.version, record.version, "version changed");
+}
+
+/// `create` on a live ID fails with `Conflict` and keeps the first record.
+pub async fn create_conflict_never_overwrites<S: SessionStore>(store: &Arc<S>) {
+    let first = record_with(1, LONG);
+    store.create(&first).await.expect("first create");
+    let mut second = record_with(2, LONG);
+    second.id = first.id.clone();
+    match store.create(&second).await {
+        Err(Error::Conflict) => {}
+        other => panic!("second create of one ID must be Err(Conflict), got {other:?}"),
+    }
+    assert_eq!(
+        value_of(&must_load(store, &first.id, "after conflict").await),
+        1,
+        "create overwrote a live record"
+    );
+}
+
+/// 32 concurrent creates of one ID: exactly one wins, the rest get `Conflict`.
+pub async fn concurrent_creates_have_one_winner<S: SessionStore>(store: &Arc<S>) {
+    let id = SessionId::generate();
+    let mut tasks = Vec::new();
+    for n in 0..32u64 {
+        let mut record = record_with(n, LONG);
+        record.id = id.clone();
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(
+            async move { (n, store.create(&record).await) },
+        ));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("create task panicked"));
+    }
+    let winners: Vec<u64> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one concurrent create must win, {} did",
+        winners.len()
+    );
+    for (_, r) in &results {
+        assert!(
+            matches!(r, Ok(()) | Err(Error::Conflict)),
+            "loser must get Conflict, got {r:?}"
+        );
+    }
+    assert_eq!(
+        value_of(&must_load(store, &id, "after race").await),
+        winners[0],
+        "the stored record is not the winner's"
+    );
+}
+
+/// Loading an ID that was never stored gives `None`.
+pub async fn load_missing_is_none<S: SessionStore>(store: &Arc<S>) {
+    must_be_gone(store, &SessionId::generate(), "never stored").await;
+}
+
+/// An expired record is never returned, created already expired or not.
+pub async fn no_load_after_expiry<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, Duration::from_millis(1));
+    store.create(&record).await.expect("create");
+    sleep_until(record.expires_at).await;
+    must_be_gone(store, &record.id, "expired at its expires_at instant").await;
+    // An expired record does not block a new create under its ID.
+    let again = Record {
+        expires_at: truncate_ms(SystemTime::now() + LONG),
+        ..record.clone()
+    };
+    store
+        .create(&again)
+        .await
+        .expect("create over an expired record must succeed");
+    must_load(store, &record.id, "re-created").await;
+}
+
+/// A record written 50 ms before it expires loads at once and not after.
+pub async fn expires_50ms_after_write<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, Duration::from_millis(50));
+    store.create(&record).await.expect("create");
+    if SystemTime::now() + Duration::from_millis(5) < record.expires_at {
+        must_load(store, &record.id, "before expiry").await;
+    }
+    sleep_until(record.expires_at + Duration::from_millis(2)).await;
+    must_be_gone(store, &record.id, "2 ms after expiry").await;
+}
+
+/// `save` replaces data, expiry and version and keeps `created_at`.
+pub async fn save_updates_record<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, LONG);
+    store.create(&record).await.expect("create");
+    let mut changed = record_with(2, LONG * 2);
+    changed.id = record.id.clone();
+    changed.version = 2;
+    changed.created_at = record.created_at;
+    store.save(&changed).await.expect("save");
+    let loaded = must_load(store, &record.id, "after save").await;
+    assert_eq!(value_of(&loaded), 2, "save did not replace the data");
+    assert_eq!(loaded.version, 2, "save did not store the version");
+    assert_eq!(
+        loaded.expires_at, changed.expires_at,
+        "save did not move the expiry"
+    );
+    assert_eq!(
+        loaded.created_at, record.created_at,
+        "save changed created_at"
+    );
+}
+
+/// `save` of a never-stored, deleted or expired record is `Vanished` and writes nothing.
+pub async fn save_of_vanished_record_is_reported<S: SessionStore>(store: &Arc<S>) {
+    let never = record_with(1, LONG);
+    assert_vanished(store.save(&never).await, "save of a never-stored record");
+    must_be_gone(
+        store,
+        &never.id,
+        "save of a never-stored record resurrected it",
+    )
+    .await;
+
+    let deleted = record_with(1, LONG);
+    store.create(&deleted).await.expect("create");
+    store.delete(&deleted.id).await.expect("delete");
+    assert_vanished(store.save(&deleted).await, "save of a deleted record");
+    must_be_gone(store, &deleted.id, "save resurrected a deleted record").await;
+
+    let expiring = record_with(1, Duration::from_millis(20));
+    store.create(&expiring).await.expect("create");
+    sleep_until(expiring.expires_at + Duration::from_millis(2)).await;
+    let late = Record {
+        expires_at: truncate_ms(SystemTime::now() + LONG),
+        ..expiring.clone()
+    };
+    assert_vanished(store.save(&late).await, "save of an expired record");
+    must_be_gone(store, &expiring.id, "save resurrected an expired record").await;
+}
+
+fn assert_vanished(result: Result<(), Error>, what: &str) {
+    assert!(
+        matches!(result, Err(Error::Vanished)),
+        "{what} must be Err(Vanished), got {result:?}"
+    );
+}
+
+/// `touch` extends a short-lived record, shortens a long-lived one, and
+/// reports a missing one.
+pub async fn touch_extends_and_shortens<S: SessionStore>(store: &Arc<S>) {
+    let short = record_with(1, Duration::from_millis(100));
+    store.create(&short).await.expect("create");
+    let later = truncate_ms(SystemTime::now() + LONG);
+    store
+        .touch(&short.id, later)
+        .await
+        .expect("touch to extend");
+    sleep_until(short.expires_at + Duration::from_millis(5)).await;
+    let loaded = must_load(store, &short.id, "extended by touch").await;
+    assert_eq!(
+        loaded.expires_at, later,
+        "touch did not store the new expiry"
+    );
+
+    let long = record_with(1, LONG);
+    store.create(&long).await.expect("create");
+    let soon = truncate_ms(SystemTime::now() + Duration::from_millis(40));
+    store.touch(&long.id, soon).await.expect("touch to shorten");
+    sleep_until(soon + Duration::from_millis(2)).await;
+    must_be_gone(store, &long.id, "shortened by touch").await;
+
+    assert_vanished(
+        store.touch(&SessionId::generate(), later).await,
+        "touch of a missing record",
+    );
+}
+
+/// `touch` moves the expiry only: a save made before it is kept.
+pub async fn touch_does_not_rewrite_data<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, LONG);
+    store.create(&record).await.expect("create");
+    let mut saved = record.clone();
+    saved.data.insert("n".into(), encode_value(&2u64).unwrap());
+    saved.version = 2;
+    store.save(&saved).await.expect("save");
+    store
+        .touch(&record.id, truncate_ms(SystemTime::now() + LONG * 3))
+        .await
+        .expect("touch");
+    let loaded = must_load(store, &record.id, "after touch").await;
+    assert_eq!(value_of(&loaded), 2, "touch rewrote the data");
+    assert_eq!(loaded.version, 2, "touch changed the version");
+}
+
+/// `delete` of a missing record succeeds; a deleted record is gone.
+pub async fn delete_is_idempotent<S: SessionStore>(store: &Arc<S>) {
+    store
+        .delete(&SessionId::generate())
+        .await
+        .expect("delete of a missing record");
+    let record = record_with(1, LONG);
+    store.create(&record).await.expect("create");
+    store.delete(&record.id).await.expect("delete");
+    must_be_gone(store, &record.id, "after delete").await;
+    store.delete(&record.id).await.expect("second delete");
+}
+
+/// `delete_expired` never removes a live record, and expired ones stay unloadable.
+pub async fn delete_expired_keeps_live_records<S: SessionStore>(store: &Arc<S>) {
+    let live: Vec<Record> = (0..5).map(|n| record_with(n, LONG)).collect();
+    let dying: Vec<Record> = (0..5)
+        .map(|n| record_with(n, Duration::from_millis(20)))
+        .collect();
+    for r in live.iter().chain(&dying) {
+        store.create(r).await.expect("create");
+    }
+    sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    store.delete_expired().await.expect("delete_expired");
+    for r in &live {
+        assert_eq!(
+            value_of(&must_load(store, &r.id, "live after delete_expired").await),
+            value_of(r)
+        );
+    }
+    for r in &dying {
+        must_be_gone(store, &r.id, "expired after delete_expired").await;
+    }
+}
+
+/// 10,000 sessions, created 64 at a time, all load back.
+pub async fn ten_thousand_sessions<S: SessionStore>(store: &Arc<S>) {
+    let records: Arc<Vec<Record>> = Arc::new((0..10_000).map(|n| record_with(n, LONG)).collect());
+    let workers = (0..64).map(|w| {
+        let (store, records) = (Arc::clone(store), Arc::clone(&records));
+        tokio::spawn(async move {
+            for r in records.iter().skip(w).step_by(64) {
+                store.create(r).await.expect("create");
+            }
+            for r in records.iter().skip(w).step_by(64) {
+                let l = store
+                    .load(&r.id)
+                    .await
+                    .expect("load")
+                    .expect("one of 10,000 sessions is missing");
+                assert_eq!(
+                    value_of(&l),
+                    value_of(r),
+                    "one of 10,000 sessions holds another's data"
+                );
+            }
+        })
+    });
+    for w in workers.collect::<Vec<_>>() {
+        w.await.expect("a worker failed");
+    }
+}

@@ -1,0 +1,119 @@
+//! The one error type of the session stack.
+
+use std::time::Duration;
+
+/// A boxed error from a storage backend, kept as the [`source`](std::error::Error::source).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in a session store, the codec or the configuration.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a
+/// wildcard arm. Underlying causes are kept as [`source`](std::error::Error::source)
+/// and are not repeated in the `Display` text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// [`create`](crate::SessionStore::create) found a record under the same ID.
+    /// The existing record was left untouched.
+    #[error("a session with this ID already exists")]
+    Conflict,
+
+    /// [`save`](crate::SessionStore::save) or [`touch`](crate::SessionStore::touch)
+    /// found no live record: it expired or was deleted while the request ran.
+    /// Nothing was written; the record was not resurrected.
+    #[error("the session record is gone (expired or deleted meanwhile)")]
+    Vanished,
+
+    /// A value could not be encoded with MessagePack.
+    #[error("could not encode a session value")]
+    Encode(#[source] rmp_serde::encode::Error),
+
+    /// A stored value could not be decoded into the requested type.
+    #[error("could not decode a session value")]
+    Decode(#[source] rmp_serde::decode::Error),
+
+    /// The stored bytes are not a session envelope this version understands.
+    #[error("unreadable session envelope: {reason}")]
+    Envelope {
+        /// What is wrong with the bytes.
+        reason: &'static str,
+    },
+
+    /// A value or the whole session is larger than the configured limit.
+    #[error("session data too large: {size} bytes, the limit is {limit} bytes")]
+    TooLarge {
+        /// The size that was attempted, in bytes.
+        size: usize,
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+
+    /// The configuration makes no sense. The message names the field and the fix.
+    #[error("invalid session configuration: `{field}`: {fix}")]
+    Config {
+        /// The configuration field (or environment variable) at fault.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        fix: String,
+    },
+
+    /// The backend did not answer within the configured time.
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(Duration),
+
+    /// The backend failed (connection refused, I/O error, server error, ...).
+    #[error("the session store backend failed")]
+    Backend(#[source] BoxError),
+
+    /// The store does not support this operation.
+    #[error("the session store does not support {0}")]
+    Unsupported(&'static str),
+}
+
+impl Error {
+    /// Wraps any backend error, keeping it as the source.
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+
+    /// Builds a [`Error::Config`] error.
+    pub fn config(field: &'static str, fix: impl Into<String>) -> Self {
+        Self::Config {
+            field,
+            fix: fix.into(),
+        }
+    }
+
+    /// `true` for errors that mean the backend is unavailable (failed or timed
+    /// out), as opposed to a problem with the session itself.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Backend(_) | Self::Timeout(_))
+    }
+}
+
+/// Shorthand for `Result<T, session_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn backend_keeps_its_source_and_does_not_repeat_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let err = Error::backend(io);
+        assert!(err.is_unavailable());
+        assert!(!err.to_string().contains("refused by peer"));
+        assert_eq!(err.source().unwrap().to_string(), "refused by peer");
+    }
+
+    #[test]
+    fn config_error_names_field_and_fix() {
+        let err = Error::config("max_age", "must be at least 1 second");
+        assert_eq!(
+            err.to_string(),
+            "invalid session configuration: `max_age`: must be at least 1 second"
+        );
+    }
+}

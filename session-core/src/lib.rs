@@ -1,0 +1,42 @@
+//! The framework-free heart of key-card HTTP sessions.
+//!
+//! The browser holds only an opaque, signed session ID (the key card); the
+//! data lives server-side in a [`SessionStore`]; logging out deletes the
+//! record, so a copied card stops working on the server.
+//!
+//! This crate has no HTTP framework and no backend inside. It provides:
+//!
+//! * [`SessionStore`] and [`Record`]: the contract every backend keeps;
+//! * [`SessionId`]: 128 random bits, redacted in `Debug`;
+//! * [`KeyCard`]: HMAC-SHA256 signing of IDs with key rotation;
+//! * [`SessionConfig`]: Ravyn's settings, validated at start-up;
+//! * [`SessionState`]: a request's typed view of a session and the
+//!   [`Commit`] it implies;
+//! * [`codec`]: the versioned MessagePack envelope;
+//! * `conformance` (feature `conformance`): the suite every store passes.
+//!
+//! Applications add the `session-cookie` crate instead, which re-exports
+//! what they need.
+
+pub mod codec;
+mod config;
+mod error;
+mod id;
+pub mod record;
+mod session;
+mod signing;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use async_trait::async_trait;
+pub use config::{
+    SameSite, Secret, SessionConfig, SessionConfigBuilder, MAX_MAX_AGE, MIN_SECRET_LEN,
+};
+pub use error::{BoxError, Error, Result};
+pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
+pub use record::{Data, Record};
+pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
+pub use signing::{KeyCard, Verified, CARD_LEN};
+pub use store::SessionStore;

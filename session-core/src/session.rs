@@ -1,0 +1,427 @@
+//! Per-request session state: what a handler reads and changes, and what the
+//! layer must write back afterwards.
+
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{decode_value, encode_value};
+use crate::record::{truncate_ms, Data};
+use crate::{Error, Record, SessionConfig, SessionId};
+
+/// One request's view of a session.
+///
+/// It tracks whether anything really changed (inserting a value equal to the
+/// stored one is not a change), so the layer writes only when needed.
+///
+/// ```
+/// use session_core::SessionState;
+///
+/// let mut s = SessionState::new(64 * 1024);
+/// s.insert("user_id", &42u64)?;
+/// assert_eq!(s.get::<u64>("user_id")?, Some(42));
+/// assert!(s.is_changed());
+/// # Ok::<(), session_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    /// The stored record's ID; `None` for a session not stored yet (or cycled/destroyed).
+    id: Option<SessionId>,
+    data: Data,
+    created_at: Option<SystemTime>,
+    expires_at: Option<SystemTime>,
+    version: u64,
+    changed: bool,
+    /// IDs whose records must be deleted at commit (after `cycle_id` / `destroy`).
+    retired: Vec<SessionId>,
+    max_size: usize,
+}
+
+/// What to write to the store after the handler ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Nothing.
+    None,
+    /// Create a new record (fresh ID; on [`Error::Conflict`] draw another ID).
+    Create(Record),
+    /// Save the changed record.
+    Save(Record),
+    /// Renew the expiry only.
+    Touch(SessionId, SystemTime),
+}
+
+/// What to do with the cookie after the handler ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieAction {
+    /// Leave the client's cookie alone.
+    Keep,
+    /// Send the card for the written record.
+    Set,
+    /// Send a removal cookie: the client's card no longer works.
+    Remove,
+}
+
+/// The outcome of a request: deletes, then one write, then the cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// Records to delete (cycled or destroyed IDs).
+    pub delete: Vec<SessionId>,
+    /// The one write.
+    pub write: Write,
+    /// The cookie to send.
+    pub cookie: CookieAction,
+}
+
+impl SessionState {
+    /// A new, empty session that is not stored yet. `max_size` bounds the
+    /// encoded data, in bytes.
+    pub fn new(max_size: usize) -> Self {
+        Self {
+            id: None,
+            data: Data::new(),
+            created_at: None,
+            expires_at: None,
+            version: 0,
+            changed: false,
+            retired: Vec::new(),
+            max_size,
+        }
+    }
+
+    /// The state of a loaded record.
+    pub fn from_record(record: Record, max_size: usize) -> Self {
+        Self {
+            id: Some(record.id),
+            data: record.data,
+            created_at: Some(record.created_at),
+            expires_at: Some(record.expires_at),
+            version: record.version,
+            changed: false,
+            retired: Vec::new(),
+            max_size,
+        }
+    }
+
+    /// Reads `key` as a `T`; `Ok(None)` when absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the stored value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.data.get(key).map(|v| decode_value(v)).transpose()
+    }
+
+    /// Stores `value` under `key`. An equal value already there is not a change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`] when the value cannot be serialised, and
+    /// [`Error::TooLarge`] when the session would exceed its size limit; in
+    /// both cases the session is left as it was.
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
+        let bytes = encode_value(value)?;
+        if self.data.get(key) == Some(&bytes) {
+            return Ok(());
+        }
+        let old = self.data.get(key).map_or(0, |v| key.len() + v.len());
+        let size = self.size() - old + key.len() + bytes.len();
+        if size > self.max_size {
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_size,
+            });
+        }
+        self.data.insert(key.to_owned(), bytes);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Removes `key`, returning whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let removed = self.data.remove(key).is_some();
+        self.changed |= removed;
+        removed
+    }
+
+    /// Removes every key. A session left empty is deleted from the store.
+    pub fn clear(&mut self) {
+        if !self.data.is_empty() {
+            self.data.clear();
+            self.changed = true;
+        }
+    }
+
+    /// Moves the data to a new ID (call it at login): the old card stops
+    /// working, the data stays.
+    pub fn cycle_id(&mut self) {
+        if let Some(old) = self.id.take() {
+            self.retired.push(old);
+            self.changed = true;
+        }
+    }
+
+    /// Ends the session (logout): the record is deleted and the cookie removed.
+    pub fn destroy(&mut self) {
+        self.cycle_id();
+        self.clear();
+    }
+
+    /// `true` when the handler changed something that must be written.
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
+    /// `true` when the session holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.data.keys().map(String::as_str)
+    }
+
+    /// `true` when this state came from a stored record that is still current.
+    pub fn is_stored(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// When the stored record expires, if there is one.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// Approximate encoded size of the data, in bytes.
+    fn size(&self) -> usize {
+        self.data.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// Decides what must be written after the handler, at instant `now`.
+    ///
+    /// * changed and non-empty: one `Create` (new or cycled ID) or one `Save`,
+    ///   and the cookie is set;
+    /// * emptied or destroyed: the record is deleted and the cookie removed;
+    /// * unchanged: a `Touch` once `refresh_after` of `max_age` has passed
+    ///   since the last renewal (and the absolute cap allows it), else nothing.
+    pub fn commit(&self, config: &SessionConfig, now: SystemTime) -> Commit {
+        let mut delete = self.retired.clone();
+        let created_at = self.created_at.unwrap_or_else(|| truncate_ms(now));
+        let expires_at = next_expiry(config, created_at, now);
+        let (write, cookie) = match &self.id {
+            _ if !self.changed => match (&self.id, self.expires_at) {
+                (Some(id), Some(current)) if needs_renewal(config, current, expires_at, now) => {
+                    (Write::Touch(id.clone(), expires_at), CookieAction::Set)
+                }
+                _ => (Write::None, CookieAction::Keep),
+            },
+            Some(id) if self.data.is_empty() => {
+                delete.push(id.clone());
+                (Write::None, CookieAction::Remove)
+            }
+            None if self.data.is_empty() => {
+                let cookie = if delete.is_empty() {
+                    CookieAction::Keep
+                } else {
+                    CookieAction::Remove
+                };
+                (Write::None, cookie)
+            }
+            Some(id) => (
+                Write::Save(Record {
+                    id: id.clone(),
+                    data: self.data.clone(),
+                    created_at,
+                    expires_at,
+                    version: self.version + 1,
+                }),
+                CookieAction::Set,
+            ),
+            None => (
+                Write::Create(Record {
+                    id: SessionId::generate(),
+                    data: self.data.clone(),
+                    created_at,
+                    expires_at,
+                    version: 1,
+                }),
+                CookieAction::Set,
+            ),
+        };
+        Commit {
+            delete,
+            write,
+            cookie,
+        }
+    }
+}
+
+/// The expiry a write at `now` gives: `now + max_age`, capped by
+/// `created_at + absolute_max_age`. Cookie `Max-Age` and store TTL both come
+/// from this one instant.
+pub fn next_expiry(config: &SessionConfig, created_at: SystemTime, now: SystemTime) -> SystemTime {
+    let idle = now + config.max_age();
+    let expiry = match config.absolute_max_age() {
+        Some(cap) => idle.min(created_at + cap),
+        None => idle,
+    };
+    truncate_ms(expiry)
+}
+
+/// The cookie `Max-Age` for a record expiring at `expires_at`, in whole
+/// seconds (rounded to nearest, never negative).
+pub fn max_age_at(expires_at: SystemTime, now: SystemTime) -> u64 {
+    let left = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+    (left + Duration::from_millis(500)).as_secs()
+}
+
+fn needs_renewal(
+    config: &SessionConfig,
+    current: SystemTime,
+    next: SystemTime,
+    now: SystemTime,
+) -> bool {
+    let left = current.duration_since(now).unwrap_or(Duration::ZERO);
+    let renew_below = config.max_age().mul_f64(1.0 - config.refresh_after());
+    left < renew_below && next > current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    fn config() -> SessionConfig {
+        SessionConfig::builder("0123456789abcdef0123456789abcdef")
+            .max_age(Duration::from_secs(100))
+            .build()
+            .unwrap()
+    }
+
+    fn stored(data: &[(&str, u64)], expires_in: Duration) -> SessionState {
+        let mut d = Data::new();
+        for (k, v) in data {
+            d.insert((*k).into(), encode_value(v).unwrap());
+        }
+        let rec = Record::new(SessionId::generate(), d, SystemTime::now() + expires_in);
+        SessionState::from_record(rec, 1024)
+    }
+
+    #[test]
+    fn typed_values_round_trip() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Cart {
+            items: Vec<String>,
+        }
+        let mut s = SessionState::new(1024);
+        s.insert(
+            "cart",
+            &Cart {
+                items: vec!["tea".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.get::<Cart>("cart").unwrap(),
+            Some(Cart {
+                items: vec!["tea".into()]
+            })
+        );
+        assert!(s.get::<u64>("cart").is_err());
+        assert_eq!(s.get::<u64>("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn equal_insert_and_missing_remove_are_not_changes() {
+        let mut s = stored(&[("n", 1)], Duration::from_secs(100));
+        s.insert("n", &1u64).unwrap();
+        assert!(!s.remove("absent"));
+        assert!(!s.is_changed());
+        assert_eq!(s.commit(&config(), SystemTime::now()).write, Write::None);
+        s.insert("n", &2u64).unwrap();
+        assert!(s.is_changed());
+    }
+
+    #[test]
+    fn too_large_is_refused_and_loses_nothing() {
+        let mut s = SessionState::new(64);
+        s.insert("a", &1u64).unwrap();
+        let err = s.insert("b", &"x".repeat(100)).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 64, .. }));
+        assert_eq!(s.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn new_session_creates_stored_one_saves() {
+        let now = SystemTime::now();
+        let mut s = SessionState::new(1024);
+        assert_eq!(s.commit(&config(), now).write, Write::None);
+        s.insert("k", &1u64).unwrap();
+        let c = s.commit(&config(), now);
+        assert!(
+            matches!(c.write, Write::Create(ref r) if r.expires_at == truncate_ms(now + Duration::from_secs(100)))
+        );
+        assert_eq!(c.cookie, CookieAction::Set);
+
+        let mut s = stored(&[("k", 1)], Duration::from_secs(100));
+        s.insert("k", &2u64).unwrap();
+        assert!(matches!(s.commit(&config(), now).write, Write::Save(ref r) if r.version == 2));
+    }
+
+    #[test]
+    fn cycle_keeps_data_under_a_new_id() {
+        let mut s = stored(&[("k", 1)], Duration::from_secs(100));
+        let old = s.id.clone().unwrap();
+        s.cycle_id();
+        let c = s.commit(&config(), SystemTime::now());
+        assert_eq!(c.delete, vec![old.clone()]);
+        match c.write {
+            Write::Create(r) => {
+                assert_ne!(r.id, old);
+                assert_eq!(decode_value::<u64>(&r.data["k"]).unwrap(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clear_and_destroy_delete_and_remove_the_cookie() {
+        for end in [
+            SessionState::clear as fn(&mut SessionState),
+            SessionState::destroy,
+        ] {
+            let mut s = stored(&[("k", 1)], Duration::from_secs(100));
+            let id = s.id.clone().unwrap();
+            end(&mut s);
+            let c = s.commit(&config(), SystemTime::now());
+            assert_eq!(c.delete, vec![id]);
+            assert_eq!((c.write, c.cookie), (Write::None, CookieAction::Remove));
+        }
+    }
+
+    #[test]
+    fn reads_renew_only_after_the_refresh_fraction() {
+        let now = SystemTime::now();
+        // 100 s max_age, refresh_after 0.25: renew once fewer than 75 s are left.
+        let fresh = stored(&[("k", 1)], Duration::from_secs(90));
+        assert_eq!(fresh.commit(&config(), now).write, Write::None);
+        let old = stored(&[("k", 1)], Duration::from_secs(70));
+        assert!(matches!(old.commit(&config(), now).write, Write::Touch(..)));
+    }
+
+    #[test]
+    fn absolute_cap_limits_renewal() {
+        let config = SessionConfig::builder("0123456789abcdef0123456789abcdef")
+            .max_age(Duration::from_secs(100))
+            .absolute_max_age(Duration::from_secs(150))
+            .build()
+            .unwrap();
+        let created = SystemTime::now() - Duration::from_secs(120);
+        let now = SystemTime::now();
+        assert_eq!(
+            next_expiry(&config, created, now),
+            truncate_ms(created + Duration::from_secs(150))
+        );
+        assert_eq!(max_age_at(now + Duration::from_millis(29_600), now), 30);
+    }
+}

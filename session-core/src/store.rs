@@ -1,0 +1,107 @@
+//! The `SessionStore` trait: the contract every backend keeps.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::{Error, Record, SessionId};
+
+/// Where session records live: the hotel's database behind the key cards.
+///
+/// Every method is one atomic operation against the backend. The contract,
+/// checked for every store by the [conformance suite](crate::conformance):
+///
+/// * Expiry is exclusive: a record whose `expires_at` is at or before now is
+///   gone for every method, even if the backend has not evicted it yet.
+/// * Nothing ever resurrects a deleted or expired record: only
+///   [`create`](Self::create) brings a record into existence.
+/// * Stores should file records under [`SessionId::storage_key`] so that a
+///   dump of the backend holds no usable cookie.
+///
+/// # Writing a custom store
+///
+/// See the guide in [`conformance`](crate::conformance) (feature
+/// `conformance`), which carries a complete example store and the one call
+/// that proves it keeps this contract.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts `record` if no live record has its ID, atomically.
+    ///
+    /// An expired record under the same ID counts as absent and is replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when a live record has the ID; it is left untouched.
+    /// Backend failures as [`Error::Backend`] / [`Error::Timeout`].
+    async fn create(&self, record: &Record) -> Result<(), Error>;
+
+    /// Loads the record for `id`.
+    ///
+    /// Returns `Ok(None)` when it is missing **or expired**, even if the
+    /// backend still holds it.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures, or [`Error::Envelope`] / [`Error::Decode`] for stored
+    /// bytes that cannot be read.
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error>;
+
+    /// Replaces the data, expiry and version of an existing, unexpired record.
+    ///
+    /// `created_at` is kept as stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vanished`] when there is no live record (it expired or was
+    /// deleted while the request ran); nothing is written and the record is
+    /// not resurrected. Backend failures as usual.
+    async fn save(&self, record: &Record) -> Result<(), Error>;
+
+    /// Deletes the record for `id`. Deleting a missing record succeeds.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn delete(&self, id: &SessionId) -> Result<(), Error>;
+
+    /// Moves the expiry of a live record to `expires_at`, which may be later
+    /// (renewal) or earlier (shortening); the data is not rewritten. An
+    /// `expires_at` in the past ends the session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vanished`] when there is no live record. Backend failures as usual.
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error>;
+
+    /// Removes expired records and returns how many it removed.
+    ///
+    /// A no-op returning `0` for backends that expire keys themselves.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn delete_expired(&self) -> Result<u64, Error>;
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        (**self).create(record).await
+    }
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        (**self).load(id).await
+    }
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        (**self).save(record).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        (**self).delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        (**self).touch(id, expires_at).await
+    }
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        (**self).delete_expired().await
+    }
+}
