@@ -317,7 +317,7 @@ impl MemoryStoreBuilder {
 }
 
 async fn sweep_loop(inner: Weak<Inner>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
