@@ -1,0 +1,1 @@
+//! session-cookie: work in progress.

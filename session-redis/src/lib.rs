@@ -1,0 +1,1 @@
+//! session-redis: work in progress.
