@@ -49,7 +49,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Replaces the data, expiry and version of an existing, unexpired record.
     ///
-    /// `created_at` is kept as stored.
+    /// `record.created_at` is the value the caller loaded, so a store may
+    /// write it or keep the stored one: the two are equal.
     ///
     /// # Errors
     ///
