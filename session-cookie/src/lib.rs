@@ -1,1 +1,81 @@
-//! session-cookie: work in progress.
+//! Key-card HTTP sessions for tower and axum.
+//!
+//! The browser holds only an opaque, signed session ID (the key card). The
+//! data lives server-side in a store picked by a cargo feature. Logging out
+//! deletes the record, so a copied card stops working on the server.
+//!
+//! ```
+//! use axum::{routing::{get, post}, Json, Router};
+//! use session_cookie::{MemoryStore, Session, SessionConfig, SessionLayer};
+//!
+//! async fn login(session: Session) -> Result<&'static str, session_cookie::Error> {
+//!     session.cycle_id(); // new card at login, same data
+//!     session.insert("user_id", &42u64)?;
+//!     Ok("Logged in")
+//! }
+//!
+//! async fn profile(session: Session) -> Result<String, session_cookie::Error> {
+//!     Ok(match session.get::<u64>("user_id")? {
+//!         Some(id) => format!("user {id}"),
+//!         None => "not logged in".into(),
+//!     })
+//! }
+//!
+//! async fn logout(session: Session) -> &'static str {
+//!     session.destroy();
+//!     "Logged out"
+//! }
+//!
+//! let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!").build()?;
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/profile", get(profile))
+//!     .route("/logout", post(logout))
+//!     .layer(SessionLayer::new(MemoryStore::new(), config));
+//! # Ok::<(), session_cookie::Error>(())
+//! ```
+//!
+//! # Lifecycle of a request
+//!
+//! 1. The layer reads the session cookie from the `Cookie` header and checks
+//!    its HMAC tag. A tampered, unknown or unsigned card means a fresh, empty
+//!    session; nothing is ever stored under an ID the client chose.
+//! 2. The store is asked only when a handler extracts [`Session`].
+//! 3. After the handler: nothing changed and nothing to renew means no write
+//!    and no `Set-Cookie`; a change means one `create` or `save` and a
+//!    `Set-Cookie`; an emptied or destroyed session is deleted and its cookie
+//!    removed. Responses that set the cookie carry `Cache-Control: no-store`.
+//! 4. `max_age` is the idle lifetime: activity renews it, but a read-only
+//!    request renews (one `touch`) at most once per `refresh_after` fraction
+//!    of `max_age`; `absolute_max_age` caps renewals.
+//! 5. A store failure answers 503 (see [`OnStoreError`]); a failed save is
+//!    never reported as success, and a save whose session ended meanwhile
+//!    answers 409.
+//!
+//! # Features
+//!
+//! * `memory` (default): [`MemoryStore`].
+//! * `axum` (default): the [`Session`] extractor.
+
+mod connect;
+mod cookies;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+mod layer;
+mod session;
+
+pub use connect::connect;
+pub use error::Error;
+pub use layer::{OnStoreError, SessionLayer, SessionService};
+pub use session::{LazySession, Session};
+
+#[doc(inline)]
+pub use session_core::{SameSite, Secret, SessionConfig, SessionConfigBuilder, SessionStore};
+
+/// The framework-free core: store trait, records, IDs, codec, conformance suite.
+pub use session_core as core;
+
+#[cfg(feature = "memory")]
+#[doc(inline)]
+pub use session_memory::MemoryStore;

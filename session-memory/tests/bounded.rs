@@ -14,11 +14,11 @@ async fn two_hundred_thousand_short_sessions_are_swept_to_zero() {
         let r = Record::new(SessionId::generate(), Data::new(), SystemTime::now() + ttl);
         store.create(&r).await.unwrap();
     }
-    assert!(store.len() > 0, "sessions were created");
+    assert!(!store.is_empty(), "sessions were created");
     // Readiness check, not a fixed sleep: poll until empty, bounded by a few
     // sweep intervals after the last session's expiry.
     let deadline = Instant::now() + ttl + interval * 10;
-    while store.len() > 0 {
+    while !store.is_empty() {
         assert!(
             Instant::now() < deadline,
             "{} sessions still held long after expiry: the sweeper is not freeing memory",

@@ -1,1 +1,16 @@
-//! Shared helpers of the cross-backend suite.
+//! Shared pieces of the cross-backend suite: the hotel app, a store wrapper
+//! that counts and fails calls on demand, a test server with a real HTTP
+//! client, and the HTTP suite every backend runs (see [`http_suite!`]).
+
+#[path = "../../session-cookie/examples/hotel/app.rs"]
+pub mod hotel;
+
+mod app;
+mod counting;
+pub mod suite;
+
+pub use app::{cookie_value, set_cookies, TestApp};
+pub use counting::{Calls, CountingStore};
+
+/// Secret used by the suite's apps.
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";

@@ -1,0 +1,104 @@
+//! The hotel app: login / profile / logout / visits on key-card sessions.
+//!
+//! Shared by `cargo run --example hotel` and the HTTP test suite, so the
+//! tests exercise exactly what users run. (In the example, the items are only
+//! used by `main.rs`; in the tests crate they are its public API.)
+#![allow(unreachable_pub)]
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use session_cookie::{Session, SessionConfig, SessionLayer, SessionStore};
+
+/// The demo account.
+pub const DEMO_EMAIL: &str = "guest@example.com";
+/// The demo account's password.
+pub const DEMO_PASSWORD: &str = "guest";
+const DEMO_USER_ID: u64 = 1;
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+type Reply = Result<Response, session_cookie::Error>;
+
+fn reply(status: StatusCode, body: Value) -> Reply {
+    Ok((status, Json(body)).into_response())
+}
+
+async fn login(session: Session, body: Result<Json<Credentials>, JsonRejection>) -> Reply {
+    let Json(creds) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return reply(
+                rejection.status(),
+                json!({ "error": rejection.body_text() }),
+            )
+        }
+    };
+    if creds.email != DEMO_EMAIL || creds.password != DEMO_PASSWORD {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "Invalid credentials" }),
+        );
+    }
+    // A new key card at login (no session fixation); existing data is kept.
+    session.cycle_id();
+    session.insert("user_id", &DEMO_USER_ID)?;
+    session.insert("email", &creds.email)?;
+    reply(StatusCode::OK, json!({ "message": "Logged in" }))
+}
+
+async fn profile(session: Session) -> Reply {
+    match (
+        session.get::<u64>("user_id")?,
+        session.get::<String>("email")?,
+    ) {
+        (Some(id), Some(email)) => reply(
+            StatusCode::OK,
+            json!({ "user": { "id": id, "email": email } }),
+        ),
+        _ => reply(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "Not authenticated" }),
+        ),
+    }
+}
+
+async fn logout(session: Session) -> Reply {
+    session.destroy();
+    reply(StatusCode::OK, json!({ "message": "Logged out" }))
+}
+
+async fn visits(session: Session) -> Reply {
+    let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
+    session.insert("visits", &visits)?;
+    reply(StatusCode::OK, json!({ "visits": visits }))
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// The app's router on `store` with `config`.
+pub fn router(store: Arc<dyn SessionStore>, config: SessionConfig) -> Router {
+    routes().layer(SessionLayer::from_arc(store, config))
+}
+
+/// The app's routes, without the session layer (tests add routes of their own).
+pub fn routes() -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/profile", get(profile))
+        .route("/logout", post(logout))
+        .route("/visits", get(visits))
+        .route("/health", get(health))
+}

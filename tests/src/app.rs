@@ -1,0 +1,122 @@
+//! A test server on a real loopback port and a real HTTP client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
+use reqwest::Response;
+use session_cookie::SessionConfig;
+
+use crate::CountingStore;
+
+/// A running app and a cookie-jar client for it.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The store behind the app, counting calls.
+    pub store: Arc<CountingStore>,
+    /// A client that keeps cookies like a browser.
+    pub client: reqwest::Client,
+    /// A client without cookies, for replaying raw values.
+    pub bare: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    /// Serves `router` (already layered) on a free loopback port.
+    pub async fn serve(router: Router, store: Arc<CountingStore>) -> Self {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("server");
+        });
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        Self {
+            url,
+            store,
+            client,
+            bare: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    /// The hotel app with `config` on `store` (wrapped for counting), plus
+    /// the suite's extra routes.
+    pub async fn hotel(
+        store: Arc<dyn session_cookie::SessionStore>,
+        config: SessionConfig,
+    ) -> Self {
+        let counting = CountingStore::new(store);
+        let router = crate::suite::extra_routes()
+            .merge(crate::hotel::routes())
+            .layer(session_cookie::SessionLayer::from_arc(
+                counting.clone(),
+                config,
+            ));
+        Self::serve(router, counting).await
+    }
+
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Logs the jar client in as the demo guest.
+    pub async fn login(&self) -> Response {
+        self.client
+            .post(self.at("/login"))
+            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
+            .send()
+            .await
+            .expect("POST /login")
+    }
+
+    /// GET `path` with the jar client.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.at(path)).send().await.expect("GET")
+    }
+
+    /// POST `path` with the jar client.
+    pub async fn post(&self, path: &str) -> Response {
+        self.client.post(self.at(path)).send().await.expect("POST")
+    }
+
+    /// GET `path` sending exactly `cookie` as the `Cookie` header.
+    pub async fn get_with(&self, path: &str, cookie: &str) -> Response {
+        self.bare
+            .get(self.at(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .expect("GET")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
+        .collect()
+}
+
+/// The `name=value` pair of the first `Set-Cookie` of a response.
+pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    set_cookies(headers)
+        .first()
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}

@@ -1,0 +1,121 @@
+//! A store wrapper that counts calls and can be told to fail.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use session_core::{async_trait, Error, Record, SessionId, SessionStore};
+
+/// Per-method call counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    /// `create` calls.
+    pub create: u64,
+    /// `load` calls.
+    pub load: u64,
+    /// `save` calls.
+    pub save: u64,
+    /// `delete` calls.
+    pub delete: u64,
+    /// `touch` calls.
+    pub touch: u64,
+}
+
+impl Calls {
+    /// All calls that write.
+    pub fn writes(&self) -> u64 {
+        self.create + self.save + self.delete + self.touch
+    }
+    /// All calls.
+    pub fn total(&self) -> u64 {
+        self.writes() + self.load
+    }
+}
+
+/// Wraps a store, counting calls; `fail_all` / `fail_writes` make calls fail
+/// with a backend error as a down server would.
+pub struct CountingStore {
+    inner: Arc<dyn SessionStore>,
+    counts: [AtomicU64; 5],
+    /// Every call fails.
+    pub fail_all: AtomicBool,
+    /// Writes fail, loads succeed.
+    pub fail_writes: AtomicBool,
+}
+
+impl std::fmt::Debug for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingStore")
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CountingStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn SessionStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            counts: Default::default(),
+            fail_all: AtomicBool::new(false),
+            fail_writes: AtomicBool::new(false),
+        })
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn SessionStore> {
+        &self.inner
+    }
+
+    /// Calls so far.
+    pub fn calls(&self) -> Calls {
+        let c = |i: usize| self.counts[i].load(Ordering::SeqCst);
+        Calls {
+            create: c(0),
+            load: c(1),
+            save: c(2),
+            delete: c(3),
+            touch: c(4),
+        }
+    }
+
+    fn count(&self, i: usize, write: bool) -> Result<(), Error> {
+        self.counts[i].fetch_add(1, Ordering::SeqCst);
+        if self.fail_all.load(Ordering::SeqCst)
+            || (write && self.fail_writes.load(Ordering::SeqCst))
+        {
+            return Err(Error::backend(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "test: store switched off",
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for CountingStore {
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        self.count(0, true)?;
+        self.inner.create(record).await
+    }
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        self.count(1, false)?;
+        self.inner.load(id).await
+    }
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        self.count(2, true)?;
+        self.inner.save(record).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        self.count(3, true)?;
+        self.inner.delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        self.count(4, true)?;
+        self.inner.touch(id, expires_at).await
+    }
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        self.inner.delete_expired().await
+    }
+}

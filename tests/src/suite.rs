@@ -1,0 +1,513 @@
+//! The HTTP suite: every rule of the request lifecycle, checked over a real
+//! TCP connection against the hotel app. Every backend runs it through
+//! [`http_suite!`](crate::http_suite).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::Router;
+use reqwest::StatusCode;
+use serde_json::Value;
+use session_cookie::core::{KeyCard, SessionId};
+use session_cookie::{Session, SessionConfig, SessionConfigBuilder, SessionStore};
+
+use crate::{cookie_value, set_cookies, TestApp, SECRET};
+
+/// Expands to one `#[tokio::test]` per HTTP rule, each on a fresh store from
+/// `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
+#[macro_export]
+macro_rules! http_suite {
+    ($factory:expr) => {
+        $crate::http_suite!(@tests $factory;
+            login_profile_logout_replay, lazy_handler_costs_no_store_call,
+            unchanged_session_writes_nothing, first_write_creates_later_writes_save,
+            cookie_attributes_follow_config, clear_deletes_and_removes_cookie,
+            cycle_id_moves_data_and_kills_old_card, forged_cards_get_fresh_sessions,
+            fallback_secret_is_reissued, reads_renew_at_most_once_per_window,
+            absolute_lifetime_caps_renewal, store_down_is_503_never_success,
+            continue_empty_policy_serves_reads, bad_logins_create_nothing,
+            oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session);
+    };
+    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store: ::std::sync::Arc<dyn ::session_cookie::SessionStore> = $factory.await;
+                $crate::suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// Routes the suite adds to the hotel app.
+pub fn extra_routes() -> Router {
+    async fn clear(session: Session) -> &'static str {
+        session.clear();
+        "cleared"
+    }
+    async fn big(session: Session) -> Result<&'static str, session_cookie::Error> {
+        session.insert("big", &"x".repeat(100 * 1024))?;
+        Ok("stored")
+    }
+    Router::new()
+        .route("/clear", post(clear))
+        .route("/big", post(big))
+}
+
+fn config(edit: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder) -> SessionConfig {
+    edit(SessionConfig::builder(SECRET))
+        .build()
+        .expect("valid test config")
+}
+
+async fn app(store: Arc<dyn SessionStore>) -> TestApp {
+    TestApp::hotel(store, config(|b| b)).await
+}
+
+async fn json(r: reqwest::Response) -> Value {
+    r.json().await.expect("JSON body")
+}
+
+/// login → profile → logout → the copied card is 401.
+pub async fn login_profile_logout_replay(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let r = app.login().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let card = cookie_value(r.headers()).expect("login sets the cookie");
+    assert_eq!(json(r).await["message"], "Logged in");
+
+    let r = app.get("/profile").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(r).await["user"]["email"], crate::hotel::DEMO_EMAIL);
+
+    let r = app.post("/logout").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        set_cookies(r.headers())[0].contains("Max-Age=0"),
+        "logout removes the cookie"
+    );
+    assert_eq!(json(r).await["message"], "Logged out");
+    assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
+    // The hotel key card stops working on the server, not just in the browser.
+    assert_eq!(
+        app.get_with("/profile", &card).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A handler that never extracts the session costs no store call.
+pub async fn lazy_handler_costs_no_store_call(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    app.login().await;
+    let before = app.store.calls();
+    let r = app.get("/health").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookies(r.headers()).is_empty());
+    assert_eq!(
+        app.store.calls(),
+        before,
+        "a session-free handler touched the store"
+    );
+}
+
+/// An unchanged session inside the renewal window: one load, no write, no cookie.
+pub async fn unchanged_session_writes_nothing(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    app.login().await;
+    let before = app.store.calls();
+    let r = app.get("/profile").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        set_cookies(r.headers()).is_empty(),
+        "read-only request set a cookie"
+    );
+    let after = app.store.calls();
+    assert_eq!(
+        after.writes(),
+        before.writes(),
+        "read-only request wrote to the store"
+    );
+    assert_eq!(after.load, before.load + 1);
+}
+
+/// The first write is one `create`; later writes are one `save` each.
+pub async fn first_write_creates_later_writes_save(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let r = app.get("/visits").await;
+    assert_eq!(json(r).await["visits"], 1);
+    let c = app.store.calls();
+    assert_eq!((c.create, c.save, c.delete, c.touch), (1, 0, 0, 0));
+    let r = app.get("/visits").await;
+    assert!(r
+        .headers()
+        .get("cache-control")
+        .is_some_and(|v| v == "no-store"));
+    assert_eq!(json(r).await["visits"], 2);
+    let c = app.store.calls();
+    assert_eq!((c.create, c.save, c.delete, c.touch), (1, 1, 0, 0));
+}
+
+/// Max-Age, Path, HttpOnly, SameSite by default; Secure and Domain when configured.
+pub async fn cookie_attributes_follow_config(store: Arc<dyn SessionStore>) {
+    let app = app(Arc::clone(&store)).await;
+    let r = app.get("/visits").await;
+    let set = &set_cookies(r.headers())[0];
+    for part in [
+        "session=",
+        "Max-Age=14400",
+        "Path=/",
+        "HttpOnly",
+        "SameSite=Lax",
+    ] {
+        assert!(set.contains(part), "{part} missing in {set}");
+    }
+    assert!(!set.contains("Secure") && !set.contains("Domain"), "{set}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    let strict = TestApp::hotel(
+        store,
+        config(|b| {
+            b.session_cookie("sid")
+                .https_only(true)
+                .domain("example.test")
+                .same_site(session_cookie::SameSite::Strict)
+                .max_age(Duration::from_secs(600))
+        }),
+    )
+    .await;
+    let r = strict.bare.get(strict.at("/visits")).send().await.unwrap();
+    let set = &set_cookies(r.headers())[0];
+    for part in [
+        "sid=",
+        "Max-Age=600",
+        "Secure",
+        "Domain=example.test",
+        "SameSite=Strict",
+    ] {
+        assert!(set.contains(part), "{part} missing in {set}");
+    }
+}
+
+/// `clear()` that empties the session deletes the record and removes the cookie.
+pub async fn clear_deletes_and_removes_cookie(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let r = app.get("/visits").await;
+    let card = cookie_value(r.headers()).unwrap();
+    let r = app.post("/clear").await;
+    let set = &set_cookies(r.headers())[0];
+    assert!(
+        set.starts_with("session=;") && set.contains("Max-Age=0") && set.contains("Path=/"),
+        "{set}"
+    );
+    assert_eq!(app.store.calls().delete, 1);
+    let r = app.get_with("/visits", &card).await;
+    assert_eq!(
+        json(r).await["visits"],
+        1,
+        "the cleared record was still there"
+    );
+}
+
+/// `cycle_id()` at login: a new card, the same data, and the old card finds nothing.
+pub async fn cycle_id_moves_data_and_kills_old_card(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let anonymous = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let r = app.login().await;
+    let logged_in = cookie_value(r.headers()).unwrap();
+    assert_ne!(anonymous, logged_in, "login must issue a new card");
+    assert_eq!(
+        json(app.get("/visits").await).await["visits"],
+        2,
+        "data kept across cycle_id"
+    );
+    let r = app.get_with("/visits", &anonymous).await;
+    assert_eq!(
+        json(r).await["visits"],
+        1,
+        "the old card still found the session"
+    );
+}
+
+/// Tampered, unknown, unsigned and foreign cards give a fresh session, and
+/// nothing is stored under an ID the client chose.
+pub async fn forged_cards_get_fresh_sessions(store: Arc<dyn SessionStore>) {
+    let app = app(Arc::clone(&store)).await;
+    app.login().await;
+    let good = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let value = good.trim_start_matches("session=");
+    let chosen = SessionId::generate();
+    let mut flipped = value.to_owned().into_bytes();
+    flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
+    let foreign = KeyCard::new(
+        "session",
+        &"another-secret-0123456789abcdef-0123456".into(),
+        [],
+    )
+    .sign(&SessionId::generate());
+    let cards = [
+        format!("session={}", String::from_utf8(flipped).unwrap()),
+        format!("session={chosen}"),
+        format!("session={chosen}.{}", &value[23..]),
+        format!("session={foreign}"),
+        format!("session={}", "A".repeat(10_000)),
+        "session=%%%; session".to_string(),
+    ];
+    for card in &cards {
+        let r = app.get_with("/profile", card).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{card:.40} was accepted"
+        );
+        let r = app.get_with("/visits", card).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let issued = cookie_value(r.headers()).unwrap();
+        assert_ne!(&issued, card);
+        assert!(
+            !issued.contains(&chosen.to_string()),
+            "a client-chosen ID was adopted"
+        );
+        assert_eq!(json(r).await["visits"], 1);
+    }
+    assert!(
+        store.load(&chosen).await.unwrap().is_none(),
+        "a record exists under the client's ID"
+    );
+}
+
+/// A card signed by a fallback secret works and is re-issued under the current one.
+pub async fn fallback_secret_is_reissued(store: Arc<dyn SessionStore>) {
+    let old = app(Arc::clone(&store)).await;
+    old.login().await;
+    let card = cookie_value(old.get("/visits").await.headers()).unwrap();
+    let new_secret = "rotated-secret-0123456789abcdef-01234567";
+    let rotated = TestApp::hotel(
+        store,
+        SessionConfig::builder(new_secret)
+            .fallback_secret_key(SECRET)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let r = rotated.get_with("/profile", &card).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the fallback secret did not verify"
+    );
+    let reissued = cookie_value(r.headers()).expect("a fallback-signed card is re-issued");
+    assert_ne!(reissued, card);
+    assert_eq!(
+        rotated.store.calls().writes(),
+        0,
+        "re-issue needs no store write"
+    );
+    let current = KeyCard::new("session", &new_secret.into(), []);
+    assert!(current
+        .verify(reissued.trim_start_matches("session="))
+        .is_some());
+    assert_eq!(
+        rotated.get_with("/profile", &reissued).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// `max_age` is an idle lifetime: a read renews it (one touch) only after
+/// `refresh_after` of it has passed, and not again inside the window.
+pub async fn reads_renew_at_most_once_per_window(store: Arc<dyn SessionStore>) {
+    let app = TestApp::hotel(
+        store,
+        config(|b| b.max_age(Duration::from_secs(4)).refresh_after(0.25)),
+    )
+    .await;
+    app.login().await;
+    let r = app.get("/profile").await;
+    assert!(set_cookies(r.headers()).is_empty());
+    assert_eq!(app.store.calls().touch, 0);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = app.get("/profile").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.store.calls().touch,
+        1,
+        "a read after the window must renew"
+    );
+    assert!(set_cookies(r.headers())[0].contains("Max-Age=4"));
+    let r = app.get("/profile").await;
+    assert!(set_cookies(r.headers()).is_empty());
+    assert_eq!(
+        app.store.calls().touch,
+        1,
+        "renewed twice inside one window"
+    );
+    // Renewal keeps an active session alive past its first max_age.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    }
+}
+
+/// `absolute_max_age` caps renewal: cookie and store expire together at the cap.
+pub async fn absolute_lifetime_caps_renewal(store: Arc<dyn SessionStore>) {
+    let app = TestApp::hotel(
+        store,
+        config(|b| {
+            b.max_age(Duration::from_secs(60))
+                .absolute_max_age(Duration::from_secs(2))
+        }),
+    )
+    .await;
+    let r = app.login().await;
+    let set = &set_cookies(r.headers())[0];
+    assert!(
+        set.contains("Max-Age=2"),
+        "cookie Max-Age must follow the cap: {set}"
+    );
+    let card = cookie_value(r.headers()).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        app.get_with("/visits", &card).await.status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        app.get_with("/profile", &card).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A store that is down answers 503, never a success that did not happen.
+pub async fn store_down_is_503_never_success(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    app.login().await;
+    app.store.fail_all.store(true, Ordering::SeqCst);
+    assert_eq!(
+        app.get("/profile").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.get("/health").await.status(),
+        StatusCode::OK,
+        "session-free routes keep working"
+    );
+    app.store.fail_all.store(false, Ordering::SeqCst);
+    app.store.fail_writes.store(true, Ordering::SeqCst);
+    let r = app.get("/visits").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a failed save was reported as success"
+    );
+    assert!(set_cookies(r.headers()).is_empty());
+    app.store.fail_writes.store(false, Ordering::SeqCst);
+    assert_eq!(
+        json(app.get("/visits").await).await["visits"],
+        1,
+        "the failed save was kept"
+    );
+}
+
+/// With `OnStoreError::ContinueEmpty`, reads see an empty session and writes are 503.
+pub async fn continue_empty_policy_serves_reads(store: Arc<dyn SessionStore>) {
+    let counting = crate::CountingStore::new(store);
+    let layer = session_cookie::SessionLayer::from_arc(counting.clone(), config(|b| b))
+        .on_store_error(session_cookie::OnStoreError::ContinueEmpty);
+    let app = TestApp::serve(crate::hotel::routes().layer(layer), counting).await;
+    app.login().await;
+    app.store.fail_all.store(true, Ordering::SeqCst);
+    assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/visits").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    app.store.fail_all.store(false, Ordering::SeqCst);
+    assert_eq!(
+        app.get("/profile").await.status(),
+        StatusCode::OK,
+        "the session survived the outage"
+    );
+}
+
+/// Wrong credentials and malformed bodies create no session.
+pub async fn bad_logins_create_nothing(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let wrong = app
+        .client
+        .post(app.at("/login"))
+        .json(&serde_json::json!({"email": crate::hotel::DEMO_EMAIL, "password": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookies(wrong.headers()).is_empty());
+    let malformed = app
+        .client
+        .post(app.at("/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        malformed.status().is_client_error(),
+        "{}",
+        malformed.status()
+    );
+    let missing = app
+        .client
+        .post(app.at("/login"))
+        .body("email=x")
+        .send()
+        .await
+        .unwrap();
+    assert!(missing.status().is_client_error());
+    assert_eq!(app.store.calls().create, 0);
+}
+
+/// A value over `max_data_size` answers 413 and the session keeps its data.
+pub async fn oversized_value_is_413(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    app.get("/visits").await;
+    assert_eq!(
+        app.post("/big").await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(json(app.get("/visits").await).await["visits"], 2);
+}
+
+/// Without the layer the extractor names the fix.
+pub async fn missing_layer_is_named(_store: Arc<dyn SessionStore>) {
+    let counting = crate::CountingStore::new(Arc::new(session_cookie::MemoryStore::new()));
+    let app = TestApp::serve(crate::hotel::routes(), counting).await;
+    let r = app.get("/visits").await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.text().await.unwrap().contains("SessionLayer::new"));
+}
+
+/// 100 concurrent `/visits` on one session all succeed. Without versioned
+/// saves the writes are last-writer-wins, so the count ends between 1 and
+/// 101: concurrent requests read the same value and overwrite each other.
+pub async fn concurrent_visits_on_one_session(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let card = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (bare, url, card) = (app.bare.clone(), app.at("/visits"), card.clone());
+        tasks.push(tokio::spawn(async move {
+            bare.get(url)
+                .header("cookie", card)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    let r = app.get_with("/visits", &card).await;
+    let n = json(r).await["visits"].as_u64().unwrap();
+    eprintln!("100 concurrent /visits on one session: count ended at {n} (last-writer-wins)");
+    assert!((2..=102).contains(&n), "count {n}");
+}
