@@ -1,0 +1,338 @@
+//! Helpers shared by the test binaries: the standalone Redis from
+//! `REDIS_URL`, and real `redis-server` processes started by the tests
+//! themselves (a 3-master cluster, or a single node to restart).
+//!
+//! # How spawned servers are cleaned up
+//!
+//! Each group of servers is started by a small `sh` watchdog whose standard
+//! input is a pipe held by the test process. The watchdog starts the
+//! `redis-server`s in the background and then blocks reading that pipe. The
+//! pipe reaches end-of-file when the handle ([`RedisProcs`]) is dropped **or
+//! when the test process exits for any reason** (test failure, panic,
+//! `SIGKILL`): the kernel closes the write end with the process. The
+//! watchdog then kills its servers, waits for them and removes their temp
+//! dir. This is what makes a cluster kept in a `static` safe: statics are
+//! never dropped, but the pipe still closes when the test binary exits.
+
+#![allow(dead_code)]
+
+use std::io::Read as _;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use session_core::SessionId;
+use session_redis::RedisStore;
+
+/// The command timeout of the stores under test: generous, because the test
+/// machine is small and shared; the default is tested separately.
+pub(crate) const TEST_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+const HOW_TO_START: &str = "start one with `docker compose up -d --wait redis` (from the repository root) \
+     or `redis-server --port 6379 --save '' --appendonly no`, or point REDIS_URL at a running Redis";
+
+/// The standalone Redis under test: env `REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub(crate) fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A prefix no other test uses: `test:<32 random hex digits>:`.
+pub(crate) fn random_prefix() -> String {
+    let hex: String = SessionId::generate()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("test:{hex}:")
+}
+
+/// A store on the standalone Redis with a fresh random prefix. Panics (the
+/// test fails) with instructions when Redis is not reachable.
+pub(crate) async fn standalone_store() -> RedisStore {
+    let url = redis_url();
+    match RedisStore::builder()
+        .key_prefix(random_prefix())
+        .command_timeout(TEST_COMMAND_TIMEOUT)
+        .connect(url.as_str())
+        .await
+    {
+        Ok(store) => store,
+        Err(e) => panic!(
+            "cannot reach Redis at {url} (REDIS_URL): {e}: {}; {HOW_TO_START}",
+            std::error::Error::source(&e).map_or(String::new(), ToString::to_string)
+        ),
+    }
+}
+
+/// A plain driver connection to the standalone Redis, to inspect keys.
+pub(crate) async fn raw_standalone() -> redis::aio::MultiplexedConnection {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL parses");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}; {HOW_TO_START}"))
+}
+
+/// A store on the test cluster (see [`cluster_urls`]) with a fresh random prefix.
+pub(crate) async fn cluster_store() -> RedisStore {
+    let urls = cluster_urls();
+    RedisStore::builder()
+        .key_prefix(random_prefix())
+        .command_timeout(TEST_COMMAND_TIMEOUT)
+        .connect_cluster(urls.iter().map(String::as_str))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test cluster {urls:?}: {e}: {}",
+                std::error::Error::source(&e).map_or(String::new(), ToString::to_string)
+            )
+        })
+}
+
+/// The seed URLs of the cluster under test: env `REDIS_CLUSTER_URLS`
+/// (comma-separated) if set, else a 3-master cluster this test binary starts
+/// once, on first use, and that lives until the binary exits.
+pub(crate) fn cluster_urls() -> Vec<String> {
+    static CLUSTER: OnceLock<(Vec<String>, Option<RedisProcs>)> = OnceLock::new();
+    let (urls, _procs) = CLUSTER.get_or_init(|| {
+        if let Ok(list) = std::env::var("REDIS_CLUSTER_URLS") {
+            let urls: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            assert!(!urls.is_empty(), "REDIS_CLUSTER_URLS is set but empty");
+            return (urls, None);
+        }
+        let started = Instant::now();
+        let procs = RedisProcs::start_cluster(3);
+        eprintln!(
+            "started a 3-master Redis Cluster on ports {:?} in {:?}",
+            procs.ports,
+            started.elapsed()
+        );
+        (procs.urls(), Some(procs))
+    });
+    urls.clone()
+}
+
+/// `redis-server` processes under one `sh` watchdog (see the module docs).
+/// Dropping the handle kills them and removes their temp dir.
+#[derive(Debug)]
+pub(crate) struct RedisProcs {
+    /// The loopback ports the servers listen on.
+    pub(crate) ports: Vec<u16>,
+    dir: PathBuf,
+    watchdog: Child,
+    /// Held open; closing it tells the watchdog to clean up.
+    stdin: Option<ChildStdin>,
+}
+
+const WATCHDOG: &str = r#"
+dir="$1"; mode="$2"; shift 2
+pids=""
+for port in "$@"; do
+  if [ "$mode" = cluster ]; then
+    set -- --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf"
+  else
+    set --
+  fi
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$dir" --logfile "$dir/redis-$port.log" "$@" </dev/null &
+  pids="$pids $!"
+done
+cat >/dev/null
+kill $pids 2>/dev/null
+wait
+rm -rf "$dir"
+"#;
+
+impl RedisProcs {
+    /// One standalone `redis-server` on `port` (a free one if `None`).
+    pub(crate) fn start_standalone(port: Option<u16>) -> Self {
+        let port = port.unwrap_or_else(|| free_port(false));
+        let procs = Self::spawn("standalone", vec![port]);
+        procs.wait_for_ping();
+        procs
+    }
+
+    /// `masters` cluster-enabled servers, joined into one cluster with the
+    /// 16384 slots split evenly, returned once every node reports
+    /// `cluster_state:ok` and knows every other node.
+    pub(crate) fn start_cluster(masters: usize) -> Self {
+        let ports = (0..masters).map(|_| free_port(true)).collect();
+        let procs = Self::spawn("cluster", ports);
+        procs.wait_for_ping();
+        procs.join_cluster();
+        procs
+    }
+
+    /// `redis://127.0.0.1:<port>` for each server.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    fn spawn(mode: &str, ports: Vec<u16>) -> Self {
+        let dir = temp_dir();
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("redis-watchdog")
+            .arg(&dir)
+            .arg(mode)
+            .args(ports.iter().map(u16::to_string))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `sh` to start redis-server: {e}"));
+        let mut procs = Self {
+            ports,
+            dir,
+            watchdog,
+            stdin: None,
+        };
+        procs.stdin = procs.watchdog.stdin.take();
+        procs
+    }
+
+    fn connection(&self, port: u16) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+        Ok(conn)
+    }
+
+    /// Polls until every server answers PING.
+    fn wait_for_ping(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for &port in &self.ports {
+            loop {
+                let ping = self
+                    .connection(port)
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                match ping {
+                    Ok(_) => break,
+                    Err(e) if Instant::now() > deadline => self.fail(&format!(
+                        "redis-server on port {port} did not answer PING within 15 s: {e}"
+                    )),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    fn join_cluster(&self) {
+        const SLOTS: usize = 16384;
+        let n = self.ports.len();
+        for (i, &port) in self.ports.iter().enumerate() {
+            let mut c = self
+                .connection(port)
+                .unwrap_or_else(|e| self.fail(&e.to_string()));
+            let (first, last) = (i * SLOTS / n, (i + 1) * SLOTS / n - 1);
+            let setup = redis::cmd("CLUSTER")
+                .arg("SET-CONFIG-EPOCH")
+                .arg(i + 1)
+                .exec(&mut c)
+                .and_then(|()| {
+                    redis::cmd("CLUSTER")
+                        .arg("ADDSLOTSRANGE")
+                        .arg(first)
+                        .arg(last)
+                        .exec(&mut c)
+                });
+            if let Err(e) = setup {
+                self.fail(&format!("setting up cluster node {port}: {e}"));
+            }
+        }
+        let mut first = self
+            .connection(self.ports[0])
+            .unwrap_or_else(|e| self.fail(&e.to_string()));
+        for &port in &self.ports[1..] {
+            if let Err(e) = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(port)
+                .exec(&mut first)
+            {
+                self.fail(&format!("CLUSTER MEET 127.0.0.1 {port}: {e}"));
+            }
+        }
+        // Readiness: every node sees every node and all slots covered.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let known = format!("cluster_known_nodes:{n}");
+        for &port in &self.ports {
+            loop {
+                let info = self
+                    .connection(port)
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c));
+                match info {
+                    Ok(info) if info.contains("cluster_state:ok") && info.contains(&known) => break,
+                    other if Instant::now() > deadline => self.fail(&format!(
+                        "cluster node {port} not ready within 30 s: {other:?}"
+                    )),
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+    }
+
+    /// Panics with the servers' logs.
+    fn fail(&self, what: &str) -> ! {
+        let mut logs = String::new();
+        for port in &self.ports {
+            let path = self.dir.join(format!("redis-{port}.log"));
+            let mut log = String::new();
+            let _ = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut log));
+            logs.push_str(&format!("--- {}\n{log}\n", path.display()));
+        }
+        panic!("{what}\n(is redis-server on PATH?)\n{logs}");
+    }
+
+    /// The temp dir holding the servers' logs and cluster config files.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for RedisProcs {
+    fn drop(&mut self) {
+        // EOF on the watchdog's stdin: it kills the servers and removes the dir.
+        drop(self.stdin.take());
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// A loopback port that is free now (and, for a cluster node, whose bus
+/// port `port + 10000` is free too).
+pub(crate) fn free_port(with_bus: bool) -> u16 {
+    for _ in 0..100 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+        let port = listener.local_addr().expect("local addr").port();
+        if !with_bus {
+            return port;
+        }
+        if port < 55_000 && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port pair found");
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "session-redis-test-{}-{}",
+        std::process::id(),
+        &random_prefix()[5..21]
+    ));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
