@@ -79,3 +79,8 @@ pub use session_core as core;
 #[cfg(feature = "memory")]
 #[doc(inline)]
 pub use session_memory::MemoryStore;
+
+/// The README's examples, compiled as doctests so the README stays true.
+#[cfg(all(doctest, feature = "memory", feature = "axum"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -9,6 +9,9 @@ use crate::{Error, Record, SessionId};
 
 /// Where session records live: the hotel's database behind the key cards.
 ///
+/// Stores implement `Debug` (without printing session IDs or data) so that
+/// apps holding one can derive it.
+///
 /// Every method is one atomic operation against the backend. The contract,
 /// checked for every store by the [conformance suite](crate::conformance):
 ///
@@ -25,7 +28,7 @@ use crate::{Error, Record, SessionId};
 /// `conformance`), which carries a complete example store and the one call
 /// that proves it keeps this contract.
 #[async_trait]
-pub trait SessionStore: Send + Sync + 'static {
+pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// Inserts `record` if no live record has its ID, atomically.
     ///
     /// An expired record under the same ID counts as absent and is replaced.
