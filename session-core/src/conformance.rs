@@ -418,7 +418,7 @@ fn assert_vanished(result: Result<(), Error>, what: &str) {
 /// `touch` extends a short-lived record, shortens a long-lived one, and
 /// reports a missing one.
 pub async fn touch_extends_and_shortens<S: SessionStore>(store: &Arc<S>) {
-    let short = record_with(1, Duration::from_millis(100));
+    let short = record_with(1, Duration::from_millis(300));
     store.create(&short).await.expect("create");
     let later = truncate_ms(SystemTime::now() + LONG);
     store
