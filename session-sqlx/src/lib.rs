@@ -1,1 +1,108 @@
-//! session-sqlx: work in progress.
+//! SQL session stores on [sqlx] 0.9: PostgreSQL, SQLite and MySQL/MariaDB.
+//!
+//! Each store keeps one row per session in a table of its own:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `id` | text, primary key | [`SessionId::storage_key`](session_core::SessionId::storage_key): a hash, so a dump of the table holds no usable cookie |
+//! | `data` | binary | the whole [codec](session_core::codec) envelope |
+//! | `expires_at` | `BIGINT`, indexed | ms since the Unix epoch |
+//! | `created_at` | `BIGINT` | ms since the Unix epoch |
+//! | `version` | `BIGINT` | incremented by every save |
+//!
+//! Every [`SessionStore`](session_core::SessionStore) method is one atomic
+//! statement (on MySQL, `create` is up to three, each atomic, with the
+//! primary key settling every race); expired rows are invisible to all of
+//! them, filtered in SQL against the application's clock, even before
+//! [`delete_expired`](session_core::SessionStore::delete_expired) or the
+//! [background cleanup](CleanupHandle) removes them. Run the app servers
+//! with synchronised clocks (NTP), as for any expiring credential.
+//!
+//! # Which store?
+//!
+//! * **SQLite** ([`SqliteStore`], feature `sqlite`): one app server, a
+//!   desktop or embedded app, tests and demos. Nothing to run, sessions
+//!   survive restarts, but the file lives on one machine and SQLite has one
+//!   writer at a time.
+//! * **PostgreSQL** ([`PostgresStore`], feature `postgres`) or
+//!   **MySQL/MariaDB** ([`MySqlStore`], feature `mysql`): several app
+//!   servers sharing sessions, when the app already runs that database and
+//!   wants sessions in its backups, transactions-grade durability and no
+//!   extra service to operate. Each request costs a round trip to the
+//!   database, and expired rows need the cleanup task.
+//! * **Redis** (the `session-redis` crate): many app servers and high
+//!   request rates, when sessions may be lost with the cache; Redis expires
+//!   keys itself, so no cleanup task is needed.
+//!
+//! # Start-up
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn run() -> Result<(), session_core::Error> {
+//! use std::time::Duration;
+//! use session_sqlx::PostgresStore;
+//!
+//! let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
+//! let store = PostgresStore::connect(&url).await?;
+//! store.migrate().await?; // once, before serving; safe on every instance
+//! let cleanup = store.spawn_cleanup(Duration::from_secs(300));
+//! // ... hand `store` to the session layer and serve ...
+//! cleanup.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Build a store from a pool of your own with `PostgresStore::builder(pool)`
+//! (and the same on the other backends) to set the table name, and the
+//! schema on PostgreSQL. The driver is re-exported as [`sqlx`], so the pool
+//! types match.
+//!
+//! # Migrations
+//!
+//! [`PostgresStore::migrate`], [`SqliteStore::migrate`] and
+//! [`MySqlStore::migrate`] create or upgrade the table. They are embedded in
+//! this crate, versioned, idempotent and safe when several instances run them
+//! at once; applied versions are recorded in `<table>_migrations`. A store
+//! used before its table exists fails with an [`Error::Config`] saying to
+//! call `migrate()`.
+//!
+//! # Table names
+//!
+//! Table (and PostgreSQL schema) names are spliced into SQL, so only plain
+//! identifiers are accepted: `^[A-Za-z_][A-Za-z0-9_]*$`, at most
+//! [`MAX_NAME_LEN`] characters. Anything else, such as a name with SQL in
+//! it, is an [`Error::Config`] naming the `table` or `schema` field. Names
+//! are quoted in every statement, so they keep their case.
+//!
+//! [`Error::Config`]: session_core::Error::Config
+
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod cleanup;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod migrate;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod row;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod table;
+
+pub use sqlx;
+
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub use cleanup::CleanupHandle;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub use error::ConnectError;
+#[cfg(feature = "mysql")]
+pub use mysql::{MySqlStore, MySqlStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreBuilder, DEFAULT_SCHEMA};
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+pub use row::DELETE_BATCH;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use table::{DEFAULT_TABLE, MAX_NAME_LEN};

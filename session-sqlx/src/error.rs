@@ -1,0 +1,159 @@
+//! Turning driver errors into clear [`session_core::Error`]s.
+
+use std::fmt;
+use std::time::Duration;
+
+use session_core::Error;
+use sqlx::error::DatabaseError;
+
+/// Why a store's `connect` or `connect_pool` failed; kept as the
+/// [`source`](std::error::Error::source) of [`Error::Backend`], with the
+/// driver's error as its own source.
+///
+/// The URL in the message has its password masked.
+#[derive(Debug)]
+pub struct ConnectError {
+    backend: &'static str,
+    url: String,
+    hint: &'static str,
+    source: sqlx::Error,
+}
+
+impl ConnectError {
+    /// The database URL that failed, with any password masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The driver's error.
+    pub fn driver_error(&self) -> &sqlx::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "could not connect to the {} session database at {}: {}",
+            self.backend, self.url, self.hint
+        )
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Maps an error from building a pool out of `url`.
+///
+/// `missing_database` recognises the server's "database does not exist" error.
+pub(crate) fn connect_error(
+    backend: &'static str,
+    url: &str,
+    err: sqlx::Error,
+    missing_database: fn(&dyn DatabaseError) -> bool,
+) -> Error {
+    let url = redact(url);
+    let hint = match &err {
+        sqlx::Error::Configuration(e) => {
+            return Error::config(
+                "url",
+                format!("{url} is not a valid {backend} database URL: {e}"),
+            )
+        }
+        sqlx::Error::Database(db) if missing_database(db.as_ref()) => {
+            "the database does not exist: create it, or fix the database name in the URL"
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "is the server running and reachable at this host and port?"
+        }
+        _ => "check the URL, the credentials and that the database exists",
+    };
+    Error::backend(ConnectError {
+        backend,
+        url,
+        hint,
+        source: err,
+    })
+}
+
+/// Maps an error from a statement on the session table.
+///
+/// A missing table (the database answered "no such table") becomes an
+/// [`Error::Config`] telling the caller to run `migrate()`; a pool that
+/// gave no connection in time becomes [`Error::Timeout`].
+pub(crate) fn query_error(
+    err: sqlx::Error,
+    table: &str,
+    acquire_timeout: Duration,
+    missing_table: fn(&dyn DatabaseError) -> bool,
+) -> Error {
+    match err {
+        sqlx::Error::Database(db) if missing_table(db.as_ref()) => Error::config(
+            "table",
+            format!(
+                "the session table {table} does not exist in this database: call \
+                 `store.migrate().await` once at start-up (the database said: {})",
+                db.message()
+            ),
+        ),
+        sqlx::Error::PoolTimedOut => Error::Timeout(acquire_timeout),
+        other => Error::backend(other),
+    }
+}
+
+/// `url` with the password (if any) replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let start = scheme_end + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..start],
+            &userinfo[..colon],
+            &url[start + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// The error chain as one line, for logs.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db?x=1"),
+            "postgres://u:***@h:5432/db?x=1"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(redact("mysql://a:b:c@h/d@e"), "mysql://a:***@h/d@e");
+    }
+}

@@ -1,0 +1,466 @@
+//! The MySQL / MariaDB store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use session_core::{Error, Record, SessionId, SessionStore};
+use sqlx::error::DatabaseError;
+use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::{AssertSqlSafe, Connection as _, Row as _};
+
+use crate::cleanup::{self, CleanupHandle};
+use crate::error::{connect_error, query_error};
+use crate::migrate::{pending, Migration};
+use crate::row::{self, DELETE_BATCH};
+use crate::table::{validate, DEFAULT_TABLE};
+
+/// How long [`MySqlStore::migrate`] waits for another instance's migration.
+const LOCK_WAIT_SECS: i64 = 60;
+
+/// A [`SessionStore`] in a MySQL or MariaDB (InnoDB) table.
+///
+/// Records are filed under [`SessionId::storage_key`] in an ASCII column
+/// with a binary (case-sensitive) collation, with the
+/// [codec](session_core::codec) envelope in a `LONGBLOB` column and the
+/// expiry in a `BIGINT` column of milliseconds since the Unix epoch.
+/// Expiry is compared against the application's clock.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// ```no_run
+/// use session_sqlx::MySqlStore;
+///
+/// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+/// let url = std::env::var("MYSQL_URL").expect("set MYSQL_URL");
+/// let pool = MySqlStore::connect_pool(&url).await?;
+/// let store = MySqlStore::builder(pool).table("web_sessions").build()?;
+/// store.migrate().await?; // once at start-up
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    names: Names,
+    acquire_timeout: Duration,
+    insert: Arc<str>,
+    purge_expired_id: Arc<str>,
+    load: Arc<str>,
+    save: Arc<str>,
+    touch: Arc<str>,
+    delete: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+/// The validated names, quoted for SQL.
+#[derive(Debug)]
+struct Names {
+    table: String,
+    /// `` `table` ``
+    quoted: String,
+    /// `` `table_migrations` ``
+    migrations: String,
+    /// `` `table_expires_idx` ``
+    index: String,
+}
+
+const MIGRATIONS: &[Migration<Names>] = &[Migration {
+    version: 1,
+    description: "create the session table and its expiry index",
+    statements: |n| {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+                 id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, \
+                 data LONGBLOB NOT NULL, \
+                 expires_at BIGINT NOT NULL, \
+                 created_at BIGINT NOT NULL, \
+                 version BIGINT NOT NULL, \
+                 PRIMARY KEY (id), \
+                 KEY {} (expires_at)\
+             ) ENGINE=InnoDB",
+            n.quoted, n.index
+        )]
+    },
+}];
+
+fn backquote(name: &str) -> String {
+    format!("`{name}`")
+}
+
+/// Builder for [`MySqlStore`]: the pool plus the table name.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MySqlStoreBuilder {
+    pool: MySqlPool,
+    table: String,
+}
+
+impl MySqlStoreBuilder {
+    /// The table name (default [`DEFAULT_TABLE`], `sessions`), in the
+    /// connection's database. See [table names](crate#table-names) for what
+    /// is accepted.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Validates the name and builds the store. Nothing is sent to the
+    /// database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `table` when the name is not a plain SQL
+    /// identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) characters.
+    pub fn build(self) -> Result<MySqlStore, Error> {
+        validate("table", &self.table)?;
+        let names = Names {
+            quoted: backquote(&self.table),
+            migrations: backquote(&format!("{}_migrations", self.table)),
+            index: backquote(&format!("{}_expires_idx", self.table)),
+            table: self.table,
+        };
+        let t = &names.quoted;
+        let inner = Inner {
+            insert: format!(
+                "INSERT INTO {t} (id, data, expires_at, created_at, version) \
+                 VALUES (?, ?, ?, ?, ?)"
+            )
+            .into(),
+            purge_expired_id: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?").into(),
+            load: format!("SELECT data, expires_at FROM {t} WHERE id = ? AND expires_at > ?")
+                .into(),
+            save: format!(
+                "UPDATE {t} SET data = ?, expires_at = ?, version = ? \
+                 WHERE id = ? AND expires_at > ?"
+            )
+            .into(),
+            touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?").into(),
+            delete: format!("DELETE FROM {t} WHERE id = ?").into(),
+            delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?").into(),
+            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            names,
+        };
+        Ok(MySqlStore {
+            pool: self.pool,
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl MySqlStore {
+    /// A store on `pool` with the default table name (`sessions`).
+    pub fn new(pool: MySqlPool) -> Self {
+        Self::builder(pool)
+            .build()
+            .expect("the default name is valid")
+    }
+
+    /// A builder to set the table name.
+    pub fn builder(pool: MySqlPool) -> MySqlStoreBuilder {
+        MySqlStoreBuilder {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+        }
+    }
+
+    /// Connects a pool with sqlx's default pool options to `url`
+    /// (`mysql://user:password@host:port/database`) and returns a store
+    /// with the default table name on it.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+    /// let url = std::env::var("MYSQL_URL").expect("set MYSQL_URL");
+    /// let store = session_sqlx::MySqlStore::connect(&url).await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_pool`](Self::connect_pool).
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Ok(Self::new(Self::connect_pool(url).await?))
+    }
+
+    /// Connects a pool with sqlx's default pool options to `url`, opening
+    /// one connection to check that the database is there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `url`) for a URL that does not parse;
+    /// otherwise [`Error::Backend`] whose source is a
+    /// [`ConnectError`](crate::ConnectError) explaining the failure (for
+    /// example that the database does not exist), itself carrying the
+    /// driver's error as its source.
+    pub async fn connect_pool(url: &str) -> Result<MySqlPool, Error> {
+        MySqlPoolOptions::new()
+            .connect(url)
+            .await
+            .map_err(|e| connect_error("MySQL", url, e, is_missing_database))
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// The table name, unquoted.
+    pub fn table(&self) -> &str {
+        &self.inner.names.table
+    }
+
+    /// Creates or upgrades the session table to this version's schema.
+    ///
+    /// Call it once at start-up, before serving requests. It is idempotent
+    /// and safe when several app instances call it at the same moment: it
+    /// holds the named lock `GET_LOCK('session_sqlx:<table>')` (waiting up to
+    /// 60 s for another instance's migration) on a connection of its own,
+    /// and applies each version not yet recorded in `<table>_migrations`.
+    /// MySQL commits DDL at once, so each applied version is recorded right
+    /// after its statements.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the lock stays taken for 60 s;
+    /// [`Error::Backend`] when a statement fails (for example for lack of the
+    /// privilege to create the table).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let err = |e| Error::backend(e);
+        // A connection of its own, closed afterwards: if this future is
+        // dropped half-way, closing the socket releases the named lock,
+        // which a pooled connection would keep.
+        let mut conn = self.pool.acquire().await.map_err(err)?.detach();
+        let lock = format!("session_sqlx:{}", self.inner.names.table);
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&lock)
+            .bind(LOCK_WAIT_SECS)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(err)?;
+        if got != Some(1) {
+            return Err(Error::Timeout(Duration::from_secs(
+                LOCK_WAIT_SECS.unsigned_abs(),
+            )));
+        }
+        let result = self.apply_migrations(&mut conn).await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&lock)
+            .execute(&mut conn)
+            .await;
+        // Dropping the connection would also release the lock; close it
+        // politely when we can.
+        if released.is_ok() {
+            let _ = conn.close().await;
+        }
+        result
+    }
+
+    async fn apply_migrations(&self, conn: &mut MySqlConnection) -> Result<(), Error> {
+        let n = &self.inner.names;
+        let err = |e| Error::backend(e);
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+                 version BIGINT NOT NULL PRIMARY KEY, \
+                 description VARCHAR(255) NOT NULL, \
+                 applied_at BIGINT NOT NULL\
+             ) ENGINE=InnoDB",
+            n.migrations
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+        let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {}",
+            n.migrations
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?;
+        for m in pending(&applied, MIGRATIONS) {
+            for statement in (m.statements)(n) {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(err)?;
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (version, description, applied_at) VALUES (?, ?, ?)",
+                n.migrations
+            )))
+            .bind(m.version)
+            .bind(m.description)
+            .bind(row::now_ms())
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+            tracing::info!(
+                table = %n.table,
+                version = m.version,
+                "applied session table migration"
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts a background task that runs
+    /// [`delete_expired`](SessionStore::delete_expired) every `interval`
+    /// (the first run one interval from now; a zero interval counts as
+    /// 1 ms) and logs failures with `tracing`. The task stops when the
+    /// returned handle is dropped or shut down.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
+        cleanup::spawn(self.clone(), interval)
+    }
+
+    fn fail(&self, e: sqlx::Error) -> Error {
+        query_error(
+            e,
+            &self.inner.names.quoted,
+            self.inner.acquire_timeout,
+            is_missing_table,
+        )
+    }
+
+    async fn insert(&self, record: &Record) -> Result<bool, Error> {
+        let (key, data, expires_at, created_at, version) = row::columns(record)?;
+        let result = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.insert)))
+            .bind(key)
+            .bind(data)
+            .bind(expires_at)
+            .bind(created_at)
+            .bind(version)
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+fn mysql_number(e: &dyn DatabaseError) -> Option<u16> {
+    e.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+/// `ER_NO_SUCH_TABLE`.
+fn is_missing_table(e: &dyn DatabaseError) -> bool {
+    mysql_number(e) == Some(1146)
+}
+
+/// `ER_BAD_DB_ERROR`.
+fn is_missing_database(e: &dyn DatabaseError) -> bool {
+    mysql_number(e) == Some(1049)
+}
+
+#[async_trait]
+impl SessionStore for MySqlStore {
+    /// A plain `INSERT`, whose duplicate-key error means a record holds the
+    /// ID. Only then, a `DELETE` of that ID *if expired* and the `INSERT`
+    /// again: a second duplicate means a live record, so `Conflict`.
+    ///
+    /// Each statement is atomic and the primary key decides every race, so
+    /// this is as safe as one statement. (The single-statement
+    /// `INSERT … ON DUPLICATE KEY UPDATE` cannot tell a conflict from an
+    /// insert here: sqlx connects with `CLIENT_FOUND_ROWS`, under which an
+    /// unchanged duplicate row also counts as 1 row affected.)
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        if self.insert(record).await? {
+            return Ok(());
+        }
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.purge_expired_id)))
+            .bind(record.id.storage_key())
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if self.insert(record).await? {
+            Ok(())
+        } else {
+            Err(Error::Conflict)
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(found) = found else { return Ok(None) };
+        let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+        let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+        row::decode(id, &data, expires_at).map(Some)
+    }
+
+    /// `UPDATE … WHERE id = ? AND expires_at > now`. sqlx's
+    /// `CLIENT_FOUND_ROWS` makes the row count the rows matched, so an
+    /// identical rewrite still counts and only a missing record is `Vanished`.
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        let (key, data, expires_at, _, version) = row::columns(record)?;
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+            .bind(data)
+            .bind(expires_at)
+            .bind(version)
+            .bind(key)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+            .bind(id.storage_key())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+            .bind(row::ms(expires_at))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        let now = row::now_ms();
+        let mut removed = 0;
+        loop {
+            let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                .bind(now)
+                .bind(DELETE_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.fail(e))?
+                .rows_affected();
+            removed += n;
+            if n < DELETE_BATCH.unsigned_abs() {
+                return Ok(removed);
+            }
+        }
+    }
+}

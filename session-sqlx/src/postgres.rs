@@ -1,0 +1,464 @@
+//! The PostgreSQL store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use session_core::{Error, Record, SessionId, SessionStore};
+use sqlx::error::DatabaseError;
+use sqlx::postgres::{PgDatabaseError, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::cleanup::{self, CleanupHandle};
+use crate::error::{connect_error, query_error};
+use crate::migrate::{pending, Migration};
+use crate::row::{self, DELETE_BATCH};
+use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
+
+/// The schema a [`PostgresStore`] uses unless told otherwise.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// A [`SessionStore`] in a PostgreSQL table.
+///
+/// Records are filed under [`SessionId::storage_key`] (a hash: the table
+/// holds no usable cookie), with the [codec](session_core::codec) envelope
+/// in a `BYTEA` column and the expiry in a `BIGINT` column of milliseconds
+/// since the Unix epoch. Every method is one statement; expiry is compared
+/// against the application's clock.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use session_sqlx::PostgresStore;
+///
+/// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+/// let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
+/// let pool = PostgresStore::connect_pool(&url).await?;
+/// let store = PostgresStore::builder(pool)
+///     .schema("auth")
+///     .table("web_sessions")
+///     .build()?;
+/// store.migrate().await?; // once at start-up
+/// let cleanup = store.spawn_cleanup(Duration::from_secs(300));
+/// // ... serve requests with `store` ...
+/// cleanup.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    names: Names,
+    acquire_timeout: Duration,
+    create: Arc<str>,
+    load: Arc<str>,
+    save: Arc<str>,
+    touch: Arc<str>,
+    delete: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+/// The validated names, quoted for SQL.
+#[derive(Debug)]
+struct Names {
+    schema: String,
+    table: String,
+    /// `"schema"."table"`
+    qualified: String,
+    /// `"schema"."table_migrations"`
+    migrations: String,
+    /// `"table_expires_idx"` (an index lives in its table's schema).
+    index: String,
+}
+
+const MIGRATIONS: &[Migration<Names>] = &[Migration {
+    version: 1,
+    description: "create the session table and its expiry index",
+    statements: |n| {
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\
+                     id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, \
+                     data BYTEA NOT NULL, \
+                     expires_at BIGINT NOT NULL, \
+                     created_at BIGINT NOT NULL, \
+                     version BIGINT NOT NULL)",
+                n.qualified
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (expires_at)",
+                n.index, n.qualified
+            ),
+        ]
+    },
+}];
+
+/// Builder for [`PostgresStore`]: the pool plus the table and schema names.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PostgresStoreBuilder {
+    pool: PgPool,
+    schema: String,
+    table: String,
+}
+
+impl PostgresStoreBuilder {
+    /// The table name (default [`DEFAULT_TABLE`], `sessions`). See
+    /// [`validate`](crate#table-names) for what is accepted.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// The schema holding the table (default [`DEFAULT_SCHEMA`], `public`).
+    /// [`migrate`](PostgresStore::migrate) creates it if it does not exist.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// Validates the names and builds the store. Nothing is sent to the
+    /// database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `table` or `schema` when a name is not a
+    /// plain SQL identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
+    /// characters, or starts with the reserved `pg_`.
+    pub fn build(self) -> Result<PostgresStore, Error> {
+        validate("table", &self.table)?;
+        validate("schema", &self.schema)?;
+        reject_prefix("schema", &self.schema, "pg_")?;
+        let names = Names {
+            qualified: format!("{}.{}", dquote(&self.schema), dquote(&self.table)),
+            migrations: format!(
+                "{}.{}",
+                dquote(&self.schema),
+                dquote(&format!("{}_migrations", self.table))
+            ),
+            index: dquote(&format!("{}_expires_idx", self.table)),
+            schema: self.schema,
+            table: self.table,
+        };
+        let t = &names.qualified;
+        let inner = Inner {
+            create: format!(
+                "INSERT INTO {t} AS s (id, data, expires_at, created_at, version) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, \
+                 expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, \
+                 version = EXCLUDED.version \
+                 WHERE s.expires_at <= $6"
+            )
+            .into(),
+            load: format!("SELECT data, expires_at FROM {t} WHERE id = $1 AND expires_at > $2")
+                .into(),
+            save: format!(
+                "UPDATE {t} SET data = $1, expires_at = $2, version = $3 \
+                 WHERE id = $4 AND expires_at > $5"
+            )
+            .into(),
+            touch: format!("UPDATE {t} SET expires_at = $1 WHERE id = $2 AND expires_at > $3")
+                .into(),
+            delete: format!("DELETE FROM {t} WHERE id = $1").into(),
+            // SKIP LOCKED: cleanups of several app instances share the work
+            // instead of queueing. The outer `expires_at` check is re-made
+            // on the newest row version, so a row that a concurrent
+            // `create` just brought back to life is never deleted.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE id IN (\
+                     SELECT id FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 AND expires_at <= $1"
+            )
+            .into(),
+            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            names,
+        };
+        Ok(PostgresStore {
+            pool: self.pool,
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl PostgresStore {
+    /// A store on `pool` with the default names (`"public"."sessions"`).
+    pub fn new(pool: PgPool) -> Self {
+        Self::builder(pool)
+            .build()
+            .expect("the default names are valid")
+    }
+
+    /// A builder to set the table and schema names.
+    pub fn builder(pool: PgPool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            pool,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            table: DEFAULT_TABLE.to_owned(),
+        }
+    }
+
+    /// Connects a pool with sqlx's default pool options to `url`
+    /// (`postgres://user:password@host:port/database`) and returns a store
+    /// with the default names on it.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+    /// let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
+    /// let store = session_sqlx::PostgresStore::connect(&url).await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_pool`](Self::connect_pool).
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Ok(Self::new(Self::connect_pool(url).await?))
+    }
+
+    /// Connects a pool with sqlx's default pool options to `url`, opening
+    /// one connection to check that the database is there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `url`) for a URL that does not parse;
+    /// otherwise [`Error::Backend`] whose source is a
+    /// [`ConnectError`](crate::ConnectError) explaining the failure (for
+    /// example that the database does not exist), itself carrying the
+    /// driver's error as its source.
+    pub async fn connect_pool(url: &str) -> Result<PgPool, Error> {
+        PgPoolOptions::new()
+            .connect(url)
+            .await
+            .map_err(|e| connect_error("PostgreSQL", url, e, is_missing_database))
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The table name, unquoted.
+    pub fn table(&self) -> &str {
+        &self.inner.names.table
+    }
+
+    /// The schema name, unquoted.
+    pub fn schema(&self) -> &str {
+        &self.inner.names.schema
+    }
+
+    /// Creates or upgrades the session table to this version's schema.
+    ///
+    /// Call it once at start-up, before serving requests. It is idempotent
+    /// and safe when several app instances call it at the same moment: it
+    /// runs in one transaction holding `pg_advisory_xact_lock` on a key
+    /// derived from the schema and table names, creates the schema if it is
+    /// missing, and applies each version not yet recorded in
+    /// `<table>_migrations`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when a statement fails (for example for lack of
+    /// the privilege to create the table or schema); nothing is applied then.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let n = &self.inner.names;
+        let err = |e| Error::backend(e);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("session_sqlx:{}.{}", n.schema, n.table))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        let schema_exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(&n.schema)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+        if !schema_exists {
+            sqlx::query(AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                dquote(&n.schema)
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+                 version BIGINT NOT NULL PRIMARY KEY, \
+                 description TEXT NOT NULL, \
+                 applied_at BIGINT NOT NULL)",
+            n.migrations
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {}",
+            n.migrations
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        for m in pending(&applied, MIGRATIONS) {
+            for statement in (m.statements)(n) {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (version, description, applied_at) VALUES ($1, $2, $3)",
+                n.migrations
+            )))
+            .bind(m.version)
+            .bind(m.description)
+            .bind(row::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+            tracing::info!(
+                table = %n.qualified,
+                version = m.version,
+                "applied session table migration"
+            );
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// Starts a background task that runs
+    /// [`delete_expired`](SessionStore::delete_expired) every `interval`
+    /// (the first run one interval from now; a zero interval counts as
+    /// 1 ms) and logs failures with `tracing`. The task stops when the
+    /// returned handle is dropped or shut down.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
+        cleanup::spawn(self.clone(), interval)
+    }
+
+    fn fail(&self, e: sqlx::Error) -> Error {
+        query_error(
+            e,
+            &self.inner.names.qualified,
+            self.inner.acquire_timeout,
+            is_missing_table,
+        )
+    }
+}
+
+fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
+    e.try_downcast_ref::<PgDatabaseError>().map(PgDatabaseError::code)
+}
+
+/// `undefined_table` or `invalid_schema_name`.
+fn is_missing_table(e: &dyn DatabaseError) -> bool {
+    matches!(pg_code(e), Some("42P01" | "3F000"))
+}
+
+/// `invalid_catalog_name`.
+fn is_missing_database(e: &dyn DatabaseError) -> bool {
+    pg_code(e) == Some("3D000")
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        let (key, data, expires_at, created_at, version) = row::columns(record)?;
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
+            .bind(key)
+            .bind(data)
+            .bind(expires_at)
+            .bind(created_at)
+            .bind(version)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(found) = found else { return Ok(None) };
+        let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+        let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+        row::decode(id, &data, expires_at).map(Some)
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        let (key, data, expires_at, _, version) = row::columns(record)?;
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+            .bind(data)
+            .bind(expires_at)
+            .bind(version)
+            .bind(key)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+            .bind(id.storage_key())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+            .bind(row::ms(expires_at))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        let now = row::now_ms();
+        let mut removed = 0;
+        loop {
+            let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                .bind(now)
+                .bind(DELETE_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.fail(e))?
+                .rows_affected();
+            removed += n;
+            if n < DELETE_BATCH.unsigned_abs() {
+                return Ok(removed);
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The SQLite store.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use session_core::{Error, Record, SessionId, SessionStore};
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::cleanup::{self, CleanupHandle};
+use crate::error::{connect_error, query_error};
+use crate::migrate::{pending, Migration};
+use crate::row::{self, DELETE_BATCH};
+use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
+
+/// A [`SessionStore`] in a SQLite table: for a single app server, tests and
+/// small deployments.
+///
+/// Records are filed under [`SessionId::storage_key`], with the
+/// [codec](session_core::codec) envelope in a `BLOB` column and the expiry in
+/// an `INTEGER` column of milliseconds since the Unix epoch. Every method is
+/// one statement; expiry is compared against the application's clock.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// ```no_run
+/// use session_sqlx::SqliteStore;
+///
+/// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+/// // `mode=rwc` creates the file if it is missing.
+/// let pool = SqliteStore::connect_pool("sqlite://sessions.db?mode=rwc").await?;
+/// let store = SqliteStore::builder(pool).table("web_sessions").build()?;
+/// store.migrate().await?; // once at start-up
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    names: Names,
+    acquire_timeout: Duration,
+    create: Arc<str>,
+    load: Arc<str>,
+    save: Arc<str>,
+    touch: Arc<str>,
+    delete: Arc<str>,
+    delete_expired: Arc<str>,
+}
+
+/// The validated names, quoted for SQL.
+#[derive(Debug)]
+struct Names {
+    table: String,
+    /// `"table"`
+    quoted: String,
+    /// `"table_migrations"`
+    migrations: String,
+    /// `"table_expires_idx"`
+    index: String,
+}
+
+const MIGRATIONS: &[Migration<Names>] = &[Migration {
+    version: 1,
+    description: "create the session table and its expiry index",
+    statements: |n| {
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\
+                     id TEXT NOT NULL PRIMARY KEY, \
+                     data BLOB NOT NULL, \
+                     expires_at INTEGER NOT NULL, \
+                     created_at INTEGER NOT NULL, \
+                     version INTEGER NOT NULL)",
+                n.quoted
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (expires_at)",
+                n.index, n.quoted
+            ),
+        ]
+    },
+}];
+
+/// Builder for [`SqliteStore`]: the pool plus the table name.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteStoreBuilder {
+    pool: SqlitePool,
+    table: String,
+}
+
+impl SqliteStoreBuilder {
+    /// The table name (default [`DEFAULT_TABLE`], `sessions`). See
+    /// [table names](crate#table-names) for what is accepted.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Validates the name and builds the store. Nothing is sent to the
+    /// database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `table` when the name is not a plain SQL
+    /// identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
+    /// characters, or starts with the reserved `sqlite_`.
+    pub fn build(self) -> Result<SqliteStore, Error> {
+        validate("table", &self.table)?;
+        reject_prefix("table", &self.table, "sqlite_")?;
+        let names = Names {
+            quoted: dquote(&self.table),
+            migrations: dquote(&format!("{}_migrations", self.table)),
+            index: dquote(&format!("{}_expires_idx", self.table)),
+            table: self.table,
+        };
+        let t = &names.quoted;
+        let inner = Inner {
+            create: format!(
+                "INSERT INTO {t} (id, data, expires_at, created_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+                 expires_at = excluded.expires_at, created_at = excluded.created_at, \
+                 version = excluded.version \
+                 WHERE {t}.expires_at <= ?6"
+            )
+            .into(),
+            load: format!("SELECT data, expires_at FROM {t} WHERE id = ?1 AND expires_at > ?2")
+                .into(),
+            save: format!(
+                "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3 \
+                 WHERE id = ?4 AND expires_at > ?5"
+            )
+            .into(),
+            touch: format!("UPDATE {t} SET expires_at = ?1 WHERE id = ?2 AND expires_at > ?3")
+                .into(),
+            delete: format!("DELETE FROM {t} WHERE id = ?1").into(),
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE rowid IN (\
+                     SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
+            )
+            .into(),
+            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            names,
+        };
+        Ok(SqliteStore {
+            pool: self.pool,
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl SqliteStore {
+    /// A store on `pool` with the default table name (`sessions`).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self::builder(pool)
+            .build()
+            .expect("the default name is valid")
+    }
+
+    /// A builder to set the table name.
+    pub fn builder(pool: SqlitePool) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+        }
+    }
+
+    /// Opens `url` with [`connect_pool`](Self::connect_pool) and returns a
+    /// store with the default table name on it.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
+    /// let store = session_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_pool`](Self::connect_pool).
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Ok(Self::new(Self::connect_pool(url).await?))
+    }
+
+    /// Opens a pool on `url` set up for sessions.
+    ///
+    /// * A file database (`sqlite://path/to/file.db`; add `?mode=rwc` to
+    ///   create a missing file) runs in WAL mode with `synchronous=NORMAL`
+    ///   and a 5 s busy timeout, so readers never wait for the writer.
+    /// * An in-memory database (`sqlite::memory:`, or a URL with
+    ///   `mode=memory`) lives only as long as one of its connections does,
+    ///   so the pool keeps exactly one connection open for its whole life.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `url`) for a URL that does not parse;
+    /// otherwise [`Error::Backend`] whose source is a
+    /// [`ConnectError`](crate::ConnectError) (for example for a file that
+    /// does not exist), carrying the driver's error as its source.
+    pub async fn connect_pool(url: &str) -> Result<SqlitePool, Error> {
+        let fail = |e| connect_error("SQLite", url, e, is_missing_database);
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(fail)?
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if in_memory {
+            SqlitePoolOptions::new()
+                .min_connections(1)
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(fail)
+        } else {
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+            SqlitePoolOptions::new()
+                .connect_with(options)
+                .await
+                .map_err(fail)
+        }
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The table name, unquoted.
+    pub fn table(&self) -> &str {
+        &self.inner.names.table
+    }
+
+    /// Creates or upgrades the session table to this version's schema.
+    ///
+    /// Call it once at start-up, before serving requests. It is idempotent
+    /// and safe when several processes call it at the same moment: it runs
+    /// in one `BEGIN IMMEDIATE` transaction (which takes SQLite's write lock
+    /// up front, waiting up to the busy timeout for it) and applies each
+    /// version not yet recorded in `<table>_migrations`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] when a statement fails (for example a read-only
+    /// database, or the write lock not free within the busy timeout);
+    /// nothing is applied then.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let n = &self.inner.names;
+        let err = |e| Error::backend(e);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err)?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+                 version INTEGER NOT NULL PRIMARY KEY, \
+                 description TEXT NOT NULL, \
+                 applied_at INTEGER NOT NULL)",
+            n.migrations
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {}",
+            n.migrations
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        for m in pending(&applied, MIGRATIONS) {
+            for statement in (m.statements)(n) {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {} (version, description, applied_at) VALUES (?1, ?2, ?3)",
+                n.migrations
+            )))
+            .bind(m.version)
+            .bind(m.description)
+            .bind(row::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+            tracing::info!(
+                table = %n.table,
+                version = m.version,
+                "applied session table migration"
+            );
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// Starts a background task that runs
+    /// [`delete_expired`](SessionStore::delete_expired) every `interval`
+    /// (the first run one interval from now; a zero interval counts as
+    /// 1 ms) and logs failures with `tracing`. The task stops when the
+    /// returned handle is dropped or shut down.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
+        cleanup::spawn(self.clone(), interval)
+    }
+
+    fn fail(&self, e: sqlx::Error) -> Error {
+        query_error(
+            e,
+            &self.inner.names.quoted,
+            self.inner.acquire_timeout,
+            is_missing_table,
+        )
+    }
+}
+
+fn is_missing_table(e: &dyn DatabaseError) -> bool {
+    e.message().starts_with("no such table")
+}
+
+/// `SQLITE_CANTOPEN`: the file (or its directory) is not there.
+fn is_missing_database(e: &dyn DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 14)
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        let (key, data, expires_at, created_at, version) = row::columns(record)?;
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
+            .bind(key)
+            .bind(data)
+            .bind(expires_at)
+            .bind(created_at)
+            .bind(version)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(found) = found else { return Ok(None) };
+        let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+        let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+        row::decode(id, &data, expires_at).map(Some)
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        let (key, data, expires_at, _, version) = row::columns(record)?;
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+            .bind(data)
+            .bind(expires_at)
+            .bind(version)
+            .bind(key)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+            .bind(id.storage_key())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+            .bind(row::ms(expires_at))
+            .bind(id.storage_key())
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Vanished);
+        }
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        let now = row::now_ms();
+        let mut removed = 0;
+        loop {
+            let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                .bind(now)
+                .bind(DELETE_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.fail(e))?
+                .rows_affected();
+            removed += n;
+            if n < DELETE_BATCH.unsigned_abs() {
+                return Ok(removed);
+            }
+        }
+    }
+}
