@@ -5,18 +5,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use session_core::{
-    CookieAction, Error as CoreError, KeyCard, Record, SessionConfig, SessionId, SessionStore,
-    Write,
+    Commit, CookieAction, Error as CoreError, KeyCard, Record, SessionConfig, SessionId,
+    SessionStore, Write,
 };
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookies::{read_card, remove_card, set_card};
-use crate::session::{LazySession, Loaded};
+use crate::session::LazySession;
 
 /// What the layer does when the store fails while loading a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,11 +30,62 @@ pub enum OnStoreError {
     ContinueEmpty,
 }
 
+/// How the layer retries a save that lost to a concurrent request of the
+/// same session (see `SessionState::update` for the merge semantics).
+///
+/// Each retry reloads the record, re-applies this request's changes key by
+/// key and saves again, after a jittered backoff. When `max_attempts` or
+/// `max_time` is reached the response becomes `status` (409 by default),
+/// never a silent loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConflictRetry {
+    /// Most saves per request (default 200).
+    pub max_attempts: u32,
+    /// Longest time spent retrying (default 5 s).
+    pub max_time: Duration,
+    /// The answer once the bound is reached: 409 (default) or 503.
+    pub status: StatusCode,
+}
+
+impl Default for ConflictRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 200,
+            max_time: Duration::from_secs(5),
+            status: StatusCode::CONFLICT,
+        }
+    }
+}
+
+impl ConflictRetry {
+    /// Sets the most saves per request.
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+    /// Sets the longest time spent retrying.
+    #[must_use]
+    pub fn max_time(mut self, time: Duration) -> Self {
+        self.max_time = time;
+        self
+    }
+    /// Sets the answer once the bound is reached.
+    #[must_use]
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: SessionConfig,
     pub(crate) cards: KeyCard,
     pub(crate) on_store_error: OnStoreError,
+    pub(crate) conflict_retry: ConflictRetry,
 }
 
 /// Adds key-card sessions to a tower service (an axum `Router`, a hyper 1
@@ -68,22 +119,23 @@ impl SessionLayer {
                 store,
                 config,
                 on_store_error: OnStoreError::default(),
+                conflict_retry: ConflictRetry::default(),
             }),
         }
     }
 
     /// Sets what happens when the store fails at load (default: 503).
     #[must_use]
-    pub fn on_store_error(self, policy: OnStoreError) -> Self {
-        let s = &self.settings;
-        Self {
-            settings: Arc::new(Settings {
-                store: Arc::clone(&s.store),
-                config: s.config.clone(),
-                cards: s.cards.clone(),
-                on_store_error: policy,
-            }),
-        }
+    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
+        Arc::make_mut(&mut self.settings).on_store_error = policy;
+        self
+    }
+
+    /// Sets how saves that lose to a concurrent request are retried.
+    #[must_use]
+    pub fn conflict_retry(mut self, retry: ConflictRetry) -> Self {
+        Arc::make_mut(&mut self.settings).conflict_retry = retry;
+        self
     }
 }
 
@@ -92,6 +144,7 @@ impl fmt::Debug for SessionLayer {
         f.debug_struct("SessionLayer")
             .field("config", &self.settings.config)
             .field("on_store_error", &self.settings.on_store_error)
+            .field("conflict_retry", &self.settings.conflict_retry)
             .finish_non_exhaustive()
     }
 }
@@ -163,57 +216,59 @@ async fn commit<B: From<&'static str>>(
     let Some(loaded) = lazy.0.loaded.get() else {
         return response; // never loaded: no store call at all
     };
-    let (plan, degraded, stored_expiry) = {
-        let Loaded { state, degraded } = &*loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            state.commit(&settings.config, SystemTime::now()),
-            *degraded,
-            state.expires_at().filter(|_| state.is_stored()),
-        )
+    let (mut state, degraded) = {
+        let loaded = loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        (loaded.state.clone(), loaded.degraded)
     };
-    if degraded {
-        if plan.write == Write::None && plan.delete.is_empty() {
-            return response;
-        }
-        return failure(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable");
-    }
-    let store = &settings.store;
-    for id in &plan.delete {
-        if let Err(err) = store.delete(id).await {
-            return store_failure(&err);
-        }
-    }
-    let now = SystemTime::now();
-    let headers = response.headers_mut();
-    let written = match plan.write {
-        Write::None => None,
-        Write::Create(record) => match create_fresh(store.as_ref(), record).await {
-            Ok(record) => Some((record.id, record.expires_at)),
-            Err(err) => return store_failure(&err),
-        },
-        Write::Save(record) => match store.save(&record).await {
-            Ok(()) => Some((record.id, record.expires_at)),
-            Err(CoreError::Vanished) => {
-                // Ended elsewhere (logout in another tab, expiry): the changes
-                // cannot be kept, and the session is not resurrected.
-                let mut r = failure(
-                    StatusCode::CONFLICT,
-                    "the session ended while this request ran",
-                );
-                remove_card(r.headers_mut(), &settings.config);
-                return r;
-            }
-            Err(err) => return store_failure(&err),
-        },
-        Write::Touch(id, expires_at) => match store.touch(&id, expires_at).await {
-            Ok(()) => Some((id, expires_at)),
-            Err(CoreError::Vanished) => {
-                remove_card(headers, &settings.config);
+    let stored_expiry = state.expires_at().filter(|_| state.is_stored());
+    let started = Instant::now();
+    let mut attempt = 0;
+    let (plan, written) = loop {
+        let plan = state.commit(&settings.config, SystemTime::now());
+        if degraded {
+            if plan.write == Write::None && plan.delete.is_empty() {
                 return response;
             }
+            return failure(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable");
+        }
+        match execute(settings, &plan).await {
+            Ok(written) => break (plan, written),
+            Err(CoreError::VersionConflict) => {
+                // A concurrent request of this session saved first: reload,
+                // re-apply this request's changes, save again.
+                attempt += 1;
+                let retry = &settings.conflict_retry;
+                if attempt >= retry.max_attempts || started.elapsed() >= retry.max_time {
+                    tracing::warn!(
+                        attempts = attempt,
+                        "session save kept conflicting; giving up"
+                    );
+                    return failure(
+                        retry.status,
+                        "the session was changed by concurrent requests; try again",
+                    );
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                let fresh = match plan_id(&plan).map(|id| settings.store.load(id)) {
+                    Some(load) => load.await,
+                    None => Ok(None),
+                };
+                match fresh {
+                    Ok(Some(fresh)) => {
+                        if let Err(err) = state.rebase(fresh) {
+                            return store_failure(&err);
+                        }
+                    }
+                    Ok(None) => return vanished(settings),
+                    Err(err) => return store_failure(&err),
+                }
+            }
+            Err(CoreError::Vanished) => return vanished(settings),
             Err(err) => return store_failure(&err),
-        },
+        }
     };
+    let now = SystemTime::now();
+    let headers = response.headers_mut();
     match (plan.cookie, written) {
         (CookieAction::Set, Some((id, expires_at))) => {
             set_card(
@@ -243,6 +298,61 @@ async fn commit<B: From<&'static str>>(
         }
     }
     response
+}
+
+/// Runs a commit plan: deletes, then the one write. Returns the ID and
+/// expiry the cookie must carry, if a record was written.
+async fn execute(
+    settings: &Settings,
+    plan: &Commit,
+) -> Result<Option<(SessionId, SystemTime)>, CoreError> {
+    let store = &settings.store;
+    for id in &plan.delete {
+        store.delete(id).await?;
+    }
+    match &plan.write {
+        Write::None => Ok(None),
+        Write::Create(record) => {
+            let record = create_fresh(store.as_ref(), record.clone()).await?;
+            Ok(Some((record.id, record.expires_at)))
+        }
+        Write::Save(record) => {
+            store.save(record).await?;
+            Ok(Some((record.id.clone(), record.expires_at)))
+        }
+        Write::Touch(id, expires_at) => match store.touch(id, *expires_at).await {
+            Ok(()) => Ok(Some((id.clone(), *expires_at))),
+            // Ended meanwhile: nothing to renew, and a read-only request
+            // still succeeded.
+            Err(CoreError::Vanished) => Ok(None),
+            Err(err) => Err(err),
+        },
+    }
+}
+
+/// The ID a versioned save was for.
+fn plan_id(plan: &Commit) -> Option<&SessionId> {
+    match &plan.write {
+        Write::Save(record) => Some(&record.id),
+        _ => None,
+    }
+}
+
+/// Full-jitter exponential backoff: up to 1 ms × 2^attempt, capped at 32 ms.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 1u64 << attempt.min(5);
+    Duration::from_micros(rand::random_range(0..cap_ms * 1000))
+}
+
+/// The session ended (logout elsewhere, expiry) while this request ran: its
+/// changes cannot be kept, and the session is not resurrected.
+fn vanished<B: From<&'static str>>(settings: &Settings) -> Response<B> {
+    let mut r = failure(
+        StatusCode::CONFLICT,
+        "the session ended while this request ran",
+    );
+    remove_card(r.headers_mut(), &settings.config);
+    r
 }
 
 /// Creates the record, drawing a new ID on the (astronomically unlikely) conflict.

@@ -52,6 +52,15 @@
 //!    never reported as success, and a save whose session ended meanwhile
 //!    answers 409.
 //!
+//! # Concurrent requests of one session
+//!
+//! Saves are versioned: a save that loses to a concurrent request of the
+//! same session reloads the record, re-applies this request's changes key by
+//! key and saves again (see [`ConflictRetry`]). Requests changing different
+//! keys all keep their changes; [`Session::update`] calls on one key compose
+//! (no lost increments); plain [`Session::insert`] on one key is
+//! last-writer-wins; `clear` and `destroy` win over concurrent changes.
+//!
 //! # Features
 //!
 //! * `memory` (default): [`MemoryStore`].
@@ -67,7 +76,7 @@ mod session;
 
 pub use connect::connect;
 pub use error::Error;
-pub use layer::{OnStoreError, SessionLayer, SessionService};
+pub use layer::{ConflictRetry, OnStoreError, SessionLayer, SessionService};
 pub use session::{LazySession, Session};
 
 #[doc(inline)]

@@ -144,6 +144,29 @@ impl Session {
         Ok(self.state().state.insert(key, value)?)
     }
 
+    /// Read-modify-write of one key: stores `f(current value)` and returns it.
+    ///
+    /// Concurrent `update`s of one key compose: if another request of this
+    /// session saves first, `f` re-runs on the fresh value before this
+    /// request saves, so no increment is lost. `f` may run more than once.
+    ///
+    /// ```
+    /// # async fn demo(session: session_cookie::Session) -> Result<(), session_cookie::Error> {
+    /// let visits: u64 = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    /// # let _ = visits; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the current value is not a `T`, or as [`insert`](Self::insert).
+    pub fn update<T, F>(&self, key: &str, f: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        Ok(self.state().state.update(key, f)?)
+    }
+
     /// Removes `key`, returning whether it was there.
     pub fn remove(&self, key: &str) -> bool {
         self.state().state.remove(key)

@@ -24,17 +24,34 @@ async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
 
 #[tokio::test]
 async fn works_on_any_tower_service() {
-    let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!").build().unwrap();
+    let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!")
+        .build()
+        .unwrap();
     let svc = ServiceBuilder::new()
         .layer(SessionLayer::new(MemoryStore::new(), config))
         .service_fn(handler);
 
-    let first = svc.clone().oneshot(Request::new(String::new())).await.unwrap();
+    let first = svc
+        .clone()
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(first.body(), "1");
-    let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
 
     let second = svc
-        .oneshot(Request::builder().header("cookie", cookie).body(String::new()).unwrap())
+        .oneshot(
+            Request::builder()
+                .header("cookie", cookie)
+                .body(String::new())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(second.body(), "2");

@@ -1,17 +1,22 @@
 //! The stored form of a record: a versioned envelope around MessagePack.
 //!
-//! Layout of format 1:
+//! Layout of format 2, the one this version writes:
 //!
 //! | bytes | meaning |
 //! |---|---|
-//! | 0 | format number, `1` |
+//! | 0 | format number, `2` |
 //! | 1..9 | `expires_at`, milliseconds since the Unix epoch, big-endian `u64` |
-//! | 9.. | MessagePack array `[created_at_ms, version, {key: bin}]` |
+//! | 9..17 | `version`, big-endian `u64` |
+//! | 17.. | MessagePack array `[created_at_ms, {key: bin}]` |
 //!
-//! The expiry sits at a fixed offset ([`EXPIRY_OFFSET`]) so that a store can
-//! move it in place without touching the data (the Redis store's `touch`).
-//! Later versions of this crate keep reading every format they ever wrote;
-//! `tests/fixtures/envelope-v1.bin` pins format 1.
+//! The expiry and the version sit at fixed offsets ([`EXPIRY_OFFSET`],
+//! [`VERSION_OFFSET`]) so that a store can move the expiry in place and
+//! check the version in a server-side script without parsing the data (the
+//! Redis store's `touch` and versioned `save`).
+//!
+//! Format 1 (`[1][expires_at][MessagePack [created_at_ms, version, {key: bin}]]`)
+//! is still read. Later versions keep reading every format they ever wrote;
+//! `tests/fixtures/envelope-v1.bin` and `envelope-v2.bin` pin them.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -20,20 +25,25 @@ use crate::record::{from_unix_ms, unix_ms, Data};
 use crate::{Error, Record, SessionId};
 
 /// The format number this version writes.
-pub const FORMAT: u8 = 1;
+pub const FORMAT: u8 = 2;
 /// Byte offset of the big-endian `u64` expiry (ms since the Unix epoch).
 pub const EXPIRY_OFFSET: usize = 1;
-const HEADER: usize = EXPIRY_OFFSET + 8;
+/// Byte offset of the big-endian `u64` record version (format 2).
+pub const VERSION_OFFSET: usize = 9;
+const HEADER_V1: usize = EXPIRY_OFFSET + 8;
+const HEADER: usize = VERSION_OFFSET + 8;
+
+type DataRef<'a> = std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>;
+type DataBuf = std::collections::BTreeMap<String, ByteBuf>;
 
 #[derive(Serialize)]
-struct BodyRef<'a>(
-    u64,
-    u64,
-    std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>,
-);
+struct BodyRef<'a>(u64, DataRef<'a>);
 
 #[derive(Deserialize)]
-struct Body(u64, u64, std::collections::BTreeMap<String, ByteBuf>);
+struct Body(u64, DataBuf);
+
+#[derive(Deserialize)]
+struct BodyV1(u64, u64, DataBuf);
 
 /// Encodes a record (everything but its ID) into envelope bytes.
 ///
@@ -43,17 +53,23 @@ struct Body(u64, u64, std::collections::BTreeMap<String, ByteBuf>);
 pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
     let body = BodyRef(
         unix_ms(record.created_at),
-        record.version,
         record
             .data
             .iter()
             .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
             .collect(),
     );
-    let mut out =
-        Vec::with_capacity(HEADER + 16 + record.data.values().map(Vec::len).sum::<usize>());
+    let size = HEADER
+        + 16
+        + record
+            .data
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
     out.push(FORMAT);
     out.extend_from_slice(&unix_ms(record.expires_at).to_be_bytes());
+    out.extend_from_slice(&record.version.to_be_bytes());
     rmp_serde::encode::write(&mut out, &body).map_err(Error::Encode)?;
     Ok(out)
 }
@@ -65,19 +81,30 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
 /// [`Error::Envelope`] for bytes that are not an envelope of a known format,
 /// [`Error::Decode`] for a corrupt MessagePack body.
 pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
-    let (format, rest) = bytes
-        .split_first()
-        .ok_or(Error::Envelope { reason: "empty" })?;
-    if *format != FORMAT {
-        return Err(Error::Envelope {
-            reason: "unknown format number",
-        });
-    }
-    let expires_ms = read_expiry(bytes).ok_or(Error::Envelope {
+    let truncated = Error::Envelope {
         reason: "truncated header",
-    })?;
-    let Body(created_ms, version, data) =
-        rmp_serde::from_slice(&rest[HEADER - 1..]).map_err(Error::Decode)?;
+    };
+    let expires_ms = read_expiry(bytes);
+    let (created_ms, version, data) = match bytes.first() {
+        None => return Err(Error::Envelope { reason: "empty" }),
+        Some(2) => {
+            let version = read_version(bytes).ok_or(truncated)?;
+            let Body(created, data) =
+                rmp_serde::from_slice(&bytes[HEADER..]).map_err(Error::Decode)?;
+            (created, version, data)
+        }
+        Some(1) => {
+            let body = bytes.get(HEADER_V1..).ok_or(truncated)?;
+            let BodyV1(created, version, data) =
+                rmp_serde::from_slice(body).map_err(Error::Decode)?;
+            (created, version, data)
+        }
+        Some(_) => {
+            return Err(Error::Envelope {
+                reason: "unknown format number",
+            })
+        }
+    };
     Ok(Record {
         id,
         data: data
@@ -85,14 +112,20 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
             .map(|(k, v)| (k, v.into_vec()))
             .collect::<Data>(),
         created_at: from_unix_ms(created_ms),
-        expires_at: from_unix_ms(expires_ms),
+        expires_at: from_unix_ms(expires_ms.unwrap_or_default()),
         version,
     })
 }
 
+/// Reads the version from format-2 envelope bytes, if present.
+pub fn read_version(bytes: &[u8]) -> Option<u64> {
+    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..HEADER)?.try_into().ok()?;
+    Some(u64::from_be_bytes(raw))
+}
+
 /// Reads the expiry (ms since the Unix epoch) from envelope bytes, if present.
 pub fn read_expiry(bytes: &[u8]) -> Option<u64> {
-    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..HEADER)?.try_into().ok()?;
+    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..HEADER_V1)?.try_into().ok()?;
     Some(u64::from_be_bytes(raw))
 }
 
@@ -120,7 +153,8 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/envelope-v1.bin");
+    const FIXTURE_V1: &[u8] = include_bytes!("../tests/fixtures/envelope-v1.bin");
+    const FIXTURE_V2: &[u8] = include_bytes!("../tests/fixtures/envelope-v2.bin");
 
     fn fixture_record(id: SessionId) -> Record {
         let mut data = Data::new();
@@ -140,11 +174,23 @@ mod tests {
     }
 
     #[test]
-    fn format_1_fixture_stays_readable() {
-        let id = SessionId::generate();
-        let record = decode(id.clone(), FIXTURE).unwrap();
-        assert_eq!(record, fixture_record(id));
-        assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
+    fn every_format_fixture_stays_readable() {
+        for fixture in [FIXTURE_V1, FIXTURE_V2] {
+            let id = SessionId::generate();
+            let record = decode(id.clone(), fixture).unwrap();
+            assert_eq!(record, fixture_record(id));
+            assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
+        }
+    }
+
+    #[test]
+    fn this_version_writes_the_format_2_fixture_byte_for_byte() {
+        assert_eq!(
+            encode(&fixture_record(SessionId::generate())).unwrap(),
+            FIXTURE_V2
+        );
+        assert_eq!(read_version(FIXTURE_V2), Some(7));
+        assert_eq!(read_expiry(FIXTURE_V2), Some(1_700_000_014_400));
     }
 
     #[test]
@@ -159,6 +205,7 @@ mod tests {
         let id = SessionId::generate();
         for bad in [
             &b""[..],
+            b"\x03aaaaaaaaaaaa",
             b"\x02aaaaaaaaaaaa",
             b"\x01abc",
             b"\x01\0\0\0\0\0\0\0\0\xc1",

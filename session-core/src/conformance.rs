@@ -66,6 +66,7 @@
 //!         let Some(old) = map.get(&key) else { return Err(Error::Vanished) };
 //!         let old = session_core::codec::decode(record.id.clone(), old)?;
 //!         if old.is_expired_at(now) { return Err(Error::Vanished); }
+//!         if old.version + 1 != record.version { return Err(Error::VersionConflict); }
 //!         let new = Record { created_at: old.created_at, ..record.clone() };
 //!         map.insert(key, session_core::codec::encode(&new)?);
 //!         Ok(())
@@ -176,6 +177,8 @@ where
     expires_50ms_after_write(&Arc::new(factory().await)).await;
     save_updates_record(&Arc::new(factory().await)).await;
     save_of_vanished_record_is_reported(&Arc::new(factory().await)).await;
+    save_with_stale_version_conflicts(&Arc::new(factory().await)).await;
+    concurrent_saves_have_one_winner_per_round(&Arc::new(factory().await)).await;
     touch_extends_and_shortens(&Arc::new(factory().await)).await;
     touch_does_not_rewrite_data(&Arc::new(factory().await)).await;
     delete_is_idempotent(&Arc::new(factory().await)).await;
@@ -413,6 +416,83 @@ fn assert_vanished(result: Result<(), Error>, what: &str) {
         matches!(result, Err(Error::Vanished)),
         "{what} must be Err(Vanished), got {result:?}"
     );
+}
+
+/// A save stating a stale version is a `VersionConflict` and writes nothing;
+/// a vanished record is still reported as `Vanished`, not as a conflict.
+pub async fn save_with_stale_version_conflicts<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, LONG);
+    store.create(&record).await.expect("create");
+    let mut first = record.clone();
+    first.data.insert("n".into(), encode_value(&2u64).unwrap());
+    first.version = 2;
+    store
+        .save(&first)
+        .await
+        .expect("save at the loaded version");
+    let mut stale = record.clone();
+    stale.data.insert("n".into(), encode_value(&3u64).unwrap());
+    stale.version = 2; // also loaded at version 1, but version 2 is stored now
+    match store.save(&stale).await {
+        Err(Error::VersionConflict) => {}
+        other => panic!("a save at a stale version must be Err(VersionConflict), got {other:?}"),
+    }
+    let loaded = must_load(store, &record.id, "after a conflicting save").await;
+    assert_eq!(
+        (value_of(&loaded), loaded.version),
+        (2, 2),
+        "a conflicting save wrote"
+    );
+    let mut ahead = first.clone();
+    ahead.version = 9;
+    assert!(
+        matches!(store.save(&ahead).await, Err(Error::VersionConflict)),
+        "a save skipping versions must conflict"
+    );
+    store.delete(&record.id).await.expect("delete");
+    assert_vanished(
+        store.save(&stale).await,
+        "save of a deleted record at a stale version",
+    );
+}
+
+/// 32 concurrent saves from the same loaded version: exactly one wins per
+/// round, the rest get `VersionConflict`, over 5 rounds.
+pub async fn concurrent_saves_have_one_winner_per_round<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(0, LONG);
+    store.create(&record).await.expect("create");
+    for round in 0..5u64 {
+        let version = round + 2;
+        let mut tasks = Vec::new();
+        for n in 0..32u64 {
+            let mut r = record_with(n, LONG);
+            r.id = record.id.clone();
+            r.created_at = record.created_at;
+            r.version = version;
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move { (n, store.save(&r).await) }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.expect("save task panicked") {
+                (n, Ok(())) => winners.push(n),
+                (_, Err(Error::VersionConflict)) => {}
+                (_, other) => panic!("a losing save must get VersionConflict, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one conditional save must win, {} did",
+            winners.len()
+        );
+        let loaded = must_load(store, &record.id, "after a round of saves").await;
+        assert_eq!(
+            (value_of(&loaded), loaded.version),
+            (winners[0], version),
+            "round {round}: the stored record is not the winner's"
+        );
+    }
 }
 
 /// `touch` extends a short-lived record, shortens a long-lived one, and

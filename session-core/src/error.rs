@@ -24,6 +24,12 @@ pub enum Error {
     #[error("the session record is gone (expired or deleted meanwhile)")]
     Vanished,
 
+    /// [`save`](crate::SessionStore::save) found the record at another
+    /// version than the one the caller loaded: a concurrent request saved
+    /// first. Nothing was written; reload, re-apply and save again.
+    #[error("the session was changed by a concurrent request")]
+    VersionConflict,
+
     /// A value could not be encoded with MessagePack.
     #[error("could not encode a session value")]
     Encode(#[source] rmp_serde::encode::Error),

@@ -22,6 +22,7 @@ pub mod codec;
 mod config;
 mod error;
 mod id;
+mod merge;
 pub mod record;
 mod session;
 mod signing;

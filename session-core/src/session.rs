@@ -1,12 +1,14 @@
 //! Per-request session state: what a handler reads and changes, and what the
 //! layer must write back afterwards.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{decode_value, encode_value};
+use crate::merge::{replay, Op};
 use crate::record::{truncate_ms, Data};
 use crate::{Error, Record, SessionConfig, SessionId};
 
@@ -35,6 +37,8 @@ pub struct SessionState {
     changed: bool,
     /// IDs whose records must be deleted at commit (after `cycle_id` / `destroy`).
     retired: Vec<SessionId>,
+    /// This request's changes, in order, for re-applying after a conflict.
+    ops: Vec<Op>,
     max_size: usize,
 }
 
@@ -85,6 +89,7 @@ impl SessionState {
             version: 0,
             changed: false,
             retired: Vec::new(),
+            ops: Vec::new(),
             max_size,
         }
     }
@@ -99,6 +104,7 @@ impl SessionState {
             version: record.version,
             changed: false,
             retired: Vec::new(),
+            ops: Vec::new(),
             max_size,
         }
     }
@@ -114,6 +120,9 @@ impl SessionState {
 
     /// Stores `value` under `key`. An equal value already there is not a change.
     ///
+    /// When requests of one session overlap, `insert` is last-writer-wins
+    /// for its key; use [`update`](Self::update) for read-modify-write.
+    ///
     /// # Errors
     ///
     /// [`Error::Encode`] when the value cannot be serialised, and
@@ -124,23 +133,56 @@ impl SessionState {
         if self.data.get(key) == Some(&bytes) {
             return Ok(());
         }
-        let old = self.data.get(key).map_or(0, |v| key.len() + v.len());
-        let size = self.size() - old + key.len() + bytes.len();
-        if size > self.max_size {
-            return Err(Error::TooLarge {
-                size,
-                limit: self.max_size,
-            });
-        }
-        self.data.insert(key.to_owned(), bytes);
-        self.changed = true;
+        self.check_size(key, bytes.len())?;
+        self.data.insert(key.to_owned(), bytes.clone());
+        self.record(Op::Set(key.to_owned(), bytes));
         Ok(())
+    }
+
+    /// Read-modify-write of one key: stores `f(current value)` and returns it.
+    ///
+    /// If a concurrent request saves first, the layer reloads the session and
+    /// runs `f` again on the fresh value, so concurrent `update`s compose (no
+    /// lost increments). `f` may therefore run more than once and should have
+    /// no side effects. The returned value is this request's view; after a
+    /// re-run the stored value can differ.
+    ///
+    /// ```
+    /// let mut s = session_core::SessionState::new(1024);
+    /// let n: u64 = s.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the current value is not a `T`, and the errors
+    /// of [`insert`](Self::insert); the session is then left as it was.
+    pub fn update<T, F>(&mut self, key: &str, f: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        let apply = move |old: Option<&[u8]>| -> Result<Vec<u8>, Error> {
+            let old = old.map(decode_value::<T>).transpose()?;
+            encode_value(&f(old))
+        };
+        let bytes = apply(self.data.get(key).map(Vec::as_slice))?;
+        let value = decode_value(&bytes)?;
+        if self.data.get(key) != Some(&bytes) {
+            self.check_size(key, bytes.len())?;
+            self.data.insert(key.to_owned(), bytes);
+            self.record(Op::Update(key.to_owned(), Arc::new(apply)));
+        }
+        Ok(value)
     }
 
     /// Removes `key`, returning whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
         let removed = self.data.remove(key).is_some();
-        self.changed |= removed;
+        if removed {
+            self.record(Op::Remove(key.to_owned()));
+        }
         removed
     }
 
@@ -148,7 +190,7 @@ impl SessionState {
     pub fn clear(&mut self) {
         if !self.data.is_empty() {
             self.data.clear();
-            self.changed = true;
+            self.record(Op::Clear);
         }
     }
 
@@ -195,6 +237,48 @@ impl SessionState {
     /// Approximate encoded size of the data, in bytes.
     fn size(&self) -> usize {
         self.data.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    fn check_size(&self, key: &str, value_len: usize) -> Result<(), Error> {
+        let old = self.data.get(key).map_or(0, |v| key.len() + v.len());
+        let size = self.size() - old + key.len() + value_len;
+        if size > self.max_size {
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_size,
+            });
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, op: Op) {
+        self.ops.push(op);
+        self.changed = true;
+    }
+
+    /// Re-applies this request's changes on top of `fresh`, the record as a
+    /// concurrent request saved it, after a [`Error::VersionConflict`].
+    /// The next [`commit`](Self::commit) then saves at the fresh version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when an `update` closure meets a value of another
+    /// type, [`Error::TooLarge`] when the merged data exceeds the limit.
+    pub fn rebase(&mut self, fresh: Record) -> Result<(), Error> {
+        let mut data = fresh.data;
+        replay(&mut data, &self.ops)?;
+        let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.max_size {
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_size,
+            });
+        }
+        self.data = data;
+        self.version = fresh.version;
+        self.created_at = Some(fresh.created_at);
+        self.expires_at = Some(fresh.expires_at);
+        Ok(())
     }
 
     /// Decides what must be written after the handler, at instant `now`.
@@ -340,6 +424,60 @@ mod tests {
         assert_eq!(s.commit(&config(), SystemTime::now()).write, Write::None);
         s.insert("n", &2u64).unwrap();
         assert!(s.is_changed());
+    }
+
+    #[test]
+    fn rebase_reapplies_changes_key_by_key() {
+        // This request: update "n", set "mine", remove "gone".
+        let mut s = stored(&[("n", 1), ("gone", 1)], Duration::from_secs(100));
+        assert_eq!(
+            s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).unwrap(),
+            2
+        );
+        s.insert("mine", &7u64).unwrap();
+        s.remove("gone");
+        // Meanwhile another request saved n = 5 and its own key, version 2.
+        let mut other = stored(
+            &[("n", 5), ("theirs", 9), ("gone", 1)],
+            Duration::from_secs(100),
+        );
+        other.version = 2;
+        let fresh = Record {
+            id: s.id.clone().unwrap(),
+            data: other.data.clone(),
+            created_at: SystemTime::now(),
+            expires_at: SystemTime::now() + Duration::from_secs(100),
+            version: 2,
+        };
+        s.rebase(fresh).unwrap();
+        assert_eq!(
+            s.get::<u64>("n").unwrap(),
+            Some(6),
+            "update re-ran on the fresh value"
+        );
+        assert_eq!(s.get::<u64>("theirs").unwrap(), Some(9), "their key kept");
+        assert_eq!(s.get::<u64>("mine").unwrap(), Some(7), "our key kept");
+        assert_eq!(s.get::<u64>("gone").unwrap(), None, "our remove re-applied");
+        assert!(
+            matches!(s.commit(&config(), SystemTime::now()).write, Write::Save(ref r) if r.version == 3)
+        );
+    }
+
+    #[test]
+    fn clear_wins_after_rebase() {
+        let mut s = stored(&[("k", 1)], Duration::from_secs(100));
+        s.clear();
+        let fresh = Record::new(
+            s.id.clone().unwrap(),
+            stored(&[("k", 2), ("x", 3)], Duration::from_secs(1)).data,
+            SystemTime::now() + Duration::from_secs(100),
+        );
+        s.rebase(fresh).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(
+            s.commit(&config(), SystemTime::now()).cookie,
+            CookieAction::Remove
+        );
     }
 
     #[test]

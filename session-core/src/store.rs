@@ -50,7 +50,14 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// bytes that cannot be read.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error>;
 
-    /// Replaces the data, expiry and version of an existing, unexpired record.
+    /// Replaces the data, expiry and version of an existing, unexpired
+    /// record, if it is still at the version the caller loaded.
+    ///
+    /// Versioned save: `record.version` is the new version, exactly one more
+    /// than the version the caller loaded. The store writes only if the
+    /// stored version is `record.version - 1`, checked in the same atomic
+    /// step as the write (SQL `UPDATE … WHERE version = ?`, a Redis script,
+    /// compare-and-swap in memory), so concurrent requests lose no updates.
     ///
     /// `record.created_at` is the value the caller loaded, so a store may
     /// write it or keep the stored one: the two are equal.
@@ -59,7 +66,8 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     ///
     /// [`Error::Vanished`] when there is no live record (it expired or was
     /// deleted while the request ran); nothing is written and the record is
-    /// not resurrected. Backend failures as usual.
+    /// not resurrected. [`Error::VersionConflict`] when a concurrent save
+    /// came first; nothing is written. Backend failures as usual.
     async fn save(&self, record: &Record) -> Result<(), Error>;
 
     /// Deletes the record for `id`. Deleting a missing record succeeds.

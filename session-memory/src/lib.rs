@@ -245,6 +245,10 @@ impl SessionStore for MemoryStore {
         let current = shard
             .live(&record.id, now_ms, &self.inner.len)
             .ok_or(Error::Vanished)?;
+        // Compare-and-swap under the shard lock: the check and the write are one step.
+        if current.version.checked_add(1) != Some(record.version) {
+            return Err(Error::VersionConflict);
+        }
         current.data.clone_from(&record.data);
         current.version = record.version;
         shard.set_expiry(&record.id, record.expires_at);

@@ -28,7 +28,8 @@ macro_rules! http_suite {
             fallback_secret_is_reissued, reads_renew_at_most_once_per_window,
             absolute_lifetime_caps_renewal, store_down_is_503_never_success,
             continue_empty_policy_serves_reads, bad_logins_create_nothing,
-            oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session);
+            oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session,
+            concurrent_requests_keep_each_others_keys);
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -51,9 +52,21 @@ pub fn extra_routes() -> Router {
         session.insert("big", &"x".repeat(100 * 1024))?;
         Ok("stored")
     }
+    async fn set_key(
+        session: Session,
+        axum::extract::Path(key): axum::extract::Path<String>,
+    ) -> Result<&'static str, session_cookie::Error> {
+        session.insert(&key, &true)?;
+        Ok("set")
+    }
+    async fn keys(session: Session) -> axum::Json<Vec<String>> {
+        axum::Json(session.keys())
+    }
     Router::new()
         .route("/clear", post(clear))
         .route("/big", post(big))
+        .route("/keys/{key}", post(set_key))
+        .route("/keys", axum::routing::get(keys))
 }
 
 fn config(edit: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder) -> SessionConfig {
@@ -486,9 +499,8 @@ pub async fn missing_layer_is_named(_store: Arc<dyn SessionStore>) {
     assert!(r.text().await.unwrap().contains("SessionLayer::new"));
 }
 
-/// 100 concurrent `/visits` on one session all succeed. Without versioned
-/// saves the writes are last-writer-wins, so the count ends between 1 and
-/// 101: concurrent requests read the same value and overwrite each other.
+/// 100 concurrent `/visits` on one session all succeed and none is lost:
+/// `update` re-runs on the fresh value when a concurrent save came first.
 pub async fn concurrent_visits_on_one_session(store: Arc<dyn SessionStore>) {
     let app = app(store).await;
     let card = cookie_value(app.get("/visits").await.headers()).unwrap();
@@ -508,6 +520,51 @@ pub async fn concurrent_visits_on_one_session(store: Arc<dyn SessionStore>) {
     }
     let r = app.get_with("/visits", &card).await;
     let n = json(r).await["visits"].as_u64().unwrap();
-    eprintln!("100 concurrent /visits on one session: count ended at {n} (last-writer-wins)");
-    assert!((2..=102).contains(&n), "count {n}");
+    assert_eq!(
+        n, 102,
+        "1 + 100 concurrent + 1 visits: increments were lost"
+    );
+    let c = app.store.calls();
+    eprintln!(
+        "100 concurrent /visits: {} saves for 101 successful increments",
+        c.save
+    );
+}
+
+/// 50 concurrent requests each setting its own key leave all 50 keys.
+pub async fn concurrent_requests_keep_each_others_keys(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let card = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let mut tasks = Vec::new();
+    for k in 0..50 {
+        let (bare, url, card) = (
+            app.bare.clone(),
+            app.at(&format!("/keys/k{k}")),
+            card.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            bare.post(url)
+                .header("cookie", card)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    let keys = json(app.get_with("/keys", &card).await).await;
+    let keys: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for k in 0..50 {
+        assert!(
+            keys.contains(&format!("k{k}").as_str()),
+            "key k{k} was lost: {keys:?}"
+        );
+    }
+    assert!(keys.contains(&"visits"));
 }

@@ -79,8 +79,9 @@ async fn logout(session: Session) -> Reply {
 }
 
 async fn visits(session: Session) -> Reply {
-    let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
-    session.insert("visits", &visits)?;
+    // `update` composes with concurrent requests of the same session: no
+    // increment is lost when several tabs hit /visits at once.
+    let visits = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
     reply(StatusCode::OK, json!({ "visits": visits }))
 }
 
