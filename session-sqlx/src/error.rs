@@ -105,6 +105,22 @@ pub(crate) fn query_error(
     }
 }
 
+/// Rejects a URL whose scheme is not one of `schemes` (sqlx would try a
+/// local default server for any other).
+pub(crate) fn check_scheme(backend: &str, url: &str, schemes: &[&str]) -> Result<(), Error> {
+    if schemes.iter().any(|s| url.starts_with(s)) {
+        return Ok(());
+    }
+    Err(Error::config(
+        "url",
+        format!(
+            "{} is not a {backend} database URL: it must start with {}",
+            redact(url),
+            schemes.join(" or ")
+        ),
+    ))
+}
+
 /// `url` with the password (if any) replaced by `***`.
 pub(crate) fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {

@@ -47,9 +47,21 @@ mod tests {
     #[test]
     fn pending_skips_applied_versions_and_keeps_order() {
         let all = [
-            Migration { version: 1, description: "a", statements: none },
-            Migration { version: 2, description: "b", statements: none },
-            Migration { version: 3, description: "c", statements: none },
+            Migration {
+                version: 1,
+                description: "a",
+                statements: none,
+            },
+            Migration {
+                version: 2,
+                description: "b",
+                statements: none,
+            },
+            Migration {
+                version: 3,
+                description: "c",
+                statements: none,
+            },
         ];
         let versions = |applied: &[i64]| -> Vec<i64> {
             pending(applied, &all).iter().map(|m| m.version).collect()

@@ -1,16 +1,19 @@
 //! The MySQL / MariaDB store.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionStore};
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
+};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
 use crate::cleanup::{self, CleanupHandle};
-use crate::error::{connect_error, query_error};
+use crate::error::{check_scheme, connect_error, query_error};
 use crate::migrate::{pending, Migration};
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{validate, DEFAULT_TABLE};
@@ -187,8 +190,10 @@ impl MySqlStore {
         Ok(Self::new(Self::connect_pool(url).await?))
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`, opening
-    /// one connection to check that the database is there.
+    /// Connects a pool with sqlx's default pool options to `url`, after one
+    /// plain connection attempt that reports an unreachable server or a
+    /// missing database at once (the pool alone would retry for its 30 s
+    /// acquire timeout).
     ///
     /// # Errors
     ///
@@ -198,10 +203,19 @@ impl MySqlStore {
     /// example that the database does not exist), itself carrying the
     /// driver's error as its source.
     pub async fn connect_pool(url: &str) -> Result<MySqlPool, Error> {
-        MySqlPoolOptions::new()
-            .connect(url)
+        check_scheme("MySQL", url, &["mysql://", "mariadb://"])?;
+        let fail = |e| connect_error("MySQL", url, e, is_missing_database);
+        let options = MySqlConnectOptions::from_str(url).map_err(fail)?;
+        // One plain attempt first: the pool would retry a refused connection
+        // until its acquire timeout (30 s) before reporting it.
+        let probe = MySqlConnection::connect_with(&options)
             .await
-            .map_err(|e| connect_error("MySQL", url, e, is_missing_database))
+            .map_err(fail)?;
+        let _ = probe.close().await;
+        MySqlPoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(fail)
     }
 
     /// The pool the store runs on.

@@ -1,16 +1,17 @@
 //! The PostgreSQL store.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionStore};
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgDatabaseError, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Row as _};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
 use crate::cleanup::{self, CleanupHandle};
-use crate::error::{connect_error, query_error};
+use crate::error::{check_scheme, connect_error, query_error};
 use crate::migrate::{pending, Migration};
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
@@ -222,8 +223,10 @@ impl PostgresStore {
         Ok(Self::new(Self::connect_pool(url).await?))
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`, opening
-    /// one connection to check that the database is there.
+    /// Connects a pool with sqlx's default pool options to `url`, after one
+    /// plain connection attempt that reports an unreachable server or a
+    /// missing database at once (the pool alone would retry for its 30 s
+    /// acquire timeout).
     ///
     /// # Errors
     ///
@@ -233,10 +236,17 @@ impl PostgresStore {
     /// example that the database does not exist), itself carrying the
     /// driver's error as its source.
     pub async fn connect_pool(url: &str) -> Result<PgPool, Error> {
+        check_scheme("PostgreSQL", url, &["postgres://", "postgresql://"])?;
+        let fail = |e| connect_error("PostgreSQL", url, e, is_missing_database);
+        let options = PgConnectOptions::from_str(url).map_err(fail)?;
+        // One plain attempt first: the pool would retry a refused connection
+        // until its acquire timeout (30 s) before reporting it.
+        let probe = PgConnection::connect_with(&options).await.map_err(fail)?;
+        let _ = probe.close().await;
         PgPoolOptions::new()
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(|e| connect_error("PostgreSQL", url, e, is_missing_database))
+            .map_err(fail)
     }
 
     /// The pool the store runs on.
@@ -358,7 +368,8 @@ impl PostgresStore {
 }
 
 fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
-    e.try_downcast_ref::<PgDatabaseError>().map(PgDatabaseError::code)
+    e.try_downcast_ref::<PgDatabaseError>()
+        .map(PgDatabaseError::code)
 }
 
 /// `undefined_table` or `invalid_schema_name`.

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::cleanup::{self, CleanupHandle};
-use crate::error::{connect_error, query_error};
+use crate::error::{check_scheme, connect_error, query_error};
 use crate::migrate::{pending, Migration};
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
@@ -208,6 +208,7 @@ impl SqliteStore {
     /// [`ConnectError`](crate::ConnectError) (for example for a file that
     /// does not exist), carrying the driver's error as its source.
     pub async fn connect_pool(url: &str) -> Result<SqlitePool, Error> {
+        check_scheme("SQLite", url, &["sqlite:"])?;
         let fail = |e| connect_error("SQLite", url, e, is_missing_database);
         let options = SqliteConnectOptions::from_str(url)
             .map_err(fail)?
@@ -259,11 +260,7 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), Error> {
         let n = &self.inner.names;
         let err = |e| Error::backend(e);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(err)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         sqlx::query(AssertSqlSafe(format!(
             "CREATE TABLE IF NOT EXISTS {} (\
                  version INTEGER NOT NULL PRIMARY KEY, \

@@ -1,0 +1,214 @@
+//! Helpers shared by the backend test files.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use session_core::codec::encode_value;
+use session_core::{Data, Error, Record, SessionId, SessionStore};
+
+/// Test tables are named `ssx_<unix seconds>_<random>`; tables of runs older
+/// than this are dropped by the next run.
+pub const STALE_AFTER_SECS: u64 = 3600;
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A fresh random table name.
+pub fn table_name() -> String {
+    let id = SessionId::generate();
+    let hex: String = id.as_bytes()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("ssx_{}_{hex}", unix_secs())
+}
+
+/// `true` for a test table left over from a run more than an hour ago.
+pub fn is_stale(name: &str) -> bool {
+    name.strip_prefix("ssx_")
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|secs| secs.parse::<u64>().ok())
+        .is_some_and(|secs| secs + STALE_AFTER_SECS < unix_secs())
+}
+
+/// `true` exactly once per test process: who sweeps stale tables.
+pub fn first_call() -> bool {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    !DONE.swap(true, Ordering::SeqCst)
+}
+
+/// The error and its sources on one line.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+pub fn live_record(n: u64) -> Record {
+    let mut data = Data::new();
+    data.insert("n".into(), encode_value(&n).unwrap());
+    Record::new(
+        SessionId::generate(),
+        data,
+        SystemTime::now() + Duration::from_secs(3600),
+    )
+}
+
+/// Asserts the error is the "table does not exist, call migrate()" one.
+pub fn assert_not_migrated<T: std::fmt::Debug>(result: Result<T, Error>, what: &str) {
+    let err = result.expect_err(what);
+    let text = err.to_string();
+    assert!(
+        matches!(err, Error::Config { field: "table", .. }),
+        "{what}: want a Config error on `table`, got {err:?}"
+    );
+    assert!(
+        text.contains("migrate()"),
+        "{what}: the message must say to call migrate(): {text}"
+    );
+}
+
+/// Asserts that a bad table or schema name is rejected, naming `field`.
+pub fn assert_bad_name<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
+    let err = result.expect_err("a name with SQL in it must be rejected");
+    match &err {
+        Error::Config { field: f, .. } => assert_eq!(*f, field, "{err}"),
+        other => panic!("want Error::Config naming `{field}`, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+}
+
+/// Expired rows the cleanup test buries the live sessions under.
+pub const EXPIRED_ROWS: u64 = 100_000;
+
+/// The outcome of [`cleanup_under_load`].
+#[derive(Debug)]
+pub struct CleanupRun {
+    pub elapsed: Duration,
+    pub loads: u64,
+    pub slowest_load: Duration,
+}
+
+/// Starts the cleanup task (via `spawn`) on a table holding `EXPIRED_ROWS`
+/// expired rows plus `live`, keeps loading the live sessions from 4 tasks
+/// until `remaining()` reports only the live rows, and checks every load
+/// succeeded.
+pub async fn cleanup_under_load<S, R, RF, H, HF>(
+    store: S,
+    live: Vec<Record>,
+    spawn: impl FnOnce(&S) -> H,
+    shutdown: impl FnOnce(H) -> HF,
+    remaining: R,
+) -> CleanupRun
+where
+    S: SessionStore + Clone,
+    R: Fn() -> RF,
+    RF: Future<Output = i64>,
+    HF: Future<Output = ()>,
+{
+    let live = Arc::new(live);
+    let expected = i64::try_from(live.len()).unwrap();
+    assert_eq!(
+        remaining().await,
+        expected + i64::try_from(EXPIRED_ROWS).unwrap(),
+        "the table must hold the expired rows and the live ones"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let loads = Arc::new(AtomicU64::new(0));
+    let slowest = Arc::new(AtomicU64::new(0));
+    let loaders: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, live, stop) = (store.clone(), Arc::clone(&live), Arc::clone(&stop));
+            let (loads, slowest) = (Arc::clone(&loads), Arc::clone(&slowest));
+            tokio::spawn(async move {
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = &live[i % live.len()];
+                    let started = Instant::now();
+                    let loaded = store.load(&r.id).await;
+                    let took = u64::try_from(started.elapsed().as_micros()).unwrap();
+                    slowest.fetch_max(took, Ordering::Relaxed);
+                    match loaded {
+                        Ok(Some(l)) => assert_eq!(l.data, r.data, "a live session changed"),
+                        Ok(None) => panic!("a live session vanished during cleanup"),
+                        Err(e) => panic!("a load failed during cleanup: {}", chain(&e)),
+                    }
+                    loads.fetch_add(1, Ordering::Relaxed);
+                    i += 4;
+                }
+            })
+        })
+        .collect();
+    // Let the loaders get going before the cleanup starts.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = loads.load(Ordering::Relaxed);
+    assert!(before > 0, "no load succeeded before the cleanup started");
+
+    let started = Instant::now();
+    let handle = spawn(&store);
+    let deadline = started + Duration::from_secs(300);
+    loop {
+        let left = remaining().await;
+        if left == expected {
+            break;
+        }
+        assert!(
+            left >= expected,
+            "the cleanup removed live rows: {left} left of {expected}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup task left {left} rows after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = started.elapsed();
+    shutdown(handle).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in loaders {
+        l.await.expect("a loader failed");
+    }
+    let loads = loads.load(Ordering::Relaxed);
+    assert!(
+        loads > before,
+        "no live session was served while the cleanup ran"
+    );
+    for r in live.iter() {
+        assert!(store.load(&r.id).await.unwrap().is_some());
+    }
+    CleanupRun {
+        elapsed,
+        loads,
+        slowest_load: Duration::from_micros(slowest.load(Ordering::Relaxed)),
+    }
+}
+
+/// Multi-row `INSERT` statements (5,000 rows each) of `EXPIRED_ROWS`
+/// expired rows into the already quoted `table`, with `blob` as the SQL
+/// literal of the data column.
+pub fn expired_rows_inserts(table: &str, blob: &str) -> Vec<String> {
+    let now = i64::try_from(unix_secs() * 1000).unwrap();
+    let rows: Vec<String> = (1..=i64::try_from(EXPIRED_ROWS).unwrap())
+        .map(|g| format!("('expired-{g}', {blob}, {}, {}, 1)", now - g, now - 3_600_000))
+        .collect();
+    rows.chunks(5_000)
+        .map(|chunk| {
+            format!(
+                "INSERT INTO {table} (id, data, expires_at, created_at, version) VALUES {}",
+                chunk.join(", ")
+            )
+        })
+        .collect()
+}
