@@ -11,9 +11,15 @@ use crate::Error;
 /// | URL | store | feature |
 /// |---|---|---|
 /// | `memory` | `MemoryStore` | `memory` |
+/// | `redis://host:port` | `RedisStore` | `redis` |
+/// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster | `redis` |
+/// | `postgres://…` | `PostgresStore` (migrated) | `postgres` |
+/// | `sqlite://path` | `SqliteStore` (migrated) | `sqlite` |
+/// | `mysql://…` | `MySqlStore` (migrated) | `mysql` |
 ///
-/// Each backend's feature adds its schemes; a scheme whose feature is not
-/// compiled in is a clear error naming the feature.
+/// SQL stores are migrated here (`migrate()` is idempotent and safe to run
+/// from several instances at once). A scheme whose feature is not compiled
+/// in is a clear error naming the feature.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -27,9 +33,10 @@ use crate::Error;
 ///
 /// [`Error::FeatureDisabled`] for a backend that is not compiled in,
 /// [`Error::UnknownStore`] for anything else, and the backend's connection
-/// error.
+/// or migration error.
 pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+    #[allow(unused_variables)]
     let disabled = |feature| Error::FeatureDisabled {
         scheme: scheme.to_owned(),
         feature,
@@ -39,12 +46,47 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "memory" => Ok(Arc::new(session_memory::MemoryStore::new())),
         #[cfg(not(feature = "memory"))]
         "memory" => Err(disabled("memory")),
+
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => Ok(Arc::new(session_redis::RedisStore::connect(url).await?)),
+        #[cfg(feature = "redis")]
+        "redis+cluster" => {
+            let nodes = url.trim_start_matches("redis+cluster://");
+            let urls: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            Ok(Arc::new(
+                session_redis::RedisStore::connect_cluster(urls).await?,
+            ))
+        }
+        #[cfg(not(feature = "redis"))]
         "redis" | "rediss" | "redis+cluster" => Err(disabled("redis")),
+
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => {
+            let store = session_sqlx::PostgresStore::connect(url).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
         "postgres" | "postgresql" => Err(disabled("postgres")),
+
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            let store = session_sqlx::SqliteStore::connect(url).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "sqlite"))]
         "sqlite" => Err(disabled("sqlite")),
+
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => {
+            let store = session_sqlx::MySqlStore::connect(url).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "mysql"))]
         "mysql" | "mariadb" => Err(disabled("mysql")),
-        _ => Err(Error::UnknownStore(
-            url.split("://").next().unwrap_or_default().to_owned(),
-        )),
+
+        _ => Err(Error::UnknownStore(scheme.to_owned())),
     }
 }

@@ -63,8 +63,15 @@
 //!
 //! # Features
 //!
-//! * `memory` (default): [`MemoryStore`].
+//! * `memory` (default): `MemoryStore`, in-process, for one machine and tests.
 //! * `axum` (default): the [`Session`] extractor.
+//! * `redis`: `RedisStore` on Redis or Redis Cluster, and `redis` (the driver).
+//! * `postgres`, `sqlite`, `mysql`: `PostgresStore`, `SqliteStore`,
+//!   `MySqlStore`, and `sqlx` (the driver).
+//!
+//! Which store? One machine: memory (or SQLite to survive restarts). Many app
+//! servers: Redis (fastest, native expiry) or the PostgreSQL / MySQL database
+//! the application already runs (durable, no extra service).
 
 mod connect;
 mod cookies;
@@ -88,6 +95,26 @@ pub use session_core as core;
 #[cfg(feature = "memory")]
 #[doc(inline)]
 pub use session_memory::MemoryStore;
+
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use session_redis::{redis, RedisStore};
+
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+#[doc(inline)]
+pub use session_sqlx::{sqlx, CleanupHandle};
+
+#[cfg(feature = "postgres")]
+#[doc(inline)]
+pub use session_sqlx::PostgresStore;
+
+#[cfg(feature = "sqlite")]
+#[doc(inline)]
+pub use session_sqlx::SqliteStore;
+
+#[cfg(feature = "mysql")]
+#[doc(inline)]
+pub use session_sqlx::MySqlStore;
 
 /// The README's examples, compiled as doctests so the README stays true.
 #[cfg(all(doctest, feature = "memory", feature = "axum"))]

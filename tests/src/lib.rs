@@ -7,6 +7,7 @@ pub mod hotel;
 
 mod app;
 mod counting;
+pub mod servers;
 pub mod suite;
 
 pub use app::{cookie_value, set_cookies, TestApp};
