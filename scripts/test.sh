@@ -137,10 +137,21 @@ esac
 ((need_my)) && provide MariaDB MYSQL_URL mysql://root@127.0.0.1:3306/test mariadb start_mariadb
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+run() { say "running: $*"; "$@"; }
 case $backend in
-  all) cmd=(cargo test --workspace --all-features) ;;
-  memory) cmd=(cargo test -p session-core --features conformance -p session-memory -p session-cookie -p session-tests --test memory) ;;
-  *) cmd=(cargo test -p session-tests --features "$backend" --test "$backend") ;;
+  all) run cargo test --workspace --all-features "$@" ;;
+  memory)
+    run cargo test -p session-core --features conformance "$@"
+    run cargo test -p session-memory "$@"
+    run cargo test -p session-cookie "$@"
+    run cargo test -p session-tests "$@"
+    ;;
+  redis)
+    run cargo test -p session-redis "$@"
+    run cargo test -p session-tests --features redis "$@"
+    ;;
+  *)
+    run cargo test -p session-sqlx --features "$backend" "$@"
+    run cargo test -p session-tests --features "$backend" "$@"
+    ;;
 esac
-say "running: ${cmd[*]} $*"
-"${cmd[@]}" "$@"
