@@ -1,5 +1,6 @@
 //! The MySQL / MariaDB store.
 
+use std::future::Future;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -55,6 +56,7 @@ struct Inner {
     purge_expired_id: Arc<str>,
     load: Arc<str>,
     save: Arc<str>,
+    live: Arc<str>,
     touch: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
@@ -139,9 +141,10 @@ impl MySqlStoreBuilder {
                 .into(),
             save: format!(
                 "UPDATE {t} SET data = ?, expires_at = ?, version = ? \
-                 WHERE id = ? AND expires_at > ?"
+                 WHERE id = ? AND expires_at > ? AND version = ?"
             )
             .into(),
+            live: format!("SELECT version FROM {t} WHERE id = ? AND expires_at > ?").into(),
             touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?").into(),
             delete: format!("DELETE FROM {t} WHERE id = ?").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?").into(),
@@ -334,6 +337,22 @@ impl MySqlStore {
         cleanup::spawn(self.clone(), interval)
     }
 
+    /// Tells why a versioned save wrote nothing: a live record means another
+    /// version is stored (`VersionConflict`), none means `Vanished`. (The
+    /// write itself was the atomic `UPDATE`; this only names the outcome.)
+    async fn why_not_saved(&self, key: &str) -> Error {
+        let live = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.live)))
+            .bind(key)
+            .bind(row::now_ms())
+            .fetch_optional(&self.pool)
+            .await;
+        match live {
+            Ok(Some(_)) => Error::VersionConflict,
+            Ok(None) => Error::Vanished,
+            Err(e) => self.fail(e),
+        }
+    }
+
     fn fail(&self, e: sqlx::Error) -> Error {
         query_error(
             e,
@@ -343,8 +362,22 @@ impl MySqlStore {
         )
     }
 
-    async fn insert(&self, record: &Record) -> Result<bool, Error> {
-        let (key, data, expires_at, created_at, version) = row::columns(record)?;
+    /// `INSERT`, and on a duplicate key the `DELETE` of that ID if expired
+    /// and the `INSERT` again. `Ok(false)` when a live record holds the ID.
+    async fn create_once(&self, cols: &Columns) -> Result<bool, sqlx::Error> {
+        if self.insert(cols).await? {
+            return Ok(true);
+        }
+        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.purge_expired_id)))
+            .bind(&cols.0)
+            .bind(row::now_ms())
+            .execute(&self.pool)
+            .await?;
+        self.insert(cols).await
+    }
+
+    async fn insert(&self, cols: &Columns) -> Result<bool, sqlx::Error> {
+        let (key, data, expires_at, created_at, version) = cols;
         let result = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.insert)))
             .bind(key)
             .bind(data)
@@ -356,9 +389,42 @@ impl MySqlStore {
         match result {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(self.fail(e)),
+            Err(e) => Err(e),
         }
     }
+}
+
+type Columns = (String, Vec<u8>, i64, i64, i64);
+
+/// Attempts at an operation InnoDB rolled back as a deadlock victim.
+const DEADLOCK_ATTEMPTS: u32 = 10;
+
+/// Runs `op` again when InnoDB picked it as a deadlock victim (which rolls
+/// the statement back whole, so a retry is safe). Concurrent creates of one
+/// ID (a `DELETE` and `INSERT`s on the same key) can deadlock, and so, more
+/// rarely, can any write meeting them or the cleanup's batch `DELETE`.
+async fn retry_deadlocks<T, F, Fut>(mut op: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(sqlx::Error::Database(e))
+                if is_deadlock(e.as_ref()) && attempt < DEADLOCK_ATTEMPTS =>
+            {
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `ER_LOCK_DEADLOCK`.
+fn is_deadlock(e: &dyn DatabaseError) -> bool {
+    mysql_number(e) == Some(1213)
 }
 
 fn mysql_number(e: &dyn DatabaseError) -> Option<u16> {
@@ -383,24 +449,18 @@ impl SessionStore for MySqlStore {
     /// again: a second duplicate means a live record, so `Conflict`.
     ///
     /// Each statement is atomic and the primary key decides every race, so
-    /// this is as safe as one statement. (The single-statement
+    /// this is as safe as one statement. A deadlock between concurrent
+    /// creates of one ID (InnoDB rolls the victim's statement back) is
+    /// retried. (The single-statement
     /// `INSERT … ON DUPLICATE KEY UPDATE` cannot tell a conflict from an
     /// insert here: sqlx connects with `CLIENT_FOUND_ROWS`, under which an
     /// unchanged duplicate row also counts as 1 row affected.)
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        if self.insert(record).await? {
-            return Ok(());
-        }
-        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.purge_expired_id)))
-            .bind(record.id.storage_key())
-            .bind(row::now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        if self.insert(record).await? {
-            Ok(())
-        } else {
-            Err(Error::Conflict)
+        let cols = row::columns(record)?;
+        match retry_deadlocks(|| self.create_once(&cols)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Conflict),
+            Err(e) => Err(self.fail(e)),
         }
     }
 
@@ -417,43 +477,53 @@ impl SessionStore for MySqlStore {
         row::decode(id, &data, expires_at).map(Some)
     }
 
-    /// `UPDATE … WHERE id = ? AND expires_at > now`. sqlx's
-    /// `CLIENT_FOUND_ROWS` makes the row count the rows matched, so an
-    /// identical rewrite still counts and only a missing record is `Vanished`.
+    /// `UPDATE … WHERE id = ? AND expires_at > now AND version = ?` (the
+    /// version the caller loaded). sqlx's `CLIENT_FOUND_ROWS` makes the row
+    /// count the rows matched, so a write of unchanged values still counts.
     async fn save(&self, record: &Record) -> Result<(), Error> {
         let (key, data, expires_at, _, version) = row::columns(record)?;
-        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
-            .bind(data)
-            .bind(expires_at)
-            .bind(version)
-            .bind(key)
-            .bind(row::now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let expected = row::version(record.version.wrapping_sub(1));
+        let done = retry_deadlocks(|| {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+                .bind(&data)
+                .bind(expires_at)
+                .bind(version)
+                .bind(&key)
+                .bind(row::now_ms())
+                .bind(expected)
+                .execute(&self.pool)
+        })
+        .await
+        .map_err(|e| self.fail(e))?;
         if done.rows_affected() == 0 {
-            return Err(Error::Vanished);
+            return Err(self.why_not_saved(&key).await);
         }
         Ok(())
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
-            .bind(id.storage_key())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let key = id.storage_key();
+        retry_deadlocks(|| {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+                .bind(&key)
+                .execute(&self.pool)
+        })
+        .await
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-        let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
-            .bind(row::ms(expires_at))
-            .bind(id.storage_key())
-            .bind(row::now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let key = id.storage_key();
+        let done = retry_deadlocks(|| {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+                .bind(row::ms(expires_at))
+                .bind(&key)
+                .bind(row::now_ms())
+                .execute(&self.pool)
+        })
+        .await
+        .map_err(|e| self.fail(e))?;
         if done.rows_affected() == 0 {
             return Err(Error::Vanished);
         }
@@ -464,13 +534,15 @@ impl SessionStore for MySqlStore {
         let now = row::now_ms();
         let mut removed = 0;
         loop {
-            let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
-                .bind(now)
-                .bind(DELETE_BATCH)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.fail(e))?
-                .rows_affected();
+            let n = retry_deadlocks(|| {
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                    .bind(now)
+                    .bind(DELETE_BATCH)
+                    .execute(&self.pool)
+            })
+            .await
+            .map_err(|e| self.fail(e))?
+            .rows_affected();
             removed += n;
             if n < DELETE_BATCH.unsigned_abs() {
                 return Ok(removed);

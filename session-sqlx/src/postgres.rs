@@ -59,6 +59,7 @@ struct Inner {
     create: Arc<str>,
     load: Arc<str>,
     save: Arc<str>,
+    live: Arc<str>,
     touch: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
@@ -161,9 +162,10 @@ impl PostgresStoreBuilder {
                 .into(),
             save: format!(
                 "UPDATE {t} SET data = $1, expires_at = $2, version = $3 \
-                 WHERE id = $4 AND expires_at > $5"
+                 WHERE id = $4 AND expires_at > $5 AND version = $6"
             )
             .into(),
+            live: format!("SELECT version FROM {t} WHERE id = $1 AND expires_at > $2").into(),
             touch: format!("UPDATE {t} SET expires_at = $1 WHERE id = $2 AND expires_at > $3")
                 .into(),
             delete: format!("DELETE FROM {t} WHERE id = $1").into(),
@@ -357,6 +359,22 @@ impl PostgresStore {
         cleanup::spawn(self.clone(), interval)
     }
 
+    /// Tells why a versioned save wrote nothing: a live record means another
+    /// version is stored (`VersionConflict`), none means `Vanished`. (The
+    /// write itself was the atomic `UPDATE`; this only names the outcome.)
+    async fn why_not_saved(&self, key: &str) -> Error {
+        let live = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.live)))
+            .bind(key)
+            .bind(row::now_ms())
+            .fetch_optional(&self.pool)
+            .await;
+        match live {
+            Ok(Some(_)) => Error::VersionConflict,
+            Ok(None) => Error::Vanished,
+            Err(e) => self.fail(e),
+        }
+    }
+
     fn fail(&self, e: sqlx::Error) -> Error {
         query_error(
             e,
@@ -417,17 +435,19 @@ impl SessionStore for PostgresStore {
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
         let (key, data, expires_at, _, version) = row::columns(record)?;
+        let expected = row::version(record.version.wrapping_sub(1));
         let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
             .bind(data)
             .bind(expires_at)
             .bind(version)
-            .bind(key)
+            .bind(&key)
             .bind(row::now_ms())
+            .bind(expected)
             .execute(&self.pool)
             .await
             .map_err(|e| self.fail(e))?;
         if done.rows_affected() == 0 {
-            return Err(Error::Vanished);
+            return Err(self.why_not_saved(&key).await);
         }
         Ok(())
     }

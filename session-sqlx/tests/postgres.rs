@@ -287,3 +287,17 @@ async fn cleanup_task_removes_100k_expired_rows_while_sessions_are_served() {
     );
     drop_table(&store).await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_over_an_expired_record_have_one_winner() {
+    let store = fresh().await;
+    concurrent_creates_over_an_expired_record(store.clone()).await;
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn cleanup_never_deletes_a_record_recreated_over_an_expired_one() {
+    let store = fresh().await;
+    cleanup_never_deletes_a_recreated_record(store.clone()).await;
+    drop_table(&store).await;
+}

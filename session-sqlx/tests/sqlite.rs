@@ -69,7 +69,10 @@ async fn in_memory_databases_are_separate_and_outlive_idle_time() {
     let b = fresh_memory().await;
     let r = live_record(1);
     a.create(&r).await.unwrap();
-    assert!(b.load(&r.id).await.unwrap().is_none(), "two stores, two databases");
+    assert!(
+        b.load(&r.id).await.unwrap().is_none(),
+        "two stores, two databases"
+    );
     // Sessions stay: the pool never closes its one connection.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(a.load(&r.id).await.unwrap().is_some());
@@ -125,7 +128,10 @@ async fn table_names_with_sql_in_them_are_rejected() {
         "",
         "sqlite_sessions",
     ] {
-        assert_bad_name(SqliteStore::builder(pool.clone()).table(bad).build(), "table");
+        assert_bad_name(
+            SqliteStore::builder(pool.clone()).table(bad).build(),
+            "table",
+        );
     }
     // Reserved words and case survive, being quoted.
     let store = SqliteStore::builder(pool).table("Order").build().unwrap();
@@ -243,4 +249,15 @@ async fn cleanup_task_removes_100k_expired_rows_while_sessions_are_served() {
          (first run 50 ms after start); {} loads served meanwhile, slowest {:?}",
         run.elapsed, run.loads, run.slowest_load
     );
+}
+
+#[tokio::test]
+async fn concurrent_creates_over_an_expired_record_have_one_winner() {
+    concurrent_creates_over_an_expired_record(fresh_file().await).await;
+    concurrent_creates_over_an_expired_record(fresh_memory().await).await;
+}
+
+#[tokio::test]
+async fn cleanup_never_deletes_a_record_recreated_over_an_expired_one() {
+    cleanup_never_deletes_a_recreated_record(fresh_file().await).await;
 }

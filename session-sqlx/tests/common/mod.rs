@@ -201,7 +201,13 @@ where
 pub fn expired_rows_inserts(table: &str, blob: &str) -> Vec<String> {
     let now = i64::try_from(unix_secs() * 1000).unwrap();
     let rows: Vec<String> = (1..=i64::try_from(EXPIRED_ROWS).unwrap())
-        .map(|g| format!("('expired-{g}', {blob}, {}, {}, 1)", now - g, now - 3_600_000))
+        .map(|g| {
+            format!(
+                "('expired-{g}', {blob}, {}, {}, 1)",
+                now - g,
+                now - 3_600_000
+            )
+        })
         .collect();
     rows.chunks(5_000)
         .map(|chunk| {
@@ -211,4 +217,65 @@ pub fn expired_rows_inserts(table: &str, blob: &str) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A record under `id` that expired a second ago.
+pub fn expired_record(id: &SessionId, n: u64) -> Record {
+    let mut r = live_record(n);
+    r.id = id.clone();
+    r.expires_at = session_core::record::truncate_ms(SystemTime::now() - Duration::from_secs(1));
+    r
+}
+
+/// 32 concurrent creates over an *expired* record of the same ID: it counts
+/// as absent, so exactly one wins and the others get `Conflict`.
+pub async fn concurrent_creates_over_an_expired_record<S: SessionStore + Clone>(store: S) {
+    for round in 0..5 {
+        let id = SessionId::generate();
+        store.create(&expired_record(&id, 999)).await.unwrap();
+        let tasks: Vec<_> = (0..32u64)
+            .map(|n| {
+                let store = store.clone();
+                let mut r = live_record(n);
+                r.id = id.clone();
+                tokio::spawn(async move { (n, store.create(&r).await) })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (n, Ok(())) => winners.push(n),
+                (_, Err(Error::Conflict)) => {}
+                (_, Err(e)) => panic!("round {round}: a create failed: {}", chain(&e)),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let loaded = store.load(&id).await.unwrap().expect("the winner's record");
+        let n: u64 = session_core::codec::decode_value(&loaded.data["n"]).unwrap();
+        assert_eq!(
+            n, winners[0],
+            "round {round}: the stored record is not the winner's"
+        );
+    }
+}
+
+/// `delete_expired` racing a `create` that replaces an expired record never
+/// deletes the new, live record.
+pub async fn cleanup_never_deletes_a_recreated_record<S: SessionStore + Clone>(store: S) {
+    for round in 0..200 {
+        let id = SessionId::generate();
+        store.create(&expired_record(&id, 0)).await.unwrap();
+        let mut fresh = live_record(1);
+        fresh.id = id.clone();
+        let cleaner = {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_expired().await })
+        };
+        store.create(&fresh).await.unwrap();
+        cleaner.await.unwrap().unwrap();
+        assert!(
+            store.load(&id).await.unwrap().is_some(),
+            "round {round}: delete_expired removed a live record"
+        );
+    }
 }
