@@ -10,11 +10,13 @@
 //! | `created_at` | `BIGINT` | ms since the Unix epoch |
 //! | `version` | `BIGINT` | incremented by every save, which writes only over the version it loaded |
 //!
-//! Every [`SessionStore`](session_core::SessionStore) method is one atomic
-//! statement (on MySQL, `create` is up to three, each atomic, with the
-//! primary key settling every race); expired rows are invisible to all of
-//! them, filtered in SQL against the application's clock, even before
-//! [`delete_expired`](session_core::SessionStore::delete_expired) or the
+//! Every [`SessionStore`](session_core::SessionStore) method writes in one
+//! atomic statement (on MySQL, `create` is up to three, each atomic, with
+//! the primary key settling every race; a deadlock victim is retried).
+//! `save` is versioned (`UPDATE … WHERE version = <loaded>`); when it writes
+//! nothing, one more read tells `VersionConflict` from `Vanished`. Expired
+//! rows are invisible to every method, filtered in SQL against the
+//! application's clock, even before [`delete_expired`](session_core::SessionStore::delete_expired) or the
 //! [background cleanup](CleanupHandle) removes them. Run the app servers
 //! with synchronised clocks (NTP), as for any expiring credential.
 //!

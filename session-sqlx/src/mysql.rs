@@ -537,14 +537,14 @@ impl SessionStore for MySqlStore {
             let n = retry_deadlocks(|| {
                 sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                     .bind(now)
-                    .bind(DELETE_BATCH)
+                    .bind(i64::from(DELETE_BATCH))
                     .execute(&self.pool)
             })
             .await
             .map_err(|e| self.fail(e))?
             .rows_affected();
             removed += n;
-            if n < DELETE_BATCH.unsigned_abs() {
+            if n < u64::from(DELETE_BATCH) {
                 return Ok(removed);
             }
         }

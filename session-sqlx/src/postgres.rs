@@ -19,7 +19,7 @@ use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
 /// The schema a [`PostgresStore`] uses unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "public";
 
-/// A [`SessionStore`] in a PostgreSQL table.
+/// A [`SessionStore`] in a PostgreSQL (11 or later) table.
 ///
 /// Records are filed under [`SessionId::storage_key`] (a hash: the table
 /// holds no usable cookie), with the [codec](session_core::codec) envelope
@@ -111,7 +111,7 @@ pub struct PostgresStoreBuilder {
 
 impl PostgresStoreBuilder {
     /// The table name (default [`DEFAULT_TABLE`], `sessions`). See
-    /// [`validate`](crate#table-names) for what is accepted.
+    /// [table names](crate#table-names) for what is accepted.
     pub fn table(mut self, name: impl Into<String>) -> Self {
         self.table = name.into();
         self
@@ -481,13 +481,13 @@ impl SessionStore for PostgresStore {
         loop {
             let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                 .bind(now)
-                .bind(DELETE_BATCH)
+                .bind(i64::from(DELETE_BATCH))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| self.fail(e))?
                 .rows_affected();
             removed += n;
-            if n < DELETE_BATCH.unsigned_abs() {
+            if n < u64::from(DELETE_BATCH) {
                 return Ok(removed);
             }
         }

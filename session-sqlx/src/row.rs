@@ -9,7 +9,7 @@ use session_core::{codec, Error, Record, SessionId};
 ///
 /// The work is split into statements of this size so that no statement holds
 /// locks on a large part of the table.
-pub const DELETE_BATCH: i64 = 1_000;
+pub const DELETE_BATCH: u32 = 1_000;
 
 /// Milliseconds since the Unix epoch as a `BIGINT`, saturating.
 pub(crate) fn ms(t: SystemTime) -> i64 {
