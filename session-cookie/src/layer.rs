@@ -216,15 +216,21 @@ async fn commit<B: From<&'static str>>(
     let Some(loaded) = lazy.0.loaded.get() else {
         return response; // never loaded: no store call at all
     };
-    let (mut state, degraded) = {
-        let loaded = loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        (loaded.state.clone(), loaded.degraded)
+    // The handler is done: the lock is only taken briefly here, never across
+    // an await, and the data is cloned only into the record a write needs.
+    let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
+    let (degraded, stored_expiry) = {
+        let loaded = lock();
+        let state = &loaded.state;
+        (
+            loaded.degraded,
+            state.expires_at().filter(|_| state.is_stored()),
+        )
     };
-    let stored_expiry = state.expires_at().filter(|_| state.is_stored());
     let started = Instant::now();
     let mut attempt = 0;
     let (plan, written) = loop {
-        let plan = state.commit(&settings.config, SystemTime::now());
+        let plan = lock().state.commit(&settings.config, SystemTime::now());
         if degraded {
             if plan.write == Write::None && plan.delete.is_empty() {
                 return response;
@@ -255,7 +261,7 @@ async fn commit<B: From<&'static str>>(
                 };
                 match fresh {
                     Ok(Some(fresh)) => {
-                        if let Err(err) = state.rebase(fresh) {
+                        if let Err(err) = lock().state.rebase(fresh) {
                             return store_failure(&err);
                         }
                     }
