@@ -145,7 +145,8 @@ macro_rules! store_conformance {
             round_trip_nested_values, create_conflict_never_overwrites,
             concurrent_creates_have_one_winner, load_missing_is_none,
             no_load_after_expiry, expires_50ms_after_write, save_updates_record,
-            save_of_vanished_record_is_reported, touch_extends_and_shortens,
+            save_of_vanished_record_is_reported, save_with_stale_version_conflicts,
+            concurrent_saves_have_one_winner_per_round, touch_extends_and_shortens,
             touch_does_not_rewrite_data, delete_is_idempotent,
             delete_expired_keeps_live_records, ten_thousand_sessions);
     };

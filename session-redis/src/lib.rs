@@ -1,47 +1,8 @@
 //! A [`SessionStore`] on Redis or Redis Cluster, built on the [`redis`] crate
 //! with Tokio.
 //!
-//! One public type, [`RedisStore`], talks to either deployment:
-//!
-//! * **Standalone Redis** through a [`ConnectionManager`]: one multiplexed
-//!   connection that every clone of the store shares and that pipelines
-//!   concurrent commands, so no connection pool is needed; when the
-//!   connection drops, the manager reconnects by itself (a command issued
-//!   while Redis is down fails fast with [`Error::Backend`] and the next ones
-//!   succeed once Redis is back).
-//! * **Redis Cluster** through the `cluster-async` connection, which keeps
-//!   one multiplexed connection per node, follows `MOVED`/`ASK` redirects and
-//!   refreshes the slot map itself.
-//!
-//! Every operation is **one round trip** and atomic on the server:
-//!
-//! | method | command |
-//! |---|---|
-//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) |
-//! | `load` | `GET key`, then the record's own expiry is checked again |
-//! | `save` | `SET key value PXAT <expires_ms - 1> XX` (nil reply: [`Error::Vanished`]) |
-//! | `delete` | `DEL key` |
-//! | `touch` | `EVALSHA` of a small Lua script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (0: [`Error::Vanished`]) |
-//! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` |
-//!
-//! (The first `touch` after Redis (re)started costs one extra `SCRIPT LOAD`.)
-//!
-//! Records are filed under `<prefix><storage key>`, where the storage key is
-//! [`SessionId::storage_key`] (a hash of the ID), so a dump of Redis holds no
-//! usable cookie. The key's expiry is set from the record's `expires_at`
-//! exactly, to the millisecond: Redis keeps a key through its `PXAT`
-//! millisecond while a session is gone *at* its `expires_at`, so the key gets
-//! `PXAT expires_ms - 1` and Redis drops it at the very instant the
-//! [`SessionStore`] contract does. Because `touch` rewrites the expiry inside
-//! the stored envelope as well, a plain `GET` always knows the current
-//! expiry. No store method ever runs `KEYS`, `SCAN` or `FLUSHDB`.
-//!
-//! Every command is bounded by the [command timeout](RedisStoreBuilder::command_timeout)
-//! and fails with [`Error::Timeout`] past it; connection and server failures
-//! are [`Error::Backend`] with the [`redis::RedisError`] as the source. No
-//! method panics.
-//!
-//! Requires Redis 6.2 or later (for `SET ... PXAT`).
+//! One public type, [`RedisStore`], talks to either deployment (see
+//! [Connections](#connections) and [Redis Cluster](#redis-cluster)).
 //!
 //! ```no_run
 //! use std::time::{Duration, SystemTime};
@@ -63,8 +24,133 @@
 //! # Ok(()) }
 //! ```
 //!
-//! For a cluster, pass the seed nodes instead:
-//! `RedisStore::connect_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?`.
+//! # Operations
+//!
+//! Every operation is **one round trip**, a single command or a Lua script,
+//! and atomic on the server:
+//!
+//! | method | command |
+//! |---|---|
+//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) |
+//! | `load` | `GET key`, then the record's own expiry is checked again |
+//! | `save` | `EVALSHA` of a Lua script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]) |
+//! | `delete` | `DEL key` |
+//! | `touch` | `EVALSHA` of a Lua script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (missing key: [`Error::Vanished`]) |
+//! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` |
+//!
+//! The scripts run by `EVALSHA` (through [`redis::Script`]); when Redis does
+//! not know a script yet, after a (re)start or a failover, the driver loads
+//! it and retries, so the first `save` or `touch` then costs two extra
+//! round trips.
+//!
+//! The `save` script reads the version without decoding the data: in the
+//! current envelope format (2, see [`codec`]) it is the big-endian `u64` at
+//! [`codec::VERSION_OFFSET`]. Format-1 values, which only pre-release builds
+//! and the codec's test fixture wrote, have no fixed version field; the
+//! script reads their version from the fixed-shape start of the MessagePack
+//! body (array marker, `created_at`, `version`), so they are checked exactly
+//! too, and the save rewrites them in format 2. A value too short or of an
+//! unknown format is [`Error::Envelope`] and is left as it is.
+//!
+//! Records are filed under `<prefix><storage key>`, where the storage key is
+//! [`SessionId::storage_key`] (a hash of the ID), so a dump of Redis holds no
+//! usable cookie. The key's expiry is set from the record's `expires_at`
+//! exactly, to the millisecond: Redis keeps a key through its `PXAT`
+//! millisecond while a session is gone *at* its `expires_at`, so the key gets
+//! `PXAT expires_ms - 1` and Redis drops it at the very instant the
+//! [`SessionStore`] contract does. Because `touch` rewrites the expiry inside
+//! the stored envelope as well, a plain `GET` always knows the current
+//! expiry. No store method ever runs `KEYS`, `SCAN` or `FLUSHDB`.
+//!
+//! Requires Redis 6.2 or later (for `SET ... PXAT`).
+//!
+//! # What is atomic and what is not
+//!
+//! * **Each method** is atomic: Redis runs a command or a script without
+//!   interleaving any other client's commands, so a `create` race has one
+//!   winner, and a `save` compares the version and writes in one step: of
+//!   concurrent saves from the same loaded version exactly one is written,
+//!   the others get [`Error::VersionConflict`] and write nothing, across any
+//!   number of application instances.
+//! * **A request is not a transaction.** `load` and the later `save` are two
+//!   round trips with no lock in between; the version makes this optimistic
+//!   concurrency: a save that lost the race is reported, never silently
+//!   applied, and the session layer reloads, re-applies its changes and saves
+//!   again.
+//! * `delete` is unconditional: a logout wins over concurrent saves, which
+//!   then get [`Error::Vanished`] and do not resurrect the session. `touch`
+//!   checks no version: it moves only the expiry and leaves data and version
+//!   alone, so it composes with concurrent saves.
+//! * **A timeout is not a "no".** An operation that fails with
+//!   [`Error::Timeout`] (or a dropped connection) may still have been carried
+//!   out by Redis; the application only knows that it did not hear back.
+//! * **Durability is Redis's.** Without RDB or AOF persistence a restart
+//!   loses every session (everyone is logged out, nothing worse). Replication
+//!   is asynchronous: after a failover (a replica promoted, or a cluster
+//!   master replaced) the last acknowledged writes may be missing. The store
+//!   does not use `WAIT`.
+//!
+//! # Connections
+//!
+//! * **Standalone Redis** uses one [`ConnectionManager`]: a single
+//!   multiplexed connection that every clone of the store shares and that
+//!   pipelines concurrent commands. No pool is needed (and none to size):
+//!   the store sends no blocking commands and no `MULTI` transactions, so
+//!   commands of concurrent requests share the socket, pipelined, instead
+//!   of waiting for a free connection.
+//!   When the connection drops, the manager reconnects by itself, with two
+//!   quick retries (10 ms backoff, doubling); a command issued while Redis
+//!   refuses connections fails within tens of milliseconds with
+//!   [`Error::Backend`], and the first command after Redis is back
+//!   reconnects. The application never needs restarting.
+//! * **Redis Cluster** uses the `cluster-async` connection, which keeps one
+//!   multiplexed connection per node, follows `MOVED`/`ASK` redirects and
+//!   refreshes the slot map itself.
+//!
+//! # Timeouts
+//!
+//! * The [connection timeout](RedisStoreBuilder::connection_timeout)
+//!   (default 5 s) bounds [`connect`](RedisStoreBuilder::connect) /
+//!   [`connect_cluster`](RedisStoreBuilder::connect_cluster) and each later
+//!   reconnection attempt.
+//! * The [command timeout](RedisStoreBuilder::command_timeout) (default 1 s)
+//!   bounds each operation from start to reply, including waiting on a
+//!   reconnection, a script load or a cluster redirect. Past it the
+//!   operation fails with [`Error::Timeout`]: a Redis that is unreachable or
+//!   silent (rather than refusing connections) costs at most this long per
+//!   request.
+//!
+//! Connection and server failures are [`Error::Backend`] with the
+//! [`redis::RedisError`] as the source. Both are
+//! [unavailable](Error::is_unavailable) errors, which the session layer of
+//! `session-cookie` answers with 503. No method panics.
+//!
+//! # Redis Cluster
+//!
+//! Pass the seed nodes (one reachable node is enough; the rest are
+//! discovered):
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), session_core::Error> {
+//! let store = session_redis::RedisStore::connect_cluster([
+//!     "redis://127.0.0.1:7000",
+//!     "redis://127.0.0.1:7001",
+//!     "redis://127.0.0.1:7002",
+//! ])
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! or, with [`RedisStore::builder`], `.connect_cluster(urls)`. Through
+//! `session-cookie` (feature `redis`), `session_cookie::connect` and the
+//! hotel example take the same list as
+//! `SESSION_STORE=redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002`.
+//!
+//! Every operation touches exactly one key, and the scripts name it in
+//! `KEYS`, so nothing is ever `CROSSSLOT` and each command goes straight to
+//! the master owning the session's slot. Keep hash tags (`{...}`) out of the
+//! [key prefix](RedisStoreBuilder::key_prefix), so that sessions spread over
+//! all masters.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
@@ -97,6 +183,14 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// connection. Few, so a command issued while Redis is down fails fast; the
 /// next command starts a new reconnect.
 const RECONNECT_RETRIES: usize = 2;
+/// The first backoff between reconnection attempts (it doubles, with
+/// jitter). Short, so that a reconnect against a Redis that refuses
+/// connections gives up within tens of milliseconds: commands waiting on it
+/// fail with [`Error::Backend`] well inside the command timeout instead of
+/// running into it.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(10);
+/// The cap on one backoff between reconnection attempts.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(100);
 
 /// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
 /// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see [`redis_expiry`]),
@@ -118,6 +212,89 @@ return 1
 ";
 
 static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(TOUCH_LUA));
+
+/// How many leading bytes of a stored value [`SAVE_LUA`] reads: enough for
+/// the version of either format (format 2: `VERSION_OFFSET + 8`; format 1:
+/// the 9-byte header, a 1-byte array marker and two MessagePack `u64`s of
+/// at most 9 bytes each).
+const SAVE_HEAD_LEN: usize = 28;
+const _: () = assert!(codec::VERSION_OFFSET + 8 <= SAVE_HEAD_LEN);
+
+/// Versioned `save` in one step. KEYS[1]: the record's key. ARGV[1]: the
+/// new envelope, ARGV[2]: the key's new `PXAT` (see [`redis_expiry`]),
+/// ARGV[3]: the version the caller loaded (`record.version - 1`) as 8
+/// big-endian bytes, ARGV[4]: the byte offset of the version in a format-2
+/// envelope, ARGV[5]: how many leading bytes to read ([`SAVE_HEAD_LEN`]).
+///
+/// Reads the stored version without decoding the data: in format 2 it is
+/// the 8 bytes at ARGV[4]; in format 1 (no fixed version field) it is the
+/// second `u64` of the MessagePack body right after the 9-byte header,
+/// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
+/// equals ARGV[3].
+///
+/// Returns 1 when written, 0 when there is no live record, -1 for a value
+/// too short to hold a version, -2 on a version mismatch, -3 for an unknown
+/// format number.
+const SAVE_LUA: &str = r"
+local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
+if head == '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    return -1
+  end
+  return 0
+end
+-- A MessagePack unsigned integer at position i of s, as 8 big-endian bytes,
+-- and the position after it; nil if s holds none there.
+local function uint_at(s, i)
+  local tag = string.byte(s, i)
+  if tag == nil then
+    return nil
+  end
+  if tag < 0x80 then
+    return string.rep('\0', 7) .. string.char(tag), i + 1
+  end
+  local len
+  if tag == 0xcc then len = 1
+  elseif tag == 0xcd then len = 2
+  elseif tag == 0xce then len = 4
+  elseif tag == 0xcf then len = 8
+  else return nil end
+  if string.len(s) < i + len then
+    return nil
+  end
+  return string.rep('\0', 8 - len) .. string.sub(s, i + 1, i + len), i + 1 + len
+end
+local format = string.byte(head, 1)
+local stored
+if format == 2 then
+  local offset = tonumber(ARGV[4])
+  if string.len(head) < offset + 8 then
+    return -1
+  end
+  stored = string.sub(head, offset + 1, offset + 8)
+elseif format == 1 then
+  if string.byte(head, 10) ~= 0x93 then
+    return -1
+  end
+  local _, after_created = uint_at(head, 11)
+  if after_created == nil then
+    return -1
+  end
+  stored = uint_at(head, after_created)
+  if stored == nil then
+    return -1
+  end
+else
+  return -3
+end
+if stored ~= ARGV[3] then
+  return -2
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
+return 1
+";
+
+static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -319,10 +496,32 @@ impl SessionStore for RedisStore {
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        if self.set(record, "XX").await? {
-            Ok(())
-        } else {
-            Err(Error::Vanished)
+        let bytes = codec::encode(record)?;
+        // Version 0 is never stored (records start at 1), so a save stating
+        // version 0 expects a version that cannot match: a conflict.
+        let loaded_version = record.version.wrapping_sub(1);
+        let mut invocation = SAVE.key(self.redis_key(&record.id));
+        invocation
+            .arg(bytes)
+            .arg(redis_expiry(record.expires_at_ms()))
+            .arg(&loaded_version.to_be_bytes()[..])
+            .arg(codec::VERSION_OFFSET)
+            .arg(SAVE_HEAD_LEN);
+        let mut conn = self.conn.clone();
+        match self
+            .bounded(invocation.invoke_async::<i64>(&mut conn))
+            .await?
+        {
+            1 => Ok(()),
+            0 => Err(Error::Vanished),
+            -1 => Err(Error::Envelope {
+                reason: "truncated header",
+            }),
+            -2 => Err(Error::VersionConflict),
+            -3 => Err(Error::Envelope {
+                reason: "unknown format number",
+            }),
+            other => Err(unexpected("the save script", &Value::Int(other))),
         }
     }
 
@@ -440,7 +639,8 @@ impl RedisStoreBuilder {
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(Duration::from_secs(1))
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
     }
 
     fn store(self, conn: Conn) -> RedisStore {

@@ -423,3 +423,102 @@ async fn reconnects_after_a_restart() {
         .await
         .expect("touch after a restart (script cache empty)");
 }
+
+/// A format-1 envelope (`[1][expires_at][MessagePack [created_at, version, {}]]`),
+/// as written before the version got a fixed field.
+fn format_1_envelope(expires_at: SystemTime, version: u64) -> Vec<u8> {
+    let mut out = vec![1];
+    out.extend_from_slice(&unix_ms(expires_at).to_be_bytes());
+    out.push(0x93); // array of 3
+    out.push(0xcf); // u64 created_at
+    out.extend_from_slice(&unix_ms(SystemTime::now()).to_be_bytes());
+    // The version in MessagePack's smallest unsigned encoding, as rmp writes it.
+    match version {
+        0..=0x7f => out.push(u8::try_from(version).unwrap()),
+        0x80..=0xff => out.extend([0xcc, u8::try_from(version).unwrap()]),
+        0x100..=0xffff => {
+            out.push(0xcd);
+            out.extend_from_slice(&u16::try_from(version).unwrap().to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0xce);
+            out.extend_from_slice(&u32::try_from(version).unwrap().to_be_bytes());
+        }
+        _ => {
+            out.push(0xcf);
+            out.extend_from_slice(&version.to_be_bytes());
+        }
+    }
+    out.push(0x80); // empty map
+    out
+}
+
+#[tokio::test]
+async fn save_checks_the_version_of_format_1_values() {
+    let store = standalone_store().await;
+    let mut raw = raw_standalone().await;
+    for version in [7, 200, 40_000, 70_000_000, 1 << 40] {
+        let id = SessionId::generate();
+        let key = store.redis_key(&id);
+        let expires_at = truncate_ms(SystemTime::now() + Duration::from_secs(60));
+        let legacy = format_1_envelope(expires_at, version);
+        let _: () = raw.set_ex(&key, &legacy, 60).await.unwrap();
+
+        let loaded = store
+            .load(&id)
+            .await
+            .unwrap()
+            .expect("a live format-1 record");
+        assert_eq!(loaded.version, version);
+        let mut next = loaded.clone();
+        next.data.insert("n".into(), encode_value(&1u8).unwrap());
+        for wrong in [version, version + 2, 1] {
+            next.version = wrong;
+            assert!(
+                matches!(store.save(&next).await, Err(Error::VersionConflict)),
+                "format 1 at version {version}: a save as version {wrong} must conflict"
+            );
+        }
+        let unchanged: Vec<u8> = raw.get(&key).await.unwrap();
+        assert_eq!(unchanged, legacy, "a conflicting save wrote");
+
+        next.version = version + 1;
+        store.save(&next).await.expect("save at the loaded version");
+        let stored: Vec<u8> = raw.get(&key).await.unwrap();
+        assert_eq!(stored[0], codec::FORMAT, "a save writes the current format");
+        assert_eq!(codec::read_version(&stored), Some(version + 1));
+        assert_eq!(store.load(&id).await.unwrap().unwrap(), next);
+        store.delete(&id).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn save_over_corrupt_values_is_an_error_and_writes_nothing() {
+    let store = standalone_store().await;
+    let mut raw = raw_standalone().await;
+    let mut r = record(Duration::from_secs(60));
+    r.version = 2;
+    let key = store.redis_key(&r.id);
+    for bad in [
+        &b"\x01abc"[..],
+        b"\x01\0\0\0\0\0\0\0\0\x93\xcf\0\0",
+        b"\x02\0\0\0\0\0\0\0\0\0\0",
+        b"\x09garbage-garbage-garbage",
+        b"",
+    ] {
+        let _: () = raw.set_ex(&key, bad, 60).await.unwrap();
+        let result = store.save(&r).await;
+        assert!(
+            matches!(result, Err(Error::Envelope { .. })),
+            "{bad:?}: {result:?}"
+        );
+        let unchanged: Vec<u8> = raw.get(&key).await.unwrap();
+        assert_eq!(unchanged, bad, "save wrote over a corrupt value");
+    }
+    let _: () = raw.del(&key).await.unwrap();
+    let _: () = raw.sadd(&key, "not a string").await.unwrap();
+    let _: () = raw.expire(&key, 60).await.unwrap();
+    let err = store.save(&r).await.unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+    let _: () = raw.del(&key).await.unwrap();
+}
