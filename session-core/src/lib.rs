@@ -22,6 +22,7 @@ pub mod codec;
 mod config;
 mod error;
 mod id;
+mod info;
 mod merge;
 pub mod record;
 mod session;
@@ -37,6 +38,7 @@ pub use config::{
 };
 pub use error::{BoxError, Error, Result};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
+pub use info::SessionInfo;
 pub use record::{Data, Record};
 pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
 pub use signing::{KeyCard, Verified, CARD_LEN};

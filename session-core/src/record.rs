@@ -28,6 +28,10 @@ pub struct Record {
     pub expires_at: SystemTime,
     /// Incremented by every save; 1 for a freshly created record.
     pub version: u64,
+    /// The user identity the session is bound to (for example at login), if
+    /// any. Stores that keep a per-user index file the session under it; see
+    /// [`SessionStore::user_sessions`](crate::SessionStore::user_sessions).
+    pub user: Option<String>,
 }
 
 impl Record {
@@ -39,6 +43,7 @@ impl Record {
             created_at: truncate_ms(SystemTime::now()),
             expires_at: truncate_ms(expires_at),
             version: 1,
+            user: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl fmt::Debug for Record {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("version", &self.version)
+            .field("user_bound", &self.user.is_some())
             .finish()
     }
 }

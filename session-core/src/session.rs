@@ -39,6 +39,10 @@ pub struct SessionState {
     retired: Vec<SessionId>,
     /// This request's changes, in order, for re-applying after a conflict.
     ops: Vec<Op>,
+    /// The user the session is bound to.
+    user: Option<String>,
+    /// `set_user` was called: this request's binding wins on rebase.
+    user_set: bool,
     max_size: usize,
 }
 
@@ -90,6 +94,8 @@ impl SessionState {
             changed: false,
             retired: Vec::new(),
             ops: Vec::new(),
+            user: None,
+            user_set: false,
             max_size,
         }
     }
@@ -105,6 +111,8 @@ impl SessionState {
             changed: false,
             retired: Vec::new(),
             ops: Vec::new(),
+            user: record.user,
+            user_set: false,
             max_size,
         }
     }
@@ -207,6 +215,28 @@ impl SessionState {
     pub fn destroy(&mut self) {
         self.cycle_id();
         self.clear();
+        self.user = None;
+    }
+
+    /// Binds the session to a user identity (at login), or unbinds it
+    /// (`None`). Stores with a per-user index then list and revoke the
+    /// session with the user's others.
+    pub fn set_user(&mut self, user: Option<&str>) {
+        if self.user.as_deref() != user {
+            self.user = user.map(str::to_owned);
+            self.changed = true;
+        }
+        self.user_set = true;
+    }
+
+    /// The user the session is bound to, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The stored record's ID, if the session is stored.
+    pub fn id(&self) -> Option<&SessionId> {
+        self.id.as_ref()
     }
 
     /// `true` when the handler changed something that must be written.
@@ -275,6 +305,9 @@ impl SessionState {
             });
         }
         self.data = data;
+        if !self.user_set {
+            self.user = fresh.user;
+        }
         self.version = fresh.version;
         self.created_at = Some(fresh.created_at);
         self.expires_at = Some(fresh.expires_at);
@@ -318,6 +351,7 @@ impl SessionState {
                     created_at,
                     expires_at,
                     version: self.version + 1,
+                    user: self.user.clone(),
                 }),
                 CookieAction::Set,
             ),
@@ -328,6 +362,7 @@ impl SessionState {
                     created_at,
                     expires_at,
                     version: 1,
+                    user: self.user.clone(),
                 }),
                 CookieAction::Set,
             ),
@@ -448,6 +483,7 @@ mod tests {
             created_at: SystemTime::now(),
             expires_at: SystemTime::now() + Duration::from_secs(100),
             version: 2,
+            user: None,
         };
         s.rebase(fresh).unwrap();
         assert_eq!(

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::{Error, Record, SessionId};
+use crate::{Error, Record, SessionId, SessionInfo};
 
 /// Where session records live: the hotel's database behind the key cards.
 ///
@@ -94,6 +94,53 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     ///
     /// Backend failures only.
     async fn delete_expired(&self) -> Result<u64, Error>;
+
+    /// `true` when the store keeps a per-user index, so that
+    /// [`user_sessions`](Self::user_sessions), [`count_user_sessions`](Self::count_user_sessions)
+    /// and [`delete_user_sessions`](Self::delete_user_sessions) work without
+    /// scanning. The default is `false`: a store that cannot index says so
+    /// and never falls back to a scan.
+    fn indexes_users(&self) -> bool {
+        false
+    }
+
+    /// The live sessions bound to `user` (see [`Record::user`]), in no
+    /// particular order. Expired and deleted sessions never appear.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store keeps no per-user index (the
+    /// default); backend failures as usual.
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        let _ = user;
+        Err(Error::Unsupported("a per-user session index"))
+    }
+
+    /// How many live sessions are bound to `user`.
+    ///
+    /// # Errors
+    ///
+    /// As [`user_sessions`](Self::user_sessions), which the default calls.
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        Ok(self.user_sessions(user).await?.len() as u64)
+    }
+
+    /// Deletes every session bound to `user` except `keep` (when given),
+    /// and returns how many it deleted. Log out everywhere: revoked cards
+    /// find nothing afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store keeps no per-user index (the
+    /// default); backend failures as usual.
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        let _ = (user, keep);
+        Err(Error::Unsupported("a per-user session index"))
+    }
 }
 
 #[async_trait]
@@ -115,5 +162,21 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn delete_expired(&self) -> Result<u64, Error> {
         (**self).delete_expired().await
+    }
+    fn indexes_users(&self) -> bool {
+        (**self).indexes_users()
+    }
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        (**self).user_sessions(user).await
+    }
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        (**self).count_user_sessions(user).await
+    }
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        (**self).delete_user_sessions(user, keep).await
     }
 }

@@ -9,6 +9,9 @@
 //! * Bounded on request: with [`MemoryStoreBuilder::capacity`], a `create`
 //!   that finds its shard full first drops expired records and then evicts the
 //!   record closest to expiry in that shard.
+//! * Indexed by user: sessions bound to a user ([`Record::user`]) are kept
+//!   in a user -> IDs map maintained with the records, so listing, counting
+//!   and revoking a user's sessions never scans the store.
 //!
 //! Sessions in this store live and die with the process: use Redis or SQL
 //! when several app servers share sessions or sessions must survive restarts.
@@ -26,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -34,7 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::record::{truncate_ms, unix_ms};
-use session_core::{Error, Record, SessionId, SessionStore};
+use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
 /// Default interval between sweeps of expired records.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -49,8 +52,49 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
-    len: AtomicUsize,
+    books: Books,
     shard_capacity: Option<usize>,
+}
+
+/// Bookkeeping shared by the shards. Lock order: a shard, then `users`.
+#[derive(Default)]
+struct Books {
+    len: AtomicUsize,
+    /// user -> IDs of the sessions bound to them (live or not yet swept).
+    users: Mutex<HashMap<String, HashSet<SessionId>>>,
+}
+
+impl Books {
+    fn users(&self) -> MutexGuard<'_, HashMap<String, HashSet<SessionId>>> {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn index(&self, user: Option<&str>, id: &SessionId) {
+        if let Some(user) = user {
+            self.users()
+                .entry(user.to_owned())
+                .or_default()
+                .insert(id.clone());
+        }
+    }
+
+    fn unindex(&self, user: Option<&str>, id: &SessionId) {
+        if let Some(user) = user {
+            let mut users = self.users();
+            if let Some(ids) = users.get_mut(user) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    users.remove(user);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping for a record leaving the store.
+    fn forget(&self, record: &Record) {
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.unindex(record.user.as_deref(), &record.id);
+    }
 }
 
 #[derive(Default)]
@@ -102,7 +146,7 @@ impl MemoryStore {
 
     /// Number of records held, including expired ones not swept yet.
     pub fn len(&self) -> usize {
-        self.inner.len.load(Ordering::Relaxed)
+        self.inner.books.len.load(Ordering::Relaxed)
     }
 
     /// `true` when no record is held.
@@ -143,8 +187,7 @@ impl Inner {
             let n = shard
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remove_expired(now_ms);
-            self.len.fetch_sub(n, Ordering::Relaxed);
+                .remove_expired(now_ms, &self.books);
             removed += n as u64;
         }
         removed
@@ -153,29 +196,28 @@ impl Inner {
 
 impl Shard {
     /// Removes the record for `id` if it is expired; returns the live one.
-    fn live(&mut self, id: &SessionId, now_ms: u64, len: &AtomicUsize) -> Option<&mut Record> {
+    fn live(&mut self, id: &SessionId, now_ms: u64, books: &Books) -> Option<&mut Record> {
         let expired = self.records.get(id).map(|r| r.expires_at_ms() <= now_ms)?;
         if expired {
-            self.remove(id, len);
+            self.remove(id, books);
             return None;
         }
         self.records.get_mut(id)
     }
 
-    fn insert(&mut self, record: Record, len: &AtomicUsize) {
+    /// Inserts a record under an ID that holds none.
+    fn insert(&mut self, record: Record, books: &Books) {
         self.by_expiry
             .insert((record.expires_at_ms(), record.id.clone()));
-        if let Some(old) = self.records.insert(record.id.clone(), record) {
-            self.by_expiry.remove(&(old.expires_at_ms(), old.id));
-        } else {
-            len.fetch_add(1, Ordering::Relaxed);
-        }
+        books.len.fetch_add(1, Ordering::Relaxed);
+        books.index(record.user.as_deref(), &record.id);
+        self.records.insert(record.id.clone(), record);
     }
 
-    fn remove(&mut self, id: &SessionId, len: &AtomicUsize) {
+    fn remove(&mut self, id: &SessionId, books: &Books) {
         if let Some(old) = self.records.remove(id) {
+            books.forget(&old);
             self.by_expiry.remove(&(old.expires_at_ms(), old.id));
-            len.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -187,30 +229,32 @@ impl Shard {
         }
     }
 
-    fn remove_expired(&mut self, now_ms: u64) -> usize {
+    fn remove_expired(&mut self, now_ms: u64, books: &Books) -> usize {
         let mut n = 0;
         while let Some((exp, id)) = self.by_expiry.first().cloned() {
             if exp > now_ms {
                 break;
             }
             self.by_expiry.pop_first();
-            self.records.remove(&id);
+            if let Some(old) = self.records.remove(&id) {
+                books.forget(&old);
+            }
             n += 1;
         }
         n
     }
 
     /// Makes room for one record: expired ones first, then the soonest to expire.
-    fn make_room(&mut self, capacity: usize, now_ms: u64, len: &AtomicUsize) {
+    fn make_room(&mut self, capacity: usize, now_ms: u64, books: &Books) {
         if self.records.len() < capacity {
             return;
         }
-        len.fetch_sub(self.remove_expired(now_ms), Ordering::Relaxed);
+        self.remove_expired(now_ms, books);
         while self.records.len() >= capacity {
             let Some((_, id)) = self.by_expiry.first().cloned() else {
                 break;
             };
-            self.remove(&id, len);
+            self.remove(&id, books);
         }
     }
 }
@@ -219,15 +263,15 @@ impl Shard {
 impl SessionStore for MemoryStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let len = &self.inner.len;
+        let books = &self.inner.books;
         let mut shard = self.shard(&record.id);
-        if shard.live(&record.id, now_ms, len).is_some() {
+        if shard.live(&record.id, now_ms, books).is_some() {
             return Err(Error::Conflict);
         }
         if let Some(capacity) = self.inner.shard_capacity {
-            shard.make_room(capacity, now_ms, len);
+            shard.make_room(capacity, now_ms, books);
         }
-        shard.insert(record.clone(), len);
+        shard.insert(record.clone(), books);
         Ok(())
     }
 
@@ -235,7 +279,7 @@ impl SessionStore for MemoryStore {
         let now_ms = unix_ms(SystemTime::now());
         Ok(self
             .shard(id)
-            .live(id, now_ms, &self.inner.len)
+            .live(id, now_ms, &self.inner.books)
             .map(|r| r.clone()))
     }
 
@@ -243,7 +287,7 @@ impl SessionStore for MemoryStore {
         let now_ms = unix_ms(SystemTime::now());
         let mut shard = self.shard(&record.id);
         let current = shard
-            .live(&record.id, now_ms, &self.inner.len)
+            .live(&record.id, now_ms, &self.inner.books)
             .ok_or(Error::Vanished)?;
         // Compare-and-swap under the shard lock: the check and the write are one step.
         if current.version.checked_add(1) != Some(record.version) {
@@ -251,12 +295,18 @@ impl SessionStore for MemoryStore {
         }
         current.data.clone_from(&record.data);
         current.version = record.version;
+        if current.user != record.user {
+            let books = &self.inner.books;
+            books.unindex(current.user.as_deref(), &record.id);
+            books.index(record.user.as_deref(), &record.id);
+            current.user.clone_from(&record.user);
+        }
         shard.set_expiry(&record.id, record.expires_at);
         Ok(())
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.shard(id).remove(id, &self.inner.len);
+        self.shard(id).remove(id, &self.inner.books);
         Ok(())
     }
 
@@ -264,7 +314,7 @@ impl SessionStore for MemoryStore {
         let now_ms = unix_ms(SystemTime::now());
         let mut shard = self.shard(id);
         shard
-            .live(id, now_ms, &self.inner.len)
+            .live(id, now_ms, &self.inner.books)
             .ok_or(Error::Vanished)?;
         shard.set_expiry(id, expires_at);
         Ok(())
@@ -272,6 +322,71 @@ impl SessionStore for MemoryStore {
 
     async fn delete_expired(&self) -> Result<u64, Error> {
         Ok(self.inner.sweep(SystemTime::now()))
+    }
+
+    fn indexes_users(&self) -> bool {
+        true
+    }
+
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        let now_ms = unix_ms(SystemTime::now());
+        let books = &self.inner.books;
+        Ok(self
+            .user_ids(user)
+            .iter()
+            .filter_map(|id| {
+                let mut shard = self.shard(id);
+                let record = shard.live(id, now_ms, books)?;
+                // Re-check under the shard lock: it may have been re-bound meanwhile.
+                (record.user.as_deref() == Some(user)).then(|| SessionInfo::of(record.clone()))
+            })
+            .collect())
+    }
+
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        let now_ms = unix_ms(SystemTime::now());
+        let books = &self.inner.books;
+        let ids = self.user_ids(user);
+        let live = ids.iter().filter(|id| {
+            let mut shard = self.shard(id);
+            shard
+                .live(id, now_ms, books)
+                .is_some_and(|r| r.user.as_deref() == Some(user))
+        });
+        Ok(live.count() as u64)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        let now_ms = unix_ms(SystemTime::now());
+        let books = &self.inner.books;
+        let mut deleted = 0;
+        for id in self.user_ids(user).iter().filter(|id| Some(*id) != keep) {
+            let mut shard = self.shard(id);
+            if shard
+                .live(id, now_ms, books)
+                .is_some_and(|r| r.user.as_deref() == Some(user))
+            {
+                shard.remove(id, books);
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+impl MemoryStore {
+    /// The IDs indexed under `user` (a copy, so no lock is held while shards are visited).
+    fn user_ids(&self, user: &str) -> Vec<SessionId> {
+        self.inner
+            .books
+            .users()
+            .get(user)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -307,7 +422,7 @@ impl MemoryStoreBuilder {
     pub fn build(self) -> MemoryStore {
         let inner = Arc::new(Inner {
             shards: (0..self.shards).map(|_| Mutex::default()).collect(),
-            len: AtomicUsize::new(0),
+            books: Books::default(),
             shard_capacity: self.capacity.map(|c| c.div_ceil(self.shards).max(1)),
         });
         let sweeper = self.sweep_interval.and_then(|every| {
@@ -370,6 +485,37 @@ mod tests {
         assert!(store.load(&soon.id).await.unwrap().is_none());
         assert!(store.load(&late.id).await.unwrap().is_some());
         assert!(store.load(&newest.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn user_index_forgets_unbound_deleted_and_swept_sessions() {
+        let store = MemoryStore::builder().no_sweeper().build();
+        let mut a = record(Duration::from_secs(100));
+        a.user = Some("u".into());
+        let mut b = record(Duration::from_millis(5));
+        b.user = Some("u".into());
+        store.create(&a).await.unwrap();
+        store.create(&b).await.unwrap();
+        assert_eq!(store.user_ids("u").len(), 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        store.delete_expired().await.unwrap();
+        assert_eq!(
+            store.user_ids("u"),
+            vec![a.id.clone()],
+            "a swept session stayed indexed"
+        );
+        let unbound = Record {
+            user: None,
+            version: 2,
+            ..a.clone()
+        };
+        store.save(&unbound).await.unwrap();
+        assert!(
+            store.inner.books.users().is_empty(),
+            "an unbound session stayed indexed"
+        );
+        store.delete(&a.id).await.unwrap();
+        assert!(store.inner.books.users().is_empty());
     }
 
     #[tokio::test]
