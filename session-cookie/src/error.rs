@@ -41,6 +41,7 @@ impl Error {
         match self {
             Self::Session(session_core::Error::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Session(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Session(session_core::Error::Unsupported(_)) => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +60,7 @@ impl axum::response::IntoResponse for Error {
         let body = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "session data too large".to_string(),
             StatusCode::SERVICE_UNAVAILABLE => "session store unavailable".to_string(),
+            StatusCode::NOT_IMPLEMENTED => self.to_string(),
             _ => match &self {
                 Self::MissingLayer => self.to_string(),
                 _ => "session error".to_string(),

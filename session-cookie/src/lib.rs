@@ -84,7 +84,7 @@ mod session;
 pub use connect::connect;
 pub use error::Error;
 pub use layer::{ConflictRetry, OnStoreError, SessionLayer, SessionService};
-pub use session::{LazySession, Session};
+pub use session::{LazySession, Session, UserSession};
 
 #[doc(inline)]
 pub use session_core::{SameSite, Secret, SessionConfig, SessionConfigBuilder, SessionStore};

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use session_core::{SessionState, Verified};
+use std::time::{Duration, SystemTime};
+
+use session_core::{SessionId, SessionInfo, SessionState, Verified};
 use tokio::sync::OnceCell;
 
 use crate::layer::Settings;
@@ -80,7 +82,10 @@ impl LazySession {
                 }
             })
             .await?;
-        Ok(Session(Arc::clone(loaded)))
+        Ok(Session {
+            loaded: Arc::clone(loaded),
+            settings: Arc::clone(&inner.settings),
+        })
     }
 }
 
@@ -116,13 +121,16 @@ impl fmt::Debug for LazySession {
 /// # let _ = id; Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Session(pub(crate) Arc<Mutex<Loaded>>);
+pub struct Session {
+    loaded: Arc<Mutex<Loaded>>,
+    settings: Arc<Settings>,
+}
 
 impl Session {
     fn state(&self) -> MutexGuard<'_, Loaded> {
         // The lock is never held across an await or user code, so poisoning
         // cannot leave the state half-changed; recover instead of panicking.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads `key` as a `T`; `Ok(None)` when absent.
@@ -198,6 +206,134 @@ impl Session {
     /// The session's keys.
     pub fn keys(&self) -> Vec<String> {
         self.state().state.keys().map(str::to_owned).collect()
+    }
+
+    /// Binds the session to a user identity (call it at login, after
+    /// [`cycle_id`](Self::cycle_id)), or unbinds it with `None`. Stores with
+    /// a per-user index can then list and revoke the user's sessions.
+    pub fn set_user(&self, user: Option<&str>) {
+        self.state().state.set_user(user);
+    }
+
+    /// The user the session is bound to, if any.
+    pub fn user(&self) -> Option<String> {
+        self.state().state.user().map(str::to_owned)
+    }
+
+    /// The live sessions of the current user (empty when the session is not
+    /// bound). [`UserSession::is_current`] marks this one.
+    ///
+    /// # Errors
+    ///
+    /// 501 when the store keeps no per-user index, 503 when it is down.
+    pub async fn user_sessions(&self) -> Result<Vec<UserSession>, Error> {
+        let (user, current) = self.user_and_id();
+        let Some(user) = user else {
+            return Ok(Vec::new());
+        };
+        let max_age = self.settings.config.max_age();
+        let list = self.settings.store.user_sessions(&user).await?;
+        Ok(list
+            .into_iter()
+            .map(|info| UserSession::new(info, current.as_ref(), max_age))
+            .collect())
+    }
+
+    /// Ends every other session of the current user, keeping this one (log
+    /// out everywhere else, e.g. after a password change). Returns how many
+    /// ended; their cards find nothing afterwards.
+    ///
+    /// # Errors
+    ///
+    /// 501 when the store keeps no per-user index, 503 when it is down.
+    pub async fn end_other_sessions(&self) -> Result<u64, Error> {
+        let (user, current) = self.user_and_id();
+        match user {
+            Some(user) => Ok(self
+                .settings
+                .store
+                .delete_user_sessions(&user, current.as_ref())
+                .await?),
+            None => Ok(0),
+        }
+    }
+
+    /// Ends every session of `user` (for admin tools: a compromised
+    /// account). Returns how many ended.
+    ///
+    /// # Errors
+    ///
+    /// 501 when the store keeps no per-user index, 503 when it is down.
+    pub async fn end_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        Ok(self.settings.store.delete_user_sessions(user, None).await?)
+    }
+
+    fn user_and_id(&self) -> (Option<String>, Option<SessionId>) {
+        let loaded = self.state();
+        (
+            loaded.state.user().map(str::to_owned),
+            loaded.state.id().cloned(),
+        )
+    }
+}
+
+/// One of a user's live sessions, as [`Session::user_sessions`] lists them.
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    info: SessionInfo,
+    current: bool,
+    last_active: SystemTime,
+}
+
+impl UserSession {
+    fn new(info: SessionInfo, current: Option<&SessionId>, max_age: Duration) -> Self {
+        // Every write and renewal sets expires_at = now + max_age, so the last
+        // activity the store saw is max_age before the expiry (at the latest;
+        // never before creation).
+        let last_active = info
+            .expires_at
+            .checked_sub(max_age)
+            .map_or(info.created_at, |t| t.max(info.created_at));
+        Self {
+            current: current.is_some_and(|id| info.is(id)),
+            info,
+            last_active,
+        }
+    }
+
+    /// `true` for the session of the request that listed it.
+    pub fn is_current(&self) -> bool {
+        self.current
+    }
+
+    /// An opaque handle naming the session (a hash of its ID: not a cookie).
+    pub fn handle(&self) -> &str {
+        &self.info.key
+    }
+
+    /// When the session was created (at login).
+    pub fn created_at(&self) -> SystemTime {
+        self.info.created_at
+    }
+
+    /// The last write or renewal the store saw (reads between renewals are
+    /// not counted, see `refresh_after`).
+    pub fn last_active(&self) -> SystemTime {
+        self.last_active
+    }
+
+    /// When the session expires unless it is used again.
+    pub fn expires_at(&self) -> SystemTime {
+        self.info.expires_at
+    }
+
+    /// One value the app stored in that session (a user agent, say).
+    ///
+    /// # Errors
+    ///
+    /// When the value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        Ok(self.info.get(key)?)
     }
 }
 

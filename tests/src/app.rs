@@ -63,6 +63,14 @@ impl TestApp {
         Self::serve(router, counting).await
     }
 
+    /// Another browser: a fresh cookie jar.
+    pub fn new_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client")
+    }
+
     /// `url` + `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)

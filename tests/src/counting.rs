@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use session_core::{async_trait, Error, Record, SessionId, SessionStore};
+use session_core::{async_trait, Error, Record, SessionId, SessionInfo, SessionStore};
 
 /// Per-method call counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -117,5 +117,24 @@ impl SessionStore for CountingStore {
     }
     async fn delete_expired(&self) -> Result<u64, Error> {
         self.inner.delete_expired().await
+    }
+    fn indexes_users(&self) -> bool {
+        self.inner.indexes_users()
+    }
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        self.count(1, false)?;
+        self.inner.user_sessions(user).await
+    }
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        self.count(1, false)?;
+        self.inner.count_user_sessions(user).await
+    }
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        self.count(3, true)?;
+        self.inner.delete_user_sessions(user, keep).await
     }
 }

@@ -29,7 +29,7 @@ macro_rules! http_suite {
             absolute_lifetime_caps_renewal, store_down_is_503_never_success,
             continue_empty_policy_serves_reads, bad_logins_create_nothing,
             oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session,
-            concurrent_requests_keep_each_others_keys);
+            concurrent_requests_keep_each_others_keys, log_out_everywhere_else);
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -567,4 +567,65 @@ pub async fn concurrent_requests_keep_each_others_keys(store: Arc<dyn SessionSto
         );
     }
     assert!(keys.contains(&"visits"));
+}
+
+/// One user logged in from 5 browsers: the list shows them, logging out
+/// everywhere else ends the 4 others (401) and keeps the fifth. A store
+/// without a per-user index answers 501 instead of scanning.
+pub async fn log_out_everywhere_else(store: Arc<dyn SessionStore>) {
+    let indexed = store.indexes_users();
+    let app = app(store).await;
+    let mut browsers = Vec::new();
+    for n in 0..5 {
+        let client = app.new_client();
+        let r = client
+            .post(app.at("/login"))
+            .header("user-agent", format!("browser-{n}"))
+            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        browsers.push(client);
+    }
+    let list = browsers[0].get(app.at("/sessions")).send().await.unwrap();
+    if !indexed {
+        assert_eq!(list.status(), StatusCode::NOT_IMPLEMENTED);
+        let r = browsers[0]
+            .post(app.at("/logout-everywhere"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+        return;
+    }
+    let list = json(list).await;
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 5, "{list}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(sessions.iter().any(|s| s["user_agent"] == "browser-3"));
+
+    // A logged-out browser disappears from the list.
+    browsers[4].post(app.at("/logout")).send().await.unwrap();
+    let list = json(browsers[0].get(app.at("/sessions")).send().await.unwrap()).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 4, "{list}");
+
+    let r = browsers[0]
+        .post(app.at("/logout-everywhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(r).await["ended"], 3);
+    for (n, b) in browsers.iter().enumerate() {
+        let status = b.get(app.at("/profile")).send().await.unwrap().status();
+        let expected = if n == 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "browser {n}");
+    }
+    let list = json(browsers[0].get(app.at("/sessions")).send().await.unwrap()).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
 }

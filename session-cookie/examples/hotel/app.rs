@@ -6,9 +6,11 @@
 #![allow(unreachable_pub)]
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,7 +36,11 @@ fn reply(status: StatusCode, body: Value) -> Reply {
     Ok((status, Json(body)).into_response())
 }
 
-async fn login(session: Session, body: Result<Json<Credentials>, JsonRejection>) -> Reply {
+async fn login(
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Reply {
     let Json(creds) = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -52,8 +58,14 @@ async fn login(session: Session, body: Result<Json<Credentials>, JsonRejection>)
     }
     // A new key card at login (no session fixation); existing data is kept.
     session.cycle_id();
+    session.set_user(Some(&DEMO_USER_ID.to_string()));
     session.insert("user_id", &DEMO_USER_ID)?;
     session.insert("email", &creds.email)?;
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    session.insert("user_agent", agent)?;
     reply(StatusCode::OK, json!({ "message": "Logged in" }))
 }
 
@@ -85,6 +97,42 @@ async fn visits(session: Session) -> Reply {
     reply(StatusCode::OK, json!({ "visits": visits }))
 }
 
+/// The logged-in user's active sessions (where they are logged in).
+async fn sessions(session: Session) -> Reply {
+    if session.user().is_none() {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "Not authenticated" }),
+        );
+    }
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut list = Vec::new();
+    for s in session.user_sessions().await? {
+        list.push(json!({
+            "current": s.is_current(),
+            "created_at": secs(s.created_at()),
+            "last_active": secs(s.last_active()),
+            "user_agent": s.get::<String>("user_agent")?,
+        }));
+    }
+    reply(StatusCode::OK, json!({ "sessions": list }))
+}
+
+/// Ends every other session of the logged-in user; this one stays.
+async fn logout_everywhere(session: Session) -> Reply {
+    if session.user().is_none() {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "Not authenticated" }),
+        );
+    }
+    let ended = session.end_other_sessions().await?;
+    reply(
+        StatusCode::OK,
+        json!({ "message": "Logged out everywhere else", "ended": ended }),
+    )
+}
+
 async fn health() -> &'static str {
     "ok"
 }
@@ -101,5 +149,7 @@ pub fn routes() -> Router {
         .route("/profile", get(profile))
         .route("/logout", post(logout))
         .route("/visits", get(visits))
+        .route("/sessions", get(sessions))
+        .route("/logout-everywhere", post(logout_everywhere))
         .route("/health", get(health))
 }

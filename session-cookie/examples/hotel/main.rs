@@ -1,7 +1,8 @@
 //! Run with: cargo run --example hotel
 //!
 //! The hotel key-card demo: `POST /login`, `GET /profile`, `POST /logout`,
-//! `GET /visits`. Settings come from the environment:
+//! `GET /visits`, `GET /sessions` (where you are logged in) and
+//! `POST /logout-everywhere` (end every other session). Settings come from the environment:
 //!
 //! * `PORT` (default 3000), always on 127.0.0.1;
 //! * `SESSION_SECRET` (and the other `SESSION_*` variables of
@@ -49,6 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -i -c jar -b jar -H 'content-type: application/json' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' {url}/login", app::DEMO_EMAIL, app::DEMO_PASSWORD);
     println!("  curl -i -b jar {url}/profile");
     println!("  curl -i -c jar -b jar {url}/visits");
+    println!("  curl -i -b jar {url}/sessions");
+    println!("  curl -i -b jar -X POST {url}/logout-everywhere");
     println!("  curl -i -c jar -b jar -X POST {url}/logout");
     axum::serve(listener, app::router(store, config)).await?;
     Ok(())
