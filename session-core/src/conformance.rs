@@ -9,7 +9,9 @@
 //! [`store_conformance!`](crate::store_conformance) expands to one `#[test]`
 //! per rule, each on a fresh store from your factory. Rules checked:
 //! nested values round trip; `create` on a live ID is a `Conflict` and never
-//! overwrites; 32 concurrent creates of one ID have exactly one winner;
+//! overwrites; 32 concurrent creates of one ID have exactly one winner, also
+//! over an expired record; `delete_expired` never removes a record re-created
+//! over an expired one;
 //! nothing loads after expiry, down to a record written 50 ms before it
 //! expires; `save` of a vanished record reports [`Error::Vanished`] and does
 //! not resurrect it; `touch` extends and shortens without rewriting data;
@@ -146,7 +148,8 @@ macro_rules! store_conformance {
     ($factory:expr) => {
         $crate::store_conformance!(@tests $factory;
             round_trip_nested_values, create_conflict_never_overwrites,
-            concurrent_creates_have_one_winner, load_missing_is_none,
+            concurrent_creates_have_one_winner, concurrent_creates_over_an_expired_record,
+            delete_expired_never_removes_a_recreated_record, load_missing_is_none,
             no_load_after_expiry, expires_50ms_after_write, save_updates_record,
             save_of_vanished_record_is_reported, save_with_stale_version_conflicts,
             concurrent_saves_have_one_winner_per_round, touch_extends_and_shortens,
@@ -177,6 +180,8 @@ where
     round_trip_nested_values(&Arc::new(factory().await)).await;
     create_conflict_never_overwrites(&Arc::new(factory().await)).await;
     concurrent_creates_have_one_winner(&Arc::new(factory().await)).await;
+    concurrent_creates_over_an_expired_record(&Arc::new(factory().await)).await;
+    delete_expired_never_removes_a_recreated_record(&Arc::new(factory().await)).await;
     load_missing_is_none(&Arc::new(factory().await)).await;
     no_load_after_expiry(&Arc::new(factory().await)).await;
     expires_50ms_after_write(&Arc::new(factory().await)).await;
@@ -331,6 +336,72 @@ pub async fn concurrent_creates_have_one_winner<S: SessionStore>(store: &Arc<S>)
         winners[0],
         "the stored record is not the winner's"
     );
+}
+
+/// 32 concurrent creates over an expired record of the same ID: exactly one wins.
+pub async fn concurrent_creates_over_an_expired_record<S: SessionStore>(store: &Arc<S>) {
+    let expired = record_with(99, Duration::from_millis(20));
+    store.create(&expired).await.expect("create");
+    sleep_until(expired.expires_at + Duration::from_millis(2)).await;
+    let mut tasks = Vec::new();
+    for n in 0..32u64 {
+        let mut record = record_with(n, LONG);
+        record.id = expired.id.clone();
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(
+            async move { (n, store.create(&record).await) },
+        ));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("create task panicked") {
+            (n, Ok(())) => winners.push(n),
+            (_, Err(Error::Conflict)) => {}
+            (_, other) => panic!("a losing create must get Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create over an expired record must win, {} did",
+        winners.len()
+    );
+    assert_eq!(
+        value_of(&must_load(store, &expired.id, "after the race").await),
+        winners[0]
+    );
+}
+
+/// `delete_expired` racing a create that replaces an expired record never
+/// deletes the new, live record.
+pub async fn delete_expired_never_removes_a_recreated_record<S: SessionStore>(store: &Arc<S>) {
+    for round in 0..10 {
+        let old = record_with(1, Duration::from_millis(5));
+        store.create(&old).await.expect("create");
+        sleep_until(old.expires_at + Duration::from_millis(1)).await;
+        let new = Record {
+            expires_at: truncate_ms(SystemTime::now() + LONG),
+            ..record_with(2, LONG)
+        };
+        let new = Record {
+            id: old.id.clone(),
+            ..new
+        };
+        let (sweeper, creator) = (Arc::clone(store), Arc::clone(store));
+        let sweep = tokio::spawn(async move { sweeper.delete_expired().await });
+        let create = tokio::spawn(async move { creator.create(&new).await });
+        sweep.await.expect("sweep task").expect("delete_expired");
+        create
+            .await
+            .expect("create task")
+            .expect("create over an expired record");
+        let loaded = must_load(store, &old.id, "re-created while delete_expired ran").await;
+        assert_eq!(
+            value_of(&loaded),
+            2,
+            "round {round}: the live record was replaced or removed"
+        );
+    }
 }
 
 /// Loading an ID that was never stored gives `None`.
