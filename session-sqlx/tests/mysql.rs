@@ -314,7 +314,7 @@ async fn on_duplicate_key_update_cannot_tell_a_conflict_from_an_insert() {
 #[tokio::test]
 async fn concurrent_creates_over_an_expired_record_have_one_winner() {
     let store = fresh().await;
-    concurrent_creates_over_an_expired_record(store.clone()).await;
+    race_creates_over_an_expired_record(store.clone()).await;
     drop_table(&store).await;
 }
 

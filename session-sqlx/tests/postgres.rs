@@ -291,7 +291,7 @@ async fn cleanup_task_removes_100k_expired_rows_while_sessions_are_served() {
 #[tokio::test]
 async fn concurrent_creates_over_an_expired_record_have_one_winner() {
     let store = fresh().await;
-    concurrent_creates_over_an_expired_record(store.clone()).await;
+    race_creates_over_an_expired_record(store.clone()).await;
     drop_table(&store).await;
 }
 

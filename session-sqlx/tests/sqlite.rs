@@ -253,8 +253,8 @@ async fn cleanup_task_removes_100k_expired_rows_while_sessions_are_served() {
 
 #[tokio::test]
 async fn concurrent_creates_over_an_expired_record_have_one_winner() {
-    concurrent_creates_over_an_expired_record(fresh_file().await).await;
-    concurrent_creates_over_an_expired_record(fresh_memory().await).await;
+    race_creates_over_an_expired_record(fresh_file().await).await;
+    race_creates_over_an_expired_record(fresh_memory().await).await;
 }
 
 #[tokio::test]

@@ -229,7 +229,7 @@ pub fn expired_record(id: &SessionId, n: u64) -> Record {
 
 /// 32 concurrent creates over an *expired* record of the same ID: it counts
 /// as absent, so exactly one wins and the others get `Conflict`.
-pub async fn concurrent_creates_over_an_expired_record<S: SessionStore + Clone>(store: S) {
+pub async fn race_creates_over_an_expired_record<S: SessionStore + Clone>(store: S) {
     for round in 0..5 {
         let id = SessionId::generate();
         store.create(&expired_record(&id, 999)).await.unwrap();
