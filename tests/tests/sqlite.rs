@@ -1,16 +1,38 @@
 //! The HTTP suite on SQLite: a file database per test, in a temp dir.
+//!
+//! A store cannot tell when a test is done with it, so each run removes the
+//! files earlier runs left behind (older than ten minutes) instead.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use session_cookie::{SessionStore, SqliteStore};
 use session_tests::servers::unique_name;
 
+fn test_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("keycard-http-sqlite");
+    std::fs::create_dir_all(&dir).expect("create the SQLite test dir");
+    let stale = |entry: &std::fs::DirEntry| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600))
+    };
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if stale(&entry) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    dir
+}
+
 async fn store() -> Arc<dyn SessionStore> {
-    let path = std::env::temp_dir().join(format!("{}.db", unique_name("keycard_http")));
+    let path = test_dir().join(format!("{}.db", unique_name("http")));
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let store = SqliteStore::connect(&url)
-        .await
-        .expect("open a SQLite file");
+    let store = SqliteStore::connect(&url).await.expect("open a SQLite file");
     store.migrate().await.expect("migrate");
     Arc::new(store)
 }
