@@ -44,3 +44,29 @@ pub fn must_connect<T>(result: Result<T, session_core::Error>, what: &str, url: 
         )
     })
 }
+
+/// A loopback port nothing listens on right now (for throwaway servers).
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A browser-like client: its own cookie jar, and a timeout well above any
+/// server-side bound so that a hanging request shows as slow, not as lost.
+///
+/// # Panics
+///
+/// When the HTTP client cannot be built.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .expect("an HTTP client")
+}

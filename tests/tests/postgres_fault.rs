@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -27,7 +26,8 @@ use serde_json::Value;
 use session_cookie::sqlx::postgres::{PgConnection, PgPoolOptions};
 use session_cookie::sqlx::Connection as _;
 use session_cookie::{PostgresStore, SessionConfig, SessionStore};
-use session_tests::{hotel, servers::unique_name, TestApp, SECRET};
+use session_tests::servers::{cookie_client, free_port, unique_name};
+use session_tests::{hotel, TestApp, SECRET};
 
 /// The pool's acquire timeout: how long a request waits for a connection
 /// while the server is down before the store reports it unavailable.
@@ -336,14 +336,6 @@ fn read(path: &Path) -> String {
     text
 }
 
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 // ---------------------------------------------------------------------------
 // The load
 // ---------------------------------------------------------------------------
@@ -418,14 +410,6 @@ impl Shared {
         let samples = self.samples.lock().unwrap();
         samples.iter().filter(|s| s.is(StatusCode::OK)).count()
     }
-}
-
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("an HTTP client")
 }
 
 /// One GET, timed; the body of a 200 is kept for the checks.

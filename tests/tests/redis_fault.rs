@@ -9,7 +9,6 @@
 //! after the restart and the clients log in again.
 
 use std::io::Read as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +18,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use session_cookie::{redis, RedisStore, SessionConfig, SessionStore};
-use session_tests::{hotel, servers::unique_name, TestApp, SECRET};
+use session_tests::servers::{cookie_client, free_port, unique_name};
+use session_tests::{hotel, TestApp, SECRET};
 use tokio::sync::{watch, Barrier};
 
 /// The store's bound on each Redis command.
@@ -141,14 +141,6 @@ impl Drop for ThrowawayRedis {
     }
 }
 
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 /// Where a request fell relative to the outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -179,14 +171,6 @@ enum Control {
     Pause,
     /// Redis is back: log in again and finish.
     Resume,
-}
-
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client")
 }
 
 async fn login(client: &reqwest::Client, app: &str) -> Result<StatusCode, reqwest::Error> {
