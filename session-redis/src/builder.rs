@@ -1,0 +1,213 @@
+//! [`RedisStoreBuilder`]: settings and connecting.
+
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::{IntoConnectionInfo, RedisResult};
+use session_core::Error;
+
+use crate::store::{Conn, RedisStore};
+use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
+
+/// Reconnection attempts after the first, per (re)connect of a standalone
+/// connection. Few, so a command issued while Redis is down fails fast; the
+/// next command starts a new reconnect.
+const RECONNECT_RETRIES: usize = 2;
+/// The first backoff between reconnection attempts (it doubles, with
+/// jitter). Short, so that a reconnect against a Redis that refuses
+/// connections gives up within tens of milliseconds: commands waiting on it
+/// fail with [`Error::Backend`] well inside the command timeout instead of
+/// running into it.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(10);
+/// The cap on one backoff between reconnection attempts.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(100);
+
+/// Settings for a [`RedisStore`]; finish with [`connect`](Self::connect),
+/// [`connect_lazy`](Self::connect_lazy) or [`connect_cluster`](Self::connect_cluster).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), session_core::Error> {
+/// use std::time::Duration;
+/// let store = session_redis::RedisStore::builder()
+///     .key_prefix("shop:sess:")
+///     .connection_timeout(Duration::from_secs(2))
+///     .command_timeout(Duration::from_millis(250))
+///     .connect_cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    connection_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The defaults: prefix [`DEFAULT_KEY_PREFIX`], timeouts
+    /// [`DEFAULT_CONNECTION_TIMEOUT`] and [`DEFAULT_COMMAND_TIMEOUT`].
+    pub fn new() -> Self {
+        Self {
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    /// The prefix in front of every key (default `session:`).
+    ///
+    /// Give each application sharing a Redis its own prefix. On a cluster,
+    /// keep hash tags (`{...}`) out of it: they would put every session in
+    /// one slot, on one node.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The bound on establishing a connection: on the whole of
+    /// [`connect`](Self::connect) / [`connect_cluster`](Self::connect_cluster),
+    /// and on each later (re)connection attempt. Default 5 s.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// The bound on each store operation, from sending the command to its
+    /// reply, including any reconnection or cluster redirect on the way.
+    /// Past it the operation fails with [`Error::Timeout`]. Default 1 s.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.connection_timeout.is_zero() {
+            return Err(Error::config(
+                "connection_timeout",
+                "must be longer than zero",
+            ));
+        }
+        if self.command_timeout.is_zero() {
+            return Err(Error::config("command_timeout", "must be longer than zero"));
+        }
+        Ok(())
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connection_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
+    }
+
+    fn store(self, conn: Conn) -> RedisStore {
+        RedisStore::new(conn, self.prefix.into(), self.command_timeout)
+    }
+
+    /// Bounds a connection attempt by the connection timeout.
+    async fn connecting<T>(
+        &self,
+        attempt: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.connection_timeout, attempt).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.connection_timeout)),
+            Ok(Err(e)) => Err(Error::backend(e)),
+            Err(_elapsed) => Err(Error::Timeout(self.connection_timeout)),
+        }
+    }
+
+    /// Connects to a standalone Redis at `url` and waits until the
+    /// connection is up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zero timeout or a URL the driver rejects,
+    /// [`Error::Backend`] when Redis cannot be reached or refuses the
+    /// handshake (for example a wrong password), [`Error::Timeout`] when
+    /// connecting takes longer than the connection timeout.
+    pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
+        self.check()?;
+        let client = open_client(url)?;
+        let manager = self
+            .connecting(ConnectionManager::new_with_config(
+                client,
+                self.manager_config(),
+            ))
+            .await?;
+        Ok(self.store(Conn::Standalone(manager)))
+    }
+
+    /// Like [`connect`](Self::connect), but returns at once and connects on
+    /// the first command, so an application can start while Redis is still
+    /// coming up. Until Redis answers, commands fail with
+    /// [`Error::Backend`] or [`Error::Timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zero timeout, a URL the driver rejects, or a
+    /// call outside a Tokio runtime (the connection needs one).
+    pub fn connect_lazy(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
+        self.check()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::config(
+                "connect_lazy",
+                "call it inside a Tokio runtime (the connection runs on it)",
+            ));
+        }
+        let client = open_client(url)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
+            .map_err(|e| Error::config("redis_url", e.to_string()))?;
+        Ok(self.store(Conn::Standalone(manager)))
+    }
+
+    /// Connects to a Redis Cluster, discovering it from the seed nodes in
+    /// `urls` (one reachable node is enough), and waits until the slot map is
+    /// loaded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zero timeout, no URL or a URL the driver
+    /// rejects, [`Error::Backend`] when the cluster cannot be reached,
+    /// [`Error::Timeout`] when connecting takes longer than the connection
+    /// timeout.
+    pub async fn connect_cluster<I>(self, urls: I) -> Result<RedisStore, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        self.check()?;
+        let nodes = urls
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
+        if nodes.is_empty() {
+            return Err(Error::config(
+                "redis_cluster_urls",
+                "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
+            ));
+        }
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.connection_timeout)
+            .response_timeout(self.command_timeout)
+            .build()
+            .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
+        let conn = self.connecting(client.get_async_connection()).await?;
+        Ok(self.store(Conn::Cluster(conn)))
+    }
+}
+
+fn open_client(url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
+    redis::Client::open(url).map_err(|e| Error::config("redis_url", e.to_string()))
+}

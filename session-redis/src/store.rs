@@ -1,0 +1,285 @@
+//! [`RedisStore`]: the connection, the key layout and the [`SessionStore`] methods.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, IntoConnectionInfo, RedisFuture, RedisResult, Value};
+use session_core::record::unix_ms;
+use session_core::{codec, Error, Record, SessionId, SessionStore};
+
+use crate::builder::RedisStoreBuilder;
+use crate::scripts::{SAVE, SAVE_HEAD_LEN, TOUCH};
+
+/// A session store on Redis or Redis Cluster.
+///
+/// Cloning is cheap: clones share the connection(s). Build one with
+/// [`RedisStore::connect`], [`RedisStore::connect_cluster`] or
+/// [`RedisStore::builder`]. See the [crate docs](crate) for the commands
+/// each method sends.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    prefix: Arc<str>,
+    command_timeout: Duration,
+}
+
+/// The connection behind a store: standalone or cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Standalone(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Standalone(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Standalone(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field(
+                "mode",
+                &if self.is_cluster() {
+                    "cluster"
+                } else {
+                    "standalone"
+                },
+            )
+            .field("key_prefix", &self.prefix)
+            .field("command_timeout", &self.command_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    pub(crate) fn new(conn: Conn, prefix: Arc<str>, command_timeout: Duration) -> Self {
+        Self {
+            conn,
+            prefix,
+            command_timeout,
+        }
+    }
+
+    /// Connects to a standalone Redis with the default settings.
+    ///
+    /// `url` is anything the driver accepts as connection info, typically
+    /// `redis://[user:password@]host[:port][/db]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a URL the driver rejects, [`Error::Backend`]
+    /// when Redis cannot be reached, [`Error::Timeout`] when connecting takes
+    /// longer than [`DEFAULT_CONNECTION_TIMEOUT`].
+    pub async fn connect(url: impl IntoConnectionInfo) -> Result<Self, Error> {
+        Self::builder().connect(url).await
+    }
+
+    /// Connects to a Redis Cluster with the default settings, discovering
+    /// the whole cluster from the seed nodes in `urls`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no URL or a URL the driver rejects,
+    /// [`Error::Backend`] when the cluster cannot be reached,
+    /// [`Error::Timeout`] when connecting takes longer than
+    /// [`DEFAULT_CONNECTION_TIMEOUT`].
+    pub async fn connect_cluster<I>(urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        Self::builder().connect_cluster(urls).await
+    }
+
+    /// A builder for the key prefix and timeouts.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::new()
+    }
+
+    /// The prefix in front of every key this store writes.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The bound on each command.
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// `true` when the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    /// The Redis key the record for `id` is filed under: the prefix followed
+    /// by [`SessionId::storage_key`] (never the ID itself).
+    pub fn redis_key(&self, id: &SessionId) -> String {
+        let storage_key = id.storage_key();
+        let mut key = String::with_capacity(self.prefix.len() + storage_key.len());
+        key.push_str(&self.prefix);
+        key.push_str(&storage_key);
+        key
+    }
+
+    /// Runs one driver call, bounded by the command timeout.
+    async fn bounded<T>(&self, call: impl Future<Output = RedisResult<T>>) -> Result<T, Error> {
+        match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.command_timeout)),
+            Ok(Err(e)) => Err(Error::backend(e)),
+            Err(_elapsed) => Err(Error::Timeout(self.command_timeout)),
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    /// `SET key value PXAT ms <condition>`: `true` when written, `false` on a nil reply.
+    async fn set(&self, record: &Record, condition: &str) -> Result<bool, Error> {
+        let bytes = codec::encode(record)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.redis_key(&record.id))
+            .arg(bytes)
+            .arg("PXAT")
+            .arg(redis_expiry(record.expires_at_ms()))
+            .arg(condition);
+        match self.query::<Value>(&cmd).await? {
+            Value::Okay => Ok(true),
+            Value::Nil => Ok(false),
+            other => Err(unexpected("SET", &other)),
+        }
+    }
+}
+
+/// The Redis expiry (`PXAT` / `PEXPIREAT`, ms since the epoch) for a record
+/// expiring at `expires_ms`.
+///
+/// Redis keeps a key through its expiry millisecond (it deletes once
+/// `now > when`), while a record is gone *at* its `expires_at` (exclusive:
+/// live while `now < expires_at`, that is `now <= expires_at - 1`). One
+/// millisecond earlier makes Redis drop the key exactly when the contract
+/// does, so `create` at the expiry instant finds the ID free and `save`
+/// finds it vanished. Redis needs a positive time; anything at or before the
+/// epoch is long past anyway.
+pub(crate) fn redis_expiry(expires_ms: u64) -> u64 {
+    expires_ms.saturating_sub(1).max(1)
+}
+
+fn unexpected(command: &str, reply: &Value) -> Error {
+    Error::backend(format!("unexpected reply to {command}: {reply:?}"))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &Record) -> Result<(), Error> {
+        if self.set(record, "NX").await? {
+            Ok(())
+        } else {
+            Err(Error::Conflict)
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.redis_key(id));
+        let Some(bytes) = self.query::<Option<Vec<u8>>>(&cmd).await? else {
+            return Ok(None);
+        };
+        let record = codec::decode(id.clone(), &bytes)?;
+        // Redis drops a key only once its expiry has passed; expiry here is
+        // exclusive, and the app's clock has the last word.
+        Ok((!record.is_expired_at(SystemTime::now())).then_some(record))
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        let bytes = codec::encode(record)?;
+        // Version 0 is never stored (records start at 1), so a save stating
+        // version 0 expects a version that cannot match: a conflict.
+        let loaded_version = record.version.wrapping_sub(1);
+        let mut invocation = SAVE.key(self.redis_key(&record.id));
+        invocation
+            .arg(bytes)
+            .arg(redis_expiry(record.expires_at_ms()))
+            .arg(&loaded_version.to_be_bytes()[..])
+            .arg(codec::VERSION_OFFSET)
+            .arg(SAVE_HEAD_LEN);
+        let mut conn = self.conn.clone();
+        match self
+            .bounded(invocation.invoke_async::<i64>(&mut conn))
+            .await?
+        {
+            1 => Ok(()),
+            0 => Err(Error::Vanished),
+            -1 => Err(Error::Envelope {
+                reason: "truncated header",
+            }),
+            -2 => Err(Error::VersionConflict),
+            -3 => Err(Error::Envelope {
+                reason: "unknown format number",
+            }),
+            other => Err(unexpected("the save script", &Value::Int(other))),
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.redis_key(id));
+        self.query::<()>(&cmd).await
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        let ms = unix_ms(expires_at);
+        let mut invocation = TOUCH.key(self.redis_key(id));
+        invocation
+            .arg(&ms.to_be_bytes()[..])
+            .arg(redis_expiry(ms))
+            .arg(codec::EXPIRY_OFFSET);
+        let mut conn = self.conn.clone();
+        match self
+            .bounded(invocation.invoke_async::<i64>(&mut conn))
+            .await?
+        {
+            1 => Ok(()),
+            0 => Err(Error::Vanished),
+            -1 => Err(Error::Envelope {
+                reason: "truncated header",
+            }),
+            other => Err(unexpected("the touch script", &Value::Int(other))),
+        }
+    }
+
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+}
