@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use session_core::{Error, Record, SessionId, SessionStore};
+use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::error::DatabaseError;
 use sqlx::mysql::{
     MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 use crate::cleanup::{self, CleanupHandle};
 use crate::error::{check_scheme, connect_error, query_error};
 use crate::migrate::{pending, Migration};
-use crate::row::{self, DELETE_BATCH};
+use crate::row::{self, Columns, DELETE_BATCH};
 use crate::table::{validate, DEFAULT_TABLE};
 
 /// How long [`MySqlStore::migrate`] waits for another instance's migration.
@@ -27,7 +27,10 @@ const LOCK_WAIT_SECS: i64 = 60;
 /// Records are filed under [`SessionId::storage_key`] in an ASCII column
 /// with a binary (case-sensitive) collation, with the
 /// [codec](session_core::codec) envelope in a `LONGBLOB` column and the
-/// expiry in a `BIGINT` column of milliseconds since the Unix epoch.
+/// expiry in a `BIGINT` column of milliseconds since the Unix epoch. The
+/// bound user, if any, is in a `VARBINARY(255)` column (compared byte for
+/// byte) indexed with the expiry, for the
+/// [per-user methods](crate#a-users-sessions-log-out-everywhere).
 /// Expiry is compared against the application's clock.
 ///
 /// Cloning is cheap and shares the pool.
@@ -60,6 +63,10 @@ struct Inner {
     touch: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
+    user_sessions: Arc<str>,
+    count_user_sessions: Arc<str>,
+    delete_user_sessions: Arc<str>,
+    delete_user_sessions_but: Arc<str>,
 }
 
 /// The validated names, quoted for SQL.
@@ -72,26 +79,52 @@ struct Names {
     migrations: String,
     /// `` `table_expires_idx` ``
     index: String,
+    /// `` `table_user_idx` ``
+    user_index: String,
 }
 
-const MIGRATIONS: &[Migration<Names>] = &[Migration {
-    version: 1,
-    description: "create the session table and its expiry index",
-    statements: |n| {
-        vec![format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
-                 id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, \
-                 data LONGBLOB NOT NULL, \
-                 expires_at BIGINT NOT NULL, \
-                 created_at BIGINT NOT NULL, \
-                 version BIGINT NOT NULL, \
-                 PRIMARY KEY (id), \
-                 KEY {} (expires_at)\
-             ) ENGINE=InnoDB",
-            n.quoted, n.index
-        )]
+const MIGRATIONS: &[Migration<Names>] = &[
+    Migration {
+        version: 1,
+        description: "create the session table and its expiry index",
+        statements: |n| {
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS {} (\
+                     id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, \
+                     data LONGBLOB NOT NULL, \
+                     expires_at BIGINT NOT NULL, \
+                     created_at BIGINT NOT NULL, \
+                     version BIGINT NOT NULL, \
+                     PRIMARY KEY (id), \
+                     KEY {} (expires_at)\
+                 ) ENGINE=InnoDB",
+                n.quoted, n.index
+            )]
+        },
     },
-}];
+    Migration {
+        version: 2,
+        description: "add the user column and the per-user index",
+        // `VARBINARY`: users compare byte for byte (no case folding, no
+        // trailing-space padding), and 255 bytes is a limit in bytes, checked
+        // before every write (`row::check_user`). MySQL has no
+        // `ADD COLUMN IF NOT EXISTS`; `apply_migrations` takes "already
+        // there" as done, for a run that stopped between these statements.
+        statements: |n| {
+            vec![
+                format!(
+                    "ALTER TABLE {} ADD COLUMN user_id VARBINARY({}) NULL",
+                    n.quoted,
+                    row::MAX_USER_LEN
+                ),
+                format!(
+                    "ALTER TABLE {} ADD INDEX {} (user_id, expires_at)",
+                    n.quoted, n.user_index
+                ),
+            ]
+        },
+    },
+];
 
 fn backquote(name: &str) -> String {
     format!("`{name}`")
@@ -127,20 +160,21 @@ impl MySqlStoreBuilder {
             quoted: backquote(&self.table),
             migrations: backquote(&format!("{}_migrations", self.table)),
             index: backquote(&format!("{}_expires_idx", self.table)),
+            user_index: backquote(&format!("{}_user_idx", self.table)),
             table: self.table,
         };
         let t = &names.quoted;
         let inner = Inner {
             insert: format!(
-                "INSERT INTO {t} (id, data, expires_at, created_at, version) \
-                 VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO {t} (id, data, expires_at, created_at, version, user_id) \
+                 VALUES (?, ?, ?, ?, ?, ?)"
             )
             .into(),
             purge_expired_id: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?").into(),
             load: format!("SELECT data, expires_at FROM {t} WHERE id = ? AND expires_at > ?")
                 .into(),
             save: format!(
-                "UPDATE {t} SET data = ?, expires_at = ?, version = ? \
+                "UPDATE {t} SET data = ?, expires_at = ?, version = ?, user_id = ? \
                  WHERE id = ? AND expires_at > ? AND version = ?"
             )
             .into(),
@@ -148,6 +182,23 @@ impl MySqlStoreBuilder {
             touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?").into(),
             delete: format!("DELETE FROM {t} WHERE id = ?").into(),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?").into(),
+            // The per-user statements all find their rows through the
+            // (user_id, expires_at) index; expired rows are left to the
+            // cleanup, so a revocation counts only the live sessions it ended.
+            user_sessions: format!(
+                "SELECT id, data, expires_at FROM {t} WHERE user_id = ? AND expires_at > ?"
+            )
+            .into(),
+            count_user_sessions: format!(
+                "SELECT COUNT(*) FROM {t} WHERE user_id = ? AND expires_at > ?"
+            )
+            .into(),
+            delete_user_sessions: format!("DELETE FROM {t} WHERE user_id = ? AND expires_at > ?")
+                .into(),
+            delete_user_sessions_but: format!(
+                "DELETE FROM {t} WHERE user_id = ? AND expires_at > ? AND id <> ?"
+            )
+            .into(),
             acquire_timeout: self.pool.options().get_acquire_timeout(),
             names,
         };
@@ -239,7 +290,8 @@ impl MySqlStore {
     /// 60 s for another instance's migration) on a connection of its own,
     /// and applies each version not yet recorded in `<table>_migrations`.
     /// MySQL commits DDL at once, so each applied version is recorded right
-    /// after its statements.
+    /// after its statements, and a step whose column or index is already
+    /// there (left by a run that stopped half-way) counts as done.
     ///
     /// # Errors
     ///
@@ -300,10 +352,24 @@ impl MySqlStore {
         .map_err(err)?;
         for m in pending(&applied, MIGRATIONS) {
             for statement in (m.statements)(n) {
-                sqlx::query(AssertSqlSafe(statement))
+                match sqlx::query(AssertSqlSafe(statement))
                     .execute(&mut *conn)
                     .await
-                    .map_err(err)?;
+                {
+                    Ok(_) => {}
+                    // MySQL commits each DDL statement at once: a run that
+                    // stopped before recording the version left some of its
+                    // columns or indexes behind, which count as done.
+                    Err(sqlx::Error::Database(e)) if is_already_there(e.as_ref()) => {
+                        tracing::info!(
+                            table = %n.table,
+                            version = m.version,
+                            error = %e,
+                            "session table migration step was already applied"
+                        );
+                    }
+                    Err(e) => return Err(err(e)),
+                }
             }
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO {} (version, description, applied_at) VALUES (?, ?, ?)",
@@ -369,7 +435,7 @@ impl MySqlStore {
             return Ok(true);
         }
         sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.purge_expired_id)))
-            .bind(&cols.0)
+            .bind(&cols.key)
             .bind(row::now_ms())
             .execute(&self.pool)
             .await?;
@@ -377,13 +443,13 @@ impl MySqlStore {
     }
 
     async fn insert(&self, cols: &Columns) -> Result<bool, sqlx::Error> {
-        let (key, data, expires_at, created_at, version) = cols;
         let result = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.insert)))
-            .bind(key)
-            .bind(data)
-            .bind(expires_at)
-            .bind(created_at)
-            .bind(version)
+            .bind(&cols.key)
+            .bind(&cols.data)
+            .bind(cols.expires_at)
+            .bind(cols.created_at)
+            .bind(cols.version)
+            .bind(cols.user.as_deref().map(str::as_bytes))
             .execute(&self.pool)
             .await;
         match result {
@@ -393,8 +459,6 @@ impl MySqlStore {
         }
     }
 }
-
-type Columns = (String, Vec<u8>, i64, i64, i64);
 
 /// Attempts at an operation InnoDB rolled back as a deadlock victim.
 const DEADLOCK_ATTEMPTS: u32 = 10;
@@ -430,6 +494,12 @@ fn is_deadlock(e: &dyn DatabaseError) -> bool {
 fn mysql_number(e: &dyn DatabaseError) -> Option<u16> {
     e.try_downcast_ref::<MySqlDatabaseError>()
         .map(MySqlDatabaseError::number)
+}
+
+/// `ER_DUP_FIELDNAME` or `ER_DUP_KEYNAME`: a migration step's column or
+/// index exists already.
+fn is_already_there(e: &dyn DatabaseError) -> bool {
+    matches!(mysql_number(e), Some(1060 | 1061))
 }
 
 /// `ER_NO_SUCH_TABLE`.
@@ -481,14 +551,15 @@ impl SessionStore for MySqlStore {
     /// version the caller loaded). sqlx's `CLIENT_FOUND_ROWS` makes the row
     /// count the rows matched, so a write of unchanged values still counts.
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        let (key, data, expires_at, _, version) = row::columns(record)?;
+        let c = row::columns(record)?;
         let expected = row::version(record.version.wrapping_sub(1));
         let done = retry_deadlocks(|| {
             sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
-                .bind(&data)
-                .bind(expires_at)
-                .bind(version)
-                .bind(&key)
+                .bind(&c.data)
+                .bind(c.expires_at)
+                .bind(c.version)
+                .bind(c.user.as_deref().map(str::as_bytes))
+                .bind(&c.key)
                 .bind(row::now_ms())
                 .bind(expected)
                 .execute(&self.pool)
@@ -496,7 +567,7 @@ impl SessionStore for MySqlStore {
         .await
         .map_err(|e| self.fail(e))?;
         if done.rows_affected() == 0 {
-            return Err(self.why_not_saved(&key).await);
+            return Err(self.why_not_saved(&c.key).await);
         }
         Ok(())
     }
@@ -549,4 +620,79 @@ impl SessionStore for MySqlStore {
             }
         }
     }
+
+    /// `true`: migration 2 added the `user_id` column and its index.
+    fn indexes_users(&self) -> bool {
+        true
+    }
+
+    /// One `SELECT` through the (user_id, expires_at) index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `user`) for a user longer than
+    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend and decode errors.
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        row::check_user(user)?;
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
+            .bind(user.as_bytes())
+            .bind(row::now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        rows.iter()
+            .map(|found| {
+                let key: String = found.try_get(0).map_err(Error::backend)?;
+                let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
+                let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
+                row::info(key, &data, expires_at)
+            })
+            .collect()
+    }
+
+    /// One `SELECT COUNT(*)` through the index.
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        row::check_user(user)?;
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
+            .bind(user.as_bytes())
+            .bind(row::now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// One `DELETE … WHERE user_id = ? AND expires_at > now [AND id <> keep]`
+    /// through the index (a deadlock victim is retried). Expired rows of the
+    /// user are left to the cleanup, so the count is of live sessions ended.
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        row::check_user(user)?;
+        let keep = keep.map(SessionId::storage_key);
+        let done = retry_deadlocks(|| {
+            let now = row::now_ms();
+            match &keep {
+                None => sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+                    .bind(user.as_bytes())
+                    .bind(now)
+                    .execute(&self.pool),
+                Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
+                    &self.inner.delete_user_sessions_but,
+                )))
+                .bind(user.as_bytes())
+                .bind(now)
+                .bind(keep)
+                .execute(&self.pool),
+            }
+        })
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(done.rows_affected())
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use session_core::{Error, Record, SessionId, SessionStore};
+use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -23,8 +23,11 @@ use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
 ///
 /// Records are filed under [`SessionId::storage_key`], with the
 /// [codec](session_core::codec) envelope in a `BLOB` column and the expiry in
-/// an `INTEGER` column of milliseconds since the Unix epoch. Every method is
-/// one statement; expiry is compared against the application's clock.
+/// an `INTEGER` column of milliseconds since the Unix epoch. The bound user,
+/// if any, is in a `TEXT` column indexed with the expiry, for the
+/// [per-user methods](crate#a-users-sessions-log-out-everywhere). Every
+/// method is one statement; expiry is compared against the application's
+/// clock.
 ///
 /// Cloning is cheap and shares the pool.
 ///
@@ -55,6 +58,10 @@ struct Inner {
     touch: Arc<str>,
     delete: Arc<str>,
     delete_expired: Arc<str>,
+    user_sessions: Arc<str>,
+    count_user_sessions: Arc<str>,
+    delete_user_sessions: Arc<str>,
+    delete_user_sessions_but: Arc<str>,
 }
 
 /// The validated names, quoted for SQL.
@@ -67,29 +74,50 @@ struct Names {
     migrations: String,
     /// `"table_expires_idx"`
     index: String,
+    /// `"table_user_idx"`
+    user_index: String,
 }
 
-const MIGRATIONS: &[Migration<Names>] = &[Migration {
-    version: 1,
-    description: "create the session table and its expiry index",
-    statements: |n| {
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (\
-                     id TEXT NOT NULL PRIMARY KEY, \
-                     data BLOB NOT NULL, \
-                     expires_at INTEGER NOT NULL, \
-                     created_at INTEGER NOT NULL, \
-                     version INTEGER NOT NULL)",
-                n.quoted
-            ),
-            format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} (expires_at)",
-                n.index, n.quoted
-            ),
-        ]
+const MIGRATIONS: &[Migration<Names>] = &[
+    Migration {
+        version: 1,
+        description: "create the session table and its expiry index",
+        statements: |n| {
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {} (\
+                         id TEXT NOT NULL PRIMARY KEY, \
+                         data BLOB NOT NULL, \
+                         expires_at INTEGER NOT NULL, \
+                         created_at INTEGER NOT NULL, \
+                         version INTEGER NOT NULL)",
+                    n.quoted
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} (expires_at)",
+                    n.index, n.quoted
+                ),
+            ]
+        },
     },
-}];
+    Migration {
+        version: 2,
+        description: "add the user column and the per-user index",
+        // SQLite has no `ADD COLUMN IF NOT EXISTS`; the statement runs in the
+        // same transaction that records version 2, so it runs exactly once.
+        // The partial index leaves out the unbound sessions.
+        statements: |n| {
+            vec![
+                format!("ALTER TABLE {} ADD COLUMN user_id TEXT", n.quoted),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} (user_id, expires_at) \
+                     WHERE user_id IS NOT NULL",
+                    n.user_index, n.quoted
+                ),
+            ]
+        },
+    },
+];
 
 /// Builder for [`SqliteStore`]: the pool plus the table name.
 #[derive(Debug, Clone)]
@@ -122,24 +150,25 @@ impl SqliteStoreBuilder {
             quoted: dquote(&self.table),
             migrations: dquote(&format!("{}_migrations", self.table)),
             index: dquote(&format!("{}_expires_idx", self.table)),
+            user_index: dquote(&format!("{}_user_idx", self.table)),
             table: self.table,
         };
         let t = &names.quoted;
         let inner = Inner {
             create: format!(
-                "INSERT INTO {t} (id, data, expires_at, created_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO {t} (id, data, expires_at, created_at, version, user_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
                  expires_at = excluded.expires_at, created_at = excluded.created_at, \
-                 version = excluded.version \
-                 WHERE {t}.expires_at <= ?6"
+                 version = excluded.version, user_id = excluded.user_id \
+                 WHERE {t}.expires_at <= ?7"
             )
             .into(),
             load: format!("SELECT data, expires_at FROM {t} WHERE id = ?1 AND expires_at > ?2")
                 .into(),
             save: format!(
-                "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3 \
-                 WHERE id = ?4 AND expires_at > ?5 AND version = ?6"
+                "UPDATE {t} SET data = ?1, expires_at = ?2, version = ?3, user_id = ?4 \
+                 WHERE id = ?5 AND expires_at > ?6 AND version = ?7"
             )
             .into(),
             live: format!("SELECT version FROM {t} WHERE id = ?1 AND expires_at > ?2").into(),
@@ -149,6 +178,23 @@ impl SqliteStoreBuilder {
             delete_expired: format!(
                 "DELETE FROM {t} WHERE rowid IN (\
                      SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
+            )
+            .into(),
+            // The per-user statements all find their rows through the
+            // (user_id, expires_at) index; expired rows are left to the
+            // cleanup, so a revocation counts only the live sessions it ended.
+            user_sessions: format!(
+                "SELECT id, data, expires_at FROM {t} WHERE user_id = ?1 AND expires_at > ?2"
+            )
+            .into(),
+            count_user_sessions: format!(
+                "SELECT COUNT(*) FROM {t} WHERE user_id = ?1 AND expires_at > ?2"
+            )
+            .into(),
+            delete_user_sessions: format!("DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2")
+                .into(),
+            delete_user_sessions_but: format!(
+                "DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2 AND id <> ?3"
             )
             .into(),
             acquire_timeout: self.pool.options().get_acquire_timeout(),
@@ -359,13 +405,14 @@ fn is_missing_database(e: &dyn DatabaseError) -> bool {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        let (key, data, expires_at, created_at, version) = row::columns(record)?;
+        let c = row::columns(record)?;
         let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
-            .bind(key)
-            .bind(data)
-            .bind(expires_at)
-            .bind(created_at)
-            .bind(version)
+            .bind(c.key)
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.created_at)
+            .bind(c.version)
+            .bind(c.user)
             .bind(row::now_ms())
             .execute(&self.pool)
             .await
@@ -390,20 +437,21 @@ impl SessionStore for SqliteStore {
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        let (key, data, expires_at, _, version) = row::columns(record)?;
+        let c = row::columns(record)?;
         let expected = row::version(record.version.wrapping_sub(1));
         let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
-            .bind(data)
-            .bind(expires_at)
-            .bind(version)
-            .bind(&key)
+            .bind(c.data)
+            .bind(c.expires_at)
+            .bind(c.version)
+            .bind(c.user)
+            .bind(&c.key)
             .bind(row::now_ms())
             .bind(expected)
             .execute(&self.pool)
             .await
             .map_err(|e| self.fail(e))?;
         if done.rows_affected() == 0 {
-            return Err(self.why_not_saved(&key).await);
+            return Err(self.why_not_saved(&c.key).await);
         }
         Ok(())
     }
@@ -448,4 +496,72 @@ impl SessionStore for SqliteStore {
             }
         }
     }
+
+    /// `true`: migration 2 added the `user_id` column and its index.
+    fn indexes_users(&self) -> bool {
+        true
+    }
+
+    /// One `SELECT` through the (user_id, expires_at) index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `user`) for a user longer than
+    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend and decode errors.
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        row::check_user(user)?;
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
+            .bind(user)
+            .bind(row::now_ms())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        rows.iter()
+            .map(|found| {
+                let key: String = found.try_get(0).map_err(Error::backend)?;
+                let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
+                let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
+                row::info(key, &data, expires_at)
+            })
+            .collect()
+    }
+
+    /// One `SELECT COUNT(*)` through the index.
+    async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+        row::check_user(user)?;
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
+            .bind(user)
+            .bind(row::now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// One `DELETE … WHERE user_id = ?1 AND expires_at > now [AND id <> keep]`
+    /// through the index. Expired rows of the user are left to the cleanup,
+    /// so the count is of live sessions ended.
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        row::check_user(user)?;
+        let query = match keep {
+            None => sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+                .bind(user)
+                .bind(row::now_ms()),
+            Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
+                &self.inner.delete_user_sessions_but,
+            )))
+            .bind(user)
+            .bind(row::now_ms())
+            .bind(keep.storage_key()),
+        };
+        let done = query.execute(&self.pool).await.map_err(|e| self.fail(e))?;
+        Ok(done.rows_affected())
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -110,12 +110,12 @@ async fn eight_concurrent_migrations_of_a_fresh_table() {
     }
     stores[0].migrate().await.expect("migrate again");
     let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT version FROM `{table}_migrations`"
+        "SELECT version FROM `{table}_migrations` ORDER BY version"
     )))
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
-    assert_eq!(versions, [1], "each version is recorded once");
+    assert_eq!(versions, [1, 2], "each version is recorded once");
     let r = live_record(1);
     stores[3].create(&r).await.unwrap();
     assert!(stores[5].load(&r.id).await.unwrap().is_some());
@@ -322,5 +322,130 @@ async fn concurrent_creates_over_an_expired_record_have_one_winner() {
 async fn cleanup_never_deletes_a_record_recreated_over_an_expired_one() {
     let store = fresh().await;
     cleanup_never_deletes_a_recreated_record(store.clone()).await;
+    drop_table(&store).await;
+}
+
+/// The table and bookkeeping exactly as version 1 of the migrations left
+/// them, holding one session bound to "alice" (in its envelope only).
+async fn version_1_table(pool: &MySqlPool, table: &str) -> session_core::Record {
+    for sql in [
+        format!(
+            "CREATE TABLE `{table}` (id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, \
+             data LONGBLOB NOT NULL, expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+             version BIGINT NOT NULL, PRIMARY KEY (id), KEY `{table}_expires_idx` (expires_at)\
+             ) ENGINE=InnoDB"
+        ),
+        format!(
+            "CREATE TABLE `{table}_migrations` (version BIGINT NOT NULL PRIMARY KEY, \
+             description VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB"
+        ),
+        format!(
+            "INSERT INTO `{table}_migrations` VALUES \
+             (1, 'create the session table and its expiry index', 0)"
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    let (old, envelope) = old_bound_row("alice");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO `{table}` VALUES (?, ?, ?, ?, 1)"
+    )))
+    .bind(old.id.storage_key())
+    .bind(envelope)
+    .bind(i64::try_from(old.expires_at_ms()).unwrap())
+    .bind(i64::try_from(session_core::record::unix_ms(old.created_at)).unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+    old
+}
+
+async fn versions(store: &MySqlStore) -> Vec<i64> {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM `{}_migrations` ORDER BY version",
+        store.table()
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn eight_concurrent_upgrades_of_a_version_1_table_keep_its_sessions() {
+    let table = table_name();
+    let old = version_1_table(&pool().await, &table).await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url())
+            .await
+            .unwrap();
+        stores.push(MySqlStore::builder(pool).table(&table).build().unwrap());
+    }
+    migrate_concurrently(&stores, |s| Box::pin(async move { s.migrate().await })).await;
+    assert_eq!(
+        versions(&stores[0]).await,
+        [1, 2],
+        "version 2 is recorded once"
+    );
+    check_upgraded_table(&stores[2], &old).await;
+    drop_table(&stores[0]).await;
+}
+
+/// MySQL commits each DDL statement at once: a migration that stopped
+/// after adding the column but before the index (or before recording the
+/// version) is finished by the next `migrate`.
+#[tokio::test]
+async fn a_version_2_upgrade_that_stopped_half_way_is_finished() {
+    let pool = pool().await;
+    let table = table_name();
+    let old = version_1_table(&pool, &table).await;
+    sqlx::query(AssertSqlSafe(format!(
+        "ALTER TABLE `{table}` ADD COLUMN user_id VARBINARY(255) NULL"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = MySqlStore::builder(pool.clone())
+        .table(&table)
+        .build()
+        .unwrap();
+    store
+        .migrate()
+        .await
+        .expect("migrate over the half-done upgrade");
+    assert_eq!(versions(&store).await, [1, 2]);
+    let indexed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+    )
+    .bind(&table)
+    .bind(format!("{table}_user_idx"))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(indexed, 2, "the (user_id, expires_at) index exists");
+    check_upgraded_table(&store, &old).await;
+
+    // Both steps done, version not recorded: also finished.
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM `{table}_migrations` WHERE version = 2"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    store
+        .migrate()
+        .await
+        .expect("migrate over the unrecorded upgrade");
+    assert_eq!(versions(&store).await, [1, 2]);
+    drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn users_are_matched_exactly_and_long_ones_rejected() {
+    let store = fresh().await;
+    users_match_exactly_and_long_ones_are_rejected(&store).await;
     drop_table(&store).await;
 }

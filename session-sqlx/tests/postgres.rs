@@ -115,12 +115,12 @@ async fn eight_concurrent_migrations_of_a_fresh_table() {
     }
     stores[0].migrate().await.expect("migrate again");
     let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT version FROM \"{table}_migrations\""
+        "SELECT version FROM \"{table}_migrations\" ORDER BY version"
     )))
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
-    assert_eq!(versions, [1], "each version is recorded once");
+    assert_eq!(versions, [1, 2], "each version is recorded once");
     let r = live_record(1);
     stores[3].create(&r).await.unwrap();
     assert!(stores[5].load(&r.id).await.unwrap().is_some());
@@ -299,5 +299,72 @@ async fn concurrent_creates_over_an_expired_record_have_one_winner() {
 async fn cleanup_never_deletes_a_record_recreated_over_an_expired_one() {
     let store = fresh().await;
     cleanup_never_deletes_a_recreated_record(store.clone()).await;
+    drop_table(&store).await;
+}
+
+/// The table and bookkeeping exactly as version 1 of the migrations left
+/// them, holding one session bound to "alice" (in its envelope only).
+async fn version_1_table(pool: &PgPool, table: &str) -> session_core::Record {
+    for sql in [
+        format!(
+            "CREATE TABLE \"{table}\" (id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, \
+             data BYTEA NOT NULL, expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+             version BIGINT NOT NULL)"
+        ),
+        format!("CREATE INDEX \"{table}_expires_idx\" ON \"{table}\" (expires_at)"),
+        format!(
+            "CREATE TABLE \"{table}_migrations\" (version BIGINT NOT NULL PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        ),
+        format!(
+            "INSERT INTO \"{table}_migrations\" VALUES \
+             (1, 'create the session table and its expiry index', 0)"
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    let (old, envelope) = old_bound_row("alice");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{table}\" VALUES ($1, $2, $3, $4, 1)"
+    )))
+    .bind(old.id.storage_key())
+    .bind(envelope)
+    .bind(i64::try_from(old.expires_at_ms()).unwrap())
+    .bind(i64::try_from(session_core::record::unix_ms(old.created_at)).unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+    old
+}
+
+#[tokio::test]
+async fn eight_concurrent_upgrades_of_a_version_1_table_keep_its_sessions() {
+    let table = table_name();
+    let old = version_1_table(&pool().await, &table).await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url())
+            .await
+            .unwrap();
+        stores.push(PostgresStore::builder(pool).table(&table).build().unwrap());
+    }
+    migrate_concurrently(&stores, |s| Box::pin(async move { s.migrate().await })).await;
+    let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM \"{table}_migrations\" ORDER BY version"
+    )))
+    .fetch_all(stores[0].pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, [1, 2], "version 2 is recorded once");
+    check_upgraded_table(&stores[2], &old).await;
+    drop_table(&stores[0]).await;
+}
+
+#[tokio::test]
+async fn users_are_matched_exactly_and_long_ones_rejected() {
+    let store = fresh().await;
+    users_match_exactly_and_long_ones_are_rejected(&store).await;
     drop_table(&store).await;
 }

@@ -107,12 +107,12 @@ async fn eight_concurrent_migrations_of_a_fresh_table() {
     }
     stores[0].migrate().await.expect("migrate again");
     let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT version FROM \"{table}_migrations\""
+        "SELECT version FROM \"{table}_migrations\" ORDER BY version"
     )))
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
-    assert_eq!(versions, [1], "each version is recorded once");
+    assert_eq!(versions, [1, 2], "each version is recorded once");
     let r = live_record(1);
     stores[3].create(&r).await.unwrap();
     assert!(stores[5].load(&r.id).await.unwrap().is_some());
@@ -260,4 +260,64 @@ async fn concurrent_creates_over_an_expired_record_have_one_winner() {
 #[tokio::test]
 async fn cleanup_never_deletes_a_record_recreated_over_an_expired_one() {
     cleanup_never_deletes_a_recreated_record(fresh_file().await).await;
+}
+
+/// The table and bookkeeping exactly as version 1 of the migrations left
+/// them, holding one session bound to "alice" (in its envelope only).
+async fn version_1_table(pool: &sqlx::SqlitePool, table: &str) -> session_core::Record {
+    for sql in [
+        format!(
+            "CREATE TABLE \"{table}\" (id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL, \
+             expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL)"
+        ),
+        format!("CREATE INDEX \"{table}_expires_idx\" ON \"{table}\" (expires_at)"),
+        format!(
+            "CREATE TABLE \"{table}_migrations\" (version INTEGER NOT NULL PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        ),
+        format!(
+            "INSERT INTO \"{table}_migrations\" VALUES \
+             (1, 'create the session table and its expiry index', 0)"
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    let (old, envelope) = old_bound_row("alice");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{table}\" VALUES (?1, ?2, ?3, ?4, 1)"
+    )))
+    .bind(old.id.storage_key())
+    .bind(envelope)
+    .bind(i64::try_from(old.expires_at_ms()).unwrap())
+    .bind(i64::try_from(session_core::record::unix_ms(old.created_at)).unwrap())
+    .execute(pool)
+    .await
+    .unwrap();
+    old
+}
+
+#[tokio::test]
+async fn eight_concurrent_upgrades_of_a_version_1_table_keep_its_sessions() {
+    let url = file_url();
+    let table = table_name();
+    let old = version_1_table(&SqliteStore::connect_pool(&url).await.unwrap(), &table).await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        let pool = SqliteStore::connect_pool(&url).await.unwrap();
+        stores.push(SqliteStore::builder(pool).table(&table).build().unwrap());
+    }
+    migrate_concurrently(&stores, |s| Box::pin(async move { s.migrate().await })).await;
+    let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM \"{table}_migrations\" ORDER BY version"
+    )))
+    .fetch_all(stores[0].pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, [1, 2], "version 2 is recorded once");
+    check_upgraded_table(&stores[2], &old).await;
+}
+
+#[tokio::test]
+async fn users_are_matched_exactly_and_long_ones_rejected() {
+    users_match_exactly_and_long_ones_are_rejected(&fresh_file().await).await;
 }

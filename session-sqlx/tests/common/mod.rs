@@ -279,3 +279,132 @@ pub async fn cleanup_never_deletes_a_recreated_record<S: SessionStore + Clone>(s
         );
     }
 }
+
+/// A record bound to `user`, as a version-1 table held it (no `user_id`
+/// column; the user is in the envelope only), with its envelope.
+pub fn old_bound_row(user: &str) -> (Record, Vec<u8>) {
+    let mut r = live_record(41);
+    r.user = Some(user.to_owned());
+    let envelope = session_core::codec::encode(&r).unwrap();
+    (r, envelope)
+}
+
+/// After migrating a version-1 table holding `old` (bound to "alice" in its
+/// envelope): the session still loads; its row joins the index at its next
+/// save; new sessions are indexed at once.
+pub async fn check_upgraded_table<S: SessionStore>(store: &S, old: &Record) {
+    let loaded = store.load(&old.id).await.unwrap().expect("the old session");
+    assert_eq!(loaded.data, old.data);
+    assert_eq!(loaded.user.as_deref(), Some("alice"));
+    assert!(
+        store.user_sessions("alice").await.unwrap().is_empty(),
+        "an old row has no user_id until its next save"
+    );
+    let mut saved = loaded.clone();
+    saved.version += 1;
+    store.save(&saved).await.expect("save of the old session");
+    let fresh = {
+        let mut r = live_record(2);
+        r.user = Some("alice".into());
+        r
+    };
+    store.create(&fresh).await.unwrap();
+    let mut keys: Vec<String> = store
+        .user_sessions("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    keys.sort();
+    let mut want = vec![old.id.storage_key(), fresh.id.storage_key()];
+    want.sort();
+    assert_eq!(keys, want, "the saved old session and the new one");
+    assert_eq!(store.count_user_sessions("alice").await.unwrap(), 2);
+    assert_eq!(store.delete_user_sessions("alice", None).await.unwrap(), 2);
+    assert!(store.load(&old.id).await.unwrap().is_none());
+}
+
+/// Users match byte for byte (case, trailing spaces, accents), up to
+/// `MAX_USER_LEN` bytes; a longer user is a `Config` error on `user` from
+/// every method, before anything is written.
+pub async fn users_match_exactly_and_long_ones_are_rejected<S: SessionStore>(store: &S) {
+    let max = session_sqlx::MAX_USER_LEN;
+    let users = [
+        "alice".to_owned(),
+        "alice ".to_owned(),
+        "ALICE".to_owned(),
+        "Zoë".to_owned(),
+        "Zoe".to_owned(),
+        "é".repeat(max / 2),
+        "u".repeat(max),
+    ];
+    let mut ids = Vec::new();
+    for u in &users {
+        let mut r = live_record(1);
+        r.user = Some(u.clone());
+        store.create(&r).await.unwrap();
+        ids.push(r.id);
+    }
+    for (u, id) in users.iter().zip(&ids) {
+        let listed = store.user_sessions(u).await.unwrap();
+        assert!(
+            listed.len() == 1 && listed[0].is(id),
+            "{u:?} must list its one session, got {listed:?}"
+        );
+        assert_eq!(store.count_user_sessions(u).await.unwrap(), 1, "{u:?}");
+    }
+
+    let long = "u".repeat(max + 1);
+    let is_user_config = |e: &Error| matches!(e, Error::Config { field: "user", .. });
+    let mut r = live_record(3);
+    r.user = Some(long.clone());
+    let err = store.create(&r).await.unwrap_err();
+    assert!(is_user_config(&err), "create: {err:?}");
+    assert!(err.to_string().contains(&max.to_string()), "{err}");
+    assert!(
+        store.load(&r.id).await.unwrap().is_none(),
+        "nothing written"
+    );
+    let mut bound = store.load(&ids[0]).await.unwrap().unwrap();
+    bound.version += 1;
+    bound.user = Some(long.clone());
+    let err = store.save(&bound).await.unwrap_err();
+    assert!(is_user_config(&err), "save: {err:?}");
+    let err = store.user_sessions(&long).await.unwrap_err();
+    assert!(is_user_config(&err), "user_sessions: {err:?}");
+    let err = store.count_user_sessions(&long).await.unwrap_err();
+    assert!(is_user_config(&err), "count_user_sessions: {err:?}");
+    let err = store.delete_user_sessions(&long, None).await.unwrap_err();
+    assert!(is_user_config(&err), "delete_user_sessions: {err:?}");
+    assert_eq!(
+        store.load(&ids[0]).await.unwrap().unwrap().user.as_deref(),
+        Some("alice"),
+        "the rejected save wrote nothing"
+    );
+}
+
+/// 8 stores, one pool each, migrating the same table at the same moment.
+pub async fn migrate_concurrently<S: SessionStore + Clone>(
+    stores: &[S],
+    migrate: impl Fn(S) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
+) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let tasks: Vec<_> = stores
+        .iter()
+        .cloned()
+        .map(|s| {
+            let barrier = Arc::clone(&barrier);
+            let run = migrate(s);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a concurrent migrate failed: {}", chain(&e)));
+    }
+}
