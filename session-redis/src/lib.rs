@@ -26,21 +26,35 @@
 //!
 //! # Operations
 //!
-//! Every operation is **one round trip**, a single command or a Lua script,
-//! and atomic on the server:
+//! A session **not bound to a user** ([`Record::user`] is `None`, before
+//! and after the write) costs **one round trip** per operation, a single
+//! command or a Lua script, atomic on the server. A **bound** session costs
+//! one more command, on its user's index (see [The per-user
+//! index](#the-per-user-index)):
 //!
-//! | method | command |
-//! |---|---|
-//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) |
-//! | `load` | `GET key`, then the record's own expiry is checked again |
-//! | `save` | `EVALSHA` of a Lua script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]) |
-//! | `delete` | `DEL key` |
-//! | `touch` | `EVALSHA` of a Lua script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (missing key: [`Error::Vanished`]) |
-//! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` |
+//! | method | unbound session | bound session: in addition |
+//! |---|---|---|
+//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) | then the *index* script on the user's index |
+//! | `load` | `GET key`, then the record's own expiry is checked again | nothing |
+//! | `save` | `EVALSHA` of the *save* script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]); it replies with the user the replaced value was bound to | first the *index* script on the new user's index; after a save that unbinds or re-binds the session, the *unindex* script on the old user's index |
+//! | `delete` | `GETDEL key` (the old value tells whether it was bound) | then the *unindex* script on the user's index |
+//! | `touch` | `EVALSHA` of the *touch* script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (missing key: [`Error::Vanished`]); it replies with the user the session is bound to | then the *index* script on the user's index |
+//! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` | nothing |
+//! | `user_sessions`, `count_user_sessions` | | `ZRANGE index 0 -1 WITHSCORES`; one `GET` per member, all at once; the *unindex* script if any member was stale: 2 or 3 round trips, `n + 1` or `n + 2` commands for `n` members |
+//! | `delete_user_sessions` | | `ZRANGE index 0 -1 WITHSCORES`; the *revoke* script on each member but the kept one, all at once; the *unindex* script: 3 round trips, `n + 2` commands |
+//!
+//! So a bound `create`, `touch` or `delete` is 2 commands (2 round trips);
+//! a bound `save` is 2, and 3 when it changes the user; unbinding through
+//! `save` is 2. "All at once" means concurrently: on a standalone Redis the
+//! multiplexed connection pipelines them; on a cluster each goes to the
+//! master owning its key. Commands run inside scripts are not round trips
+//! (for the figures Redis counts, see [the per-user index](#the-per-user-index)).
+//! The command count never depends on how many other users or sessions
+//! there are.
 //!
 //! The scripts run by `EVALSHA` (through [`redis::Script`]); when Redis does
 //! not know a script yet, after a (re)start or a failover, the driver loads
-//! it and retries, so the first `save` or `touch` then costs two extra
+//! it and retries, so the first use of each script then costs two extra
 //! round trips.
 //!
 //! The `save` script reads the version without decoding the data: in the
@@ -62,16 +76,99 @@
 //! the stored envelope as well, a plain `GET` always knows the current
 //! expiry. No store method ever runs `KEYS`, `SCAN` or `FLUSHDB`.
 //!
-//! Requires Redis 6.2 or later (for `SET ... PXAT`).
+//! Requires Redis 6.2 or later (for `SET ... PXAT`, `GETDEL` and `ZADD GT`).
+//!
+//! # The per-user index
+//!
+//! [`indexes_users`](SessionStore::indexes_users) is `true`: "log out
+//! everywhere" ([`delete_user_sessions`](SessionStore::delete_user_sessions))
+//! and the list of a user's sessions read one index, never scan.
+//!
+//! * **Layout.** Each user has a sorted set under
+//!   `<prefix>user:<escaped user>` ([`RedisStore::user_index_key`]; bytes
+//!   other than ASCII letters, digits and `-._~@+=` are percent-encoded, so
+//!   any string is a safe key and never a cluster hash tag). Its members are
+//!   the storage keys of the user's sessions; a member's score is the
+//!   highest record version the session was filed at.
+//! * **Expiry.** The index expires on its own: every filing moves its
+//!   `PEXPIREAT` to the session's expiry plus 1 s if that is later than the
+//!   index's current expiry, never earlier. It therefore always outlives
+//!   every session filed in it, including one kept alive by `touch` alone,
+//!   and an abandoned index goes away 1 s after its last session.
+//! * **Filing.** `create` and `touch` file the session right after their
+//!   write; `save` files it *before* its write, at the version it writes.
+//!   So a bound session is in its user's index from the moment its write
+//!   completes (for `save`, from the moment it is bound), and a `save` that
+//!   then fails leaves only a harmless extra member.
+//! * **Unfiling.** `delete`, and a `save` that unbinds or re-binds, take the
+//!   session out of the old user's index right away; listing and revoking
+//!   prune members whose session is gone or bound elsewhere. A removal is
+//!   *conditional*: the member goes only if its score is at most the version
+//!   at which the session was seen leaving (the *unindex* script checks
+//!   this on the index's own node). A write that binds the session to the
+//!   user again carries a higher version and files it with that score, so a
+//!   removal racing with it, in either order, never undoes it. Members of
+//!   sessions that merely expired are pruned once Redis has dropped the
+//!   session's key. (Session IDs are never reused, so a session that is
+//!   gone never comes back.)
+//! * **Reading.** `user_sessions` reads every member's value and returns
+//!   only live sessions whose stored user is still this user; the value is
+//!   the truth, the index only says where to look. `count_user_sessions`
+//!   is the length of that list.
+//! * **Revoking.** `delete_user_sessions` runs, per member except `keep`, a
+//!   script that deletes the session only if its stored user is still this
+//!   user, checked and deleted in one step on the session's node. It returns
+//!   how many live sessions it deleted. Redis's `cmsgpack` cannot read the
+//!   `bin` values of the body, so the scripts walk the few MessagePack
+//!   shapes of a format-2 body themselves; an unbound value is recognised
+//!   from its first 18 bytes and its last byte, without reading it whole.
+//! * **When the index cannot be written.** If filing fails after the
+//!   session was written, the operation returns the error and undoes what
+//!   would otherwise escape the index: `create` deletes the new session
+//!   (its ID was never handed out), `touch` moves the expiry back to the
+//!   previous one, which the index still covers. Only if that undo fails
+//!   too (Redis unreachable in between) can a session outlive its index;
+//!   its next `save` or `touch` files it again. Failures to *unfile* are
+//!   ignored: a stale member is harmless and pruned by the next read.
+//! * **Values Redis reads as unreadable** (corrupt bodies) are neither
+//!   listed, nor pruned, nor revoked; `load` fails on them anyway.
+//!
+//! What Redis counts (`INFO commandstats`, commands inside scripts
+//! included), measured by `tests/index.rs` with 1,000 users × 3 sessions:
+//! listing one user's sessions is 4 commands (`ZRANGE`, 3 × `GET`);
+//! revoking them is 23 (`ZRANGE`, 4 × `EVALSHA`, and inside the scripts
+//! 6 × `GETRANGE`, 3 × `GET`, 3 × `DEL`, 3 × `ZSCORE`, 3 × `ZREM`), the same
+//! as with that user alone in Redis. An unbound `create` is 1 `SET`, `save`
+//! 1 `EVALSHA` (2 `GETRANGE`, 1 `SET` inside), `delete` 1 `GETDEL`.
 //!
 //! # What is atomic and what is not
 //!
-//! * **Each method** is atomic: Redis runs a command or a script without
+//! * **Each command** is atomic: Redis runs a command or a script without
 //!   interleaving any other client's commands, so a `create` race has one
 //!   winner, and a `save` compares the version and writes in one step: of
 //!   concurrent saves from the same loaded version exactly one is written,
 //!   the others get [`Error::VersionConflict`] and write nothing, across any
 //!   number of application instances.
+//! * **An unbound session's operations are one command each**, so each
+//!   method is atomic, on a standalone Redis and on a cluster alike.
+//! * **A bound session's write and its index update are two commands**, not
+//!   a transaction, on both deployments: on a cluster the index lives in
+//!   another slot, usually on another master, so no script can cover both;
+//!   a standalone Redis runs the very same protocol. Between the two
+//!   commands other clients' commands may run. The ordering above (filing
+//!   before a `save`, after a `create` or `touch`; conditional removals) is
+//!   what makes that safe: a bound session is findable by its user's index
+//!   from the moment its write completes, and the index outlives it. A
+//!   concurrent `delete_user_sessions` may miss a session whose `create`
+//!   had not completed when the revocation read the index (the two were
+//!   concurrent, so either order is a correct outcome); it never misses one
+//!   created before it started.
+//! * **Listing and revoking are not atomic as a whole**: the index read,
+//!   the per-session reads or revocations and the pruning are separate
+//!   commands, each atomic on its own node. Each session is revoked
+//!   atomically (its user is checked and it is deleted in one script), so a
+//!   session re-bound to someone else meanwhile is never deleted by
+//!   mistake. A listing is a snapshot per session, not of the whole set.
 //! * **A request is not a transaction.** `load` and the later `save` are two
 //!   round trips with no lock in between; the version makes this optimistic
 //!   concurrency: a save that lost the race is reported, never silently
@@ -84,11 +181,16 @@
 //! * **A timeout is not a "no".** An operation that fails with
 //!   [`Error::Timeout`] (or a dropped connection) may still have been carried
 //!   out by Redis; the application only knows that it did not hear back.
+//!   `delete_user_sessions` failing may have revoked some sessions; calling
+//!   it again is safe.
 //! * **Durability is Redis's.** Without RDB or AOF persistence a restart
 //!   loses every session (everyone is logged out, nothing worse). Replication
 //!   is asynchronous: after a failover (a replica promoted, or a cluster
-//!   master replaced) the last acknowledged writes may be missing. The store
-//!   does not use `WAIT`.
+//!   master replaced) the last acknowledged writes may be missing; on a
+//!   cluster a session and its index entry may be on different masters, so
+//!   a failover can lose one without the other (a lost index entry is
+//!   restored by the session's next `save` or `touch`). The store does not
+//!   use `WAIT`.
 //!
 //! # Connections
 //!
@@ -114,11 +216,12 @@
 //!   [`connect_cluster`](RedisStoreBuilder::connect_cluster) and each later
 //!   reconnection attempt.
 //! * The [command timeout](RedisStoreBuilder::command_timeout) (default 1 s)
-//!   bounds each operation from start to reply, including waiting on a
-//!   reconnection, a script load or a cluster redirect. Past it the
+//!   bounds each round trip from start to reply, including waiting on a
+//!   reconnection, a script load or a cluster redirect; a batch of
+//!   per-session commands sent at once counts as one. Past it the
 //!   operation fails with [`Error::Timeout`]: a Redis that is unreachable or
 //!   silent (rather than refusing connections) costs at most this long per
-//!   request.
+//!   round trip (one for an unbound session; see [Operations](#operations)).
 //!
 //! Connection and server failures are [`Error::Backend`] with the
 //! [`redis::RedisError`] as the source. Both are
@@ -146,19 +249,25 @@
 //! hotel example take the same list as
 //! `SESSION_STORE=redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002`.
 //!
-//! Every operation touches exactly one key, and the scripts name it in
+//! Every command touches exactly one key, and the scripts name it in
 //! `KEYS`, so nothing is ever `CROSSSLOT` and each command goes straight to
-//! the master owning the session's slot. Keep hash tags (`{...}`) out of the
-//! [key prefix](RedisStoreBuilder::key_prefix), so that sessions spread over
-//! all masters.
+//! the master owning its key's slot: a session's commands to the session's
+//! master, a user's index commands to the index's master (see [what is
+//! atomic](#what-is-atomic-and-what-is-not) for what that split means).
+//! Keep hash tags (`{...}`) out of the [key prefix](RedisStoreBuilder::key_prefix),
+//! so that sessions and indexes spread over all masters.
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
 mod builder;
+mod index;
 mod scripts;
 mod store;
 
 use std::time::Duration;
+
+#[cfg(doc)]
+use session_core::{codec, Error, Record, SessionId, SessionStore};
 
 /// The Redis driver this crate is built on, re-exported so applications can
 /// name its types (for example [`redis::ConnectionInfo`]) without depending

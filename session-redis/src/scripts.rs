@@ -1,43 +1,199 @@
 //! The Lua scripts behind the operations that must read before they write.
+//!
+//! Every script names exactly one key in `KEYS`, so each runs on the master
+//! owning that key's slot on a cluster. Each replies with an array whose
+//! first element is a status code; [`Reply`] reads it.
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Script, Value};
 use session_core::codec;
 
-/// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
-/// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see [`redis_expiry`](crate::store::redis_expiry)),
-/// ARGV[3]: the byte offset of the expiry in the envelope.
+/// How many leading bytes of a format-2 envelope say whether it is bound to
+/// a user: the 17-byte header (format, expiry, version) and the MessagePack
+/// array marker of the body (`0x93` for `[created_at, data, user]`, `0x92`
+/// for the older `[created_at, data]`).
+pub(crate) const USER_HEAD_LEN: usize = codec::VERSION_OFFSET + 8 + 1;
+const _: () = assert!(USER_HEAD_LEN == 18, "the Lua below hard-codes BODY = 18");
+
+/// Shared by the scripts that need the user a stored value is bound to:
+/// `user_of(key, head)` with `head` at least the first [`USER_HEAD_LEN`]
+/// bytes of the value.
 ///
-/// Returns 1 when moved, 0 when there is no live record, -1 when the value is
-/// too short to be an envelope.
-const TOUCH_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
+/// Redis's built-in `cmsgpack` cannot read the body (it rejects the `bin`
+/// type the session values are stored as), so this walks the few
+/// MessagePack shapes the format-2 body is made of: a `uint` (`created_at`),
+/// a map of `str` keys to `bin` values, then `nil` or the user as a `str`.
+///
+/// Returns the user, `false` when the value is bound to nobody (format 1, a
+/// 2-element body, or `nil`), or `nil` when the body cannot be read.
+///
+/// An unbound value is recognised from its head and its last byte alone
+/// (`nil` is `0xc0`, a byte that never ends a MessagePack `str` of valid
+/// UTF-8), so only bound values are read in full.
+const USER_OF_LUA: &str = r"
+local BODY = 18
+-- The big-endian unsigned integer of n bytes at position i of s; nil past the end.
+local function be(s, i, n)
+  if string.len(s) < i + n - 1 then
+    return nil
+  end
+  local v = 0
+  for j = i, i + n - 1 do
+    v = v * 256 + string.byte(s, j)
+  end
+  return v
 end
-local offset = tonumber(ARGV[3])
-if redis.call('STRLEN', KEYS[1]) < offset + 8 then
-  return -1
+-- The length of the MessagePack str (or, with bin, of the bin) whose tag is
+-- at position i of s, and the position of its first byte; nil otherwise.
+local function blob_at(s, i, bin)
+  local tag = string.byte(s, i)
+  if tag == nil then
+    return nil
+  end
+  local len, start
+  if tag >= 0xa0 and tag <= 0xbf then
+    len, start = tag - 0xa0, i + 1
+  elseif tag == 0xd9 or (bin and tag == 0xc4) then
+    len, start = be(s, i + 1, 1), i + 2
+  elseif tag == 0xda or (bin and tag == 0xc5) then
+    len, start = be(s, i + 1, 2), i + 3
+  elseif tag == 0xdb or (bin and tag == 0xc6) then
+    len, start = be(s, i + 1, 4), i + 5
+  else
+    return nil
+  end
+  if len == nil or string.len(s) < start + len - 1 then
+    return nil
+  end
+  return len, start
 end
-redis.call('SETRANGE', KEYS[1], offset, ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return 1
+-- The user of the whole format-2 value v: a string, false, or nil.
+local function user_in(v)
+  local i = BODY
+  local marker = string.byte(v, i)
+  if marker == 0x92 then
+    return false
+  end
+  if marker ~= 0x93 then
+    return nil
+  end
+  i = i + 1
+  local tag = string.byte(v, i)
+  if tag == nil then
+    return nil
+  elseif tag < 0x80 then
+    i = i + 1
+  elseif tag == 0xcc then
+    i = i + 2
+  elseif tag == 0xcd then
+    i = i + 3
+  elseif tag == 0xce then
+    i = i + 5
+  elseif tag == 0xcf then
+    i = i + 9
+  else
+    return nil
+  end
+  tag = string.byte(v, i)
+  local count
+  if tag == nil then
+    return nil
+  elseif tag >= 0x80 and tag <= 0x8f then
+    count, i = tag - 0x80, i + 1
+  elseif tag == 0xde then
+    count, i = be(v, i + 1, 2), i + 3
+  elseif tag == 0xdf then
+    count, i = be(v, i + 1, 4), i + 5
+  else
+    return nil
+  end
+  if count == nil then
+    return nil
+  end
+  for _ = 1, 2 * count do
+    local len, start = blob_at(v, i, true)
+    if len == nil then
+      return nil
+    end
+    i = start + len
+  end
+  if string.byte(v, i) == 0xc0 then
+    return false
+  end
+  local len, start = blob_at(v, i, false)
+  if len == nil or start + len - 1 ~= string.len(v) then
+    return nil
+  end
+  return string.sub(v, start, start + len - 1)
+end
+local function user_of(key, head)
+  local format = string.byte(head, 1)
+  if format == 1 then
+    return false
+  end
+  if format ~= 2 then
+    return nil
+  end
+  local marker = string.byte(head, BODY)
+  if marker == 0x92 then
+    return false
+  end
+  if marker ~= 0x93 then
+    return nil
+  end
+  if redis.call('GETRANGE', key, -1, -1) == '\192' then
+    return false
+  end
+  return user_in(redis.call('GET', key))
+end
 ";
 
-pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(TOUCH_LUA));
+/// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
+/// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see
+/// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the byte offset
+/// of the expiry in the envelope, ARGV[4]: [`USER_HEAD_LEN`].
+///
+/// Replies `{1}` when moved and the record is bound to nobody, `{1, user,
+/// head}` when moved and it is bound to `user` (`head`: the header as it
+/// was before the move, for the version and the previous expiry), `{0}`
+/// when there is no live record, `{-1}` when the value is too short to be
+/// an envelope.
+const TOUCH_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {0}
+end
+local offset = tonumber(ARGV[3])
+local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
+if string.len(head) < offset + 8 then
+  return {-1}
+end
+local user = user_of(KEYS[1], head)
+redis.call('SETRANGE', KEYS[1], offset, ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+if user then
+  return {1, user, head}
+end
+return {1}
+";
+
+pub(crate) static TOUCH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[USER_OF_LUA, TOUCH_LUA].concat()));
 
 /// How many leading bytes of a stored value [`SAVE_LUA`] reads: enough for
 /// the version of either format (format 2: `VERSION_OFFSET + 8`; format 1:
 /// the 9-byte header, a 1-byte array marker and two MessagePack `u64`s of
-/// at most 9 bytes each).
+/// at most 9 bytes each), and for the body marker [`USER_OF_LUA`] needs.
 pub(crate) const SAVE_HEAD_LEN: usize = 28;
 const _: () = assert!(codec::VERSION_OFFSET + 8 <= SAVE_HEAD_LEN);
+const _: () = assert!(USER_HEAD_LEN <= SAVE_HEAD_LEN);
 
 /// Versioned `save` in one step. KEYS[1]: the record's key. ARGV[1]: the
-/// new envelope, ARGV[2]: the key's new `PXAT` (see [`redis_expiry`](crate::store::redis_expiry)),
-/// ARGV[3]: the version the caller loaded (`record.version - 1`) as 8
-/// big-endian bytes, ARGV[4]: the byte offset of the version in a format-2
-/// envelope, ARGV[5]: how many leading bytes to read ([`SAVE_HEAD_LEN`]).
+/// new envelope, ARGV[2]: the key's new `PXAT` (see
+/// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the version the
+/// caller loaded (`record.version - 1`) as 8 big-endian bytes, ARGV[4]: the
+/// byte offset of the version in a format-2 envelope, ARGV[5]: how many
+/// leading bytes to read ([`SAVE_HEAD_LEN`]).
 ///
 /// Reads the stored version without decoding the data: in format 2 it is
 /// the 8 bytes at ARGV[4]; in format 1 (no fixed version field) it is the
@@ -45,16 +201,18 @@ const _: () = assert!(codec::VERSION_OFFSET + 8 <= SAVE_HEAD_LEN);
 /// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
 /// equals ARGV[3].
 ///
-/// Returns 1 when written, 0 when there is no live record, -1 for a value
-/// too short to hold a version, -2 on a version mismatch, -3 for an unknown
-/// format number.
+/// Replies `{1, old user or nil}` when written (the user the replaced value
+/// was bound to, so that the caller can take the session out of that
+/// user's index), `{0}` when there is no live record, `{-1}` for a value too
+/// short to hold a version, `{-2}` on a version mismatch, `{-3}` for an
+/// unknown format number.
 const SAVE_LUA: &str = r"
 local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
 if head == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
-    return -1
+    return {-1}
   end
-  return 0
+  return {0}
 end
 -- A MessagePack unsigned integer at position i of s, as 8 big-endian bytes,
 -- and the position after it; nil if s holds none there.
@@ -82,29 +240,148 @@ local stored
 if format == 2 then
   local offset = tonumber(ARGV[4])
   if string.len(head) < offset + 8 then
-    return -1
+    return {-1}
   end
   stored = string.sub(head, offset + 1, offset + 8)
 elseif format == 1 then
   if string.byte(head, 10) ~= 0x93 then
-    return -1
+    return {-1}
   end
   local _, after_created = uint_at(head, 11)
   if after_created == nil then
-    return -1
+    return {-1}
   end
   stored = uint_at(head, after_created)
   if stored == nil then
-    return -1
+    return {-1}
   end
 else
-  return -3
+  return {-3}
 end
 if stored ~= ARGV[3] then
-  return -2
+  return {-2}
 end
+local old_user = user_of(KEYS[1], head)
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
-return 1
+return {1, old_user or false}
 ";
 
-pub(crate) static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_LUA));
+pub(crate) static SAVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[USER_OF_LUA, SAVE_LUA].concat()));
+
+/// Revocation of one session, in one step: delete it only if it is bound
+/// to the user being logged out. KEYS[1]: the record's key. ARGV[1]: the
+/// user. ARGV[2]: [`USER_HEAD_LEN`].
+///
+/// Replies `{1, head}` when deleted, `{2, head}` when it is bound to someone
+/// else or to nobody (kept), `{0}` when there is no such key, `{3}` when the
+/// value cannot be read (kept). `head` is the value's header, for its
+/// version and expiry.
+const REVOKE_LUA: &str = r"
+local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if head == '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    return {3}
+  end
+  return {0}
+end
+local user = user_of(KEYS[1], head)
+if user == nil then
+  return {3}
+end
+if user ~= ARGV[1] then
+  return {2, head}
+end
+redis.call('DEL', KEYS[1])
+return {1, head}
+";
+
+pub(crate) static REVOKE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[USER_OF_LUA, REVOKE_LUA].concat()));
+
+/// Files a session in its user's index and keeps the index alive as long
+/// as the session. KEYS[1]: the user's index (a sorted set). ARGV[1]: the
+/// session's storage key, ARGV[2]: the record's version, ARGV[3]: the
+/// `PEXPIREAT` the index must last at least until.
+///
+/// The member's score is the highest record version it was filed at
+/// (`ZADD GT`), which is what makes removals safe (see [`UNINDEX_LUA`]).
+/// The index's expiry only ever moves later: it is set when the index has
+/// none (it was just created) or ends before ARGV[3]. Redis 6.2 has no
+/// `PEXPIRETIME`, so the current expiry is `TIME` plus `PTTL`; the caller
+/// adds a margin far larger than the millisecond this can be off by.
+///
+/// Replies `{1}`.
+const INDEX_LUA: &str = r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl >= 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now + pttl >= tonumber(ARGV[3]) then
+    return {1}
+  end
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return {1}
+";
+
+pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| Script::new(INDEX_LUA));
+
+/// Takes sessions out of a user's index, each only if it has not been
+/// filed again since the caller saw it leave. KEYS[1]: the user's index.
+/// ARGV: pairs of a storage key and a version bound.
+///
+/// A member is removed only while its score is at most its bound. The
+/// bound is the version at which the caller saw the record deleted, bound
+/// elsewhere or unbound (or, for a record that is gone, the score the
+/// caller read): a write that binds the record to this user again carries
+/// a higher version and files it with that score, before or after this
+/// runs, so it is never undone.
+///
+/// Replies `{removed}`.
+const UNINDEX_LUA: &str = r"
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return {removed}
+";
+
+pub(crate) static UNINDEX: LazyLock<Script> = LazyLock::new(|| Script::new(UNINDEX_LUA));
+
+/// A script's reply: its status code and the values after it.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) code: i64,
+    rest: Vec<Value>,
+}
+
+impl redis::FromRedisValue for Reply {
+    fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
+        let mut items = Vec::<Value>::from_redis_value(v)?.into_iter();
+        let code = match items.next() {
+            Some(Value::Int(code)) => code,
+            other => {
+                return Err(format!("a script status code, got {other:?}").into());
+            }
+        };
+        Ok(Self {
+            code,
+            rest: items.collect(),
+        })
+    }
+}
+
+impl Reply {
+    /// The `n`th value after the status code as bytes; `None` for nil or absent.
+    pub(crate) fn bytes(&self, n: usize) -> Option<&[u8]> {
+        match self.rest.get(n) {
+            Some(Value::BulkString(b)) => Some(b),
+            _ => None,
+        }
+    }
+}

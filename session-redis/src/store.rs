@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, IntoConnectionInfo, RedisFuture, RedisResult, Value};
+use redis::{Cmd, IntoConnectionInfo, RedisError, RedisFuture, RedisResult, Value};
 use session_core::record::unix_ms;
-use session_core::{codec, Error, Record, SessionId, SessionStore};
+use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
-use crate::scripts::{SAVE, SAVE_HEAD_LEN, TOUCH};
+use crate::scripts::{Reply, SAVE, SAVE_HEAD_LEN, TOUCH, USER_HEAD_LEN};
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -98,7 +98,7 @@ impl RedisStore {
     ///
     /// [`Error::Config`] for a URL the driver rejects, [`Error::Backend`]
     /// when Redis cannot be reached, [`Error::Timeout`] when connecting takes
-    /// longer than [`DEFAULT_CONNECTION_TIMEOUT`].
+    /// longer than [`DEFAULT_CONNECTION_TIMEOUT`](crate::DEFAULT_CONNECTION_TIMEOUT).
     pub async fn connect(url: impl IntoConnectionInfo) -> Result<Self, Error> {
         Self::builder().connect(url).await
     }
@@ -111,7 +111,7 @@ impl RedisStore {
     /// [`Error::Config`] for no URL or a URL the driver rejects,
     /// [`Error::Backend`] when the cluster cannot be reached,
     /// [`Error::Timeout`] when connecting takes longer than
-    /// [`DEFAULT_CONNECTION_TIMEOUT`].
+    /// [`DEFAULT_CONNECTION_TIMEOUT`](crate::DEFAULT_CONNECTION_TIMEOUT).
     pub async fn connect_cluster<I>(urls: I) -> Result<Self, Error>
     where
         I: IntoIterator,
@@ -143,24 +143,43 @@ impl RedisStore {
     /// The Redis key the record for `id` is filed under: the prefix followed
     /// by [`SessionId::storage_key`] (never the ID itself).
     pub fn redis_key(&self, id: &SessionId) -> String {
-        let storage_key = id.storage_key();
+        self.key_of(&id.storage_key())
+    }
+
+    /// The Redis key of the record with this storage key.
+    pub(crate) fn key_of(&self, storage_key: &str) -> String {
         let mut key = String::with_capacity(self.prefix.len() + storage_key.len());
         key.push_str(&self.prefix);
-        key.push_str(&storage_key);
+        key.push_str(storage_key);
         key
     }
 
+    /// A handle on the shared connection(s).
+    pub(crate) fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// A driver error as this crate reports it.
+    pub(crate) fn redis_error(&self, e: RedisError) -> Error {
+        if e.is_timeout() {
+            Error::Timeout(self.command_timeout)
+        } else {
+            Error::backend(e)
+        }
+    }
+
     /// Runs one driver call, bounded by the command timeout.
-    async fn bounded<T>(&self, call: impl Future<Output = RedisResult<T>>) -> Result<T, Error> {
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, Error> {
         match tokio::time::timeout(self.command_timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.command_timeout)),
-            Ok(Err(e)) => Err(Error::backend(e)),
+            Ok(result) => result.map_err(|e| self.redis_error(e)),
             Err(_elapsed) => Err(Error::Timeout(self.command_timeout)),
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let mut conn = self.conn.clone();
         self.bounded(cmd.query_async(&mut conn)).await
     }
@@ -180,6 +199,29 @@ impl RedisStore {
             other => Err(unexpected("SET", &other)),
         }
     }
+
+    /// The touch script: moves the expiry of the record under `key` to
+    /// `expires_ms`.
+    async fn touch_key(&self, key: String, expires_ms: u64) -> Result<Reply, Error> {
+        let mut invocation = TOUCH.key(key);
+        invocation
+            .arg(&expires_ms.to_be_bytes()[..])
+            .arg(redis_expiry(expires_ms))
+            .arg(codec::EXPIRY_OFFSET)
+            .arg(USER_HEAD_LEN);
+        let mut conn = self.conn.clone();
+        self.bounded(invocation.invoke_async(&mut conn)).await
+    }
+}
+
+/// The user a record must be filed under: its user, if it has one and is
+/// not already expired (an expired record is gone for every method, and
+/// Redis does not even keep it).
+fn indexed_user(record: &Record) -> Option<&str> {
+    record
+        .user
+        .as_deref()
+        .filter(|_| !record.is_expired_at(SystemTime::now()))
 }
 
 /// The Redis expiry (`PXAT` / `PEXPIREAT`, ms since the epoch) for a record
@@ -196,18 +238,39 @@ pub(crate) fn redis_expiry(expires_ms: u64) -> u64 {
     expires_ms.saturating_sub(1).max(1)
 }
 
-fn unexpected(command: &str, reply: &Value) -> Error {
+pub(crate) fn unexpected(command: &str, reply: &Value) -> Error {
     Error::backend(format!("unexpected reply to {command}: {reply:?}"))
 }
 
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        if self.set(record, "NX").await? {
-            Ok(())
-        } else {
-            Err(Error::Conflict)
+        if !self.set(record, "NX").await? {
+            return Err(Error::Conflict);
         }
+        if let Some(user) = indexed_user(record) {
+            let storage_key = record.id.storage_key();
+            // Filed after the write, so that a concurrent read of the index
+            // never prunes the member before the record exists.
+            let filed = self
+                .index(
+                    user.as_bytes(),
+                    &storage_key,
+                    record.version,
+                    record.expires_at_ms(),
+                )
+                .await;
+            if let Err(e) = filed {
+                // Not findable through its user's index: take it back. The
+                // caller gets the error and never hands out its ID, so even
+                // if this fails too, nobody holds a card for it.
+                let mut del = redis::cmd("DEL");
+                del.arg(self.key_of(&storage_key));
+                let _ = self.query::<()>(&del).await;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
@@ -224,10 +287,24 @@ impl SessionStore for RedisStore {
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
         let bytes = codec::encode(record)?;
+        let storage_key = record.id.storage_key();
+        if let Some(user) = indexed_user(record) {
+            // Filed before the write, at the version being written: if the
+            // save then fails, the member is a harmless extra that the next
+            // read prunes; if it succeeds, the session was findable from the
+            // instant it was bound. (Nothing written yet if this fails.)
+            self.index(
+                user.as_bytes(),
+                &storage_key,
+                record.version,
+                record.expires_at_ms(),
+            )
+            .await?;
+        }
         // Version 0 is never stored (records start at 1), so a save stating
         // version 0 expects a version that cannot match: a conflict.
         let loaded_version = record.version.wrapping_sub(1);
-        let mut invocation = SAVE.key(self.redis_key(&record.id));
+        let mut invocation = SAVE.key(self.key_of(&storage_key));
         invocation
             .arg(bytes)
             .arg(redis_expiry(record.expires_at_ms()))
@@ -235,11 +312,20 @@ impl SessionStore for RedisStore {
             .arg(codec::VERSION_OFFSET)
             .arg(SAVE_HEAD_LEN);
         let mut conn = self.conn.clone();
-        match self
-            .bounded(invocation.invoke_async::<i64>(&mut conn))
-            .await?
-        {
-            1 => Ok(()),
+        let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        match reply.code {
+            1 => {
+                if let Some(old) = reply.bytes(0) {
+                    if Some(old) != record.user.as_deref().map(str::as_bytes) {
+                        // Unbound or re-bound: out of the old user's index,
+                        // unless a later write filed it there again. Best
+                        // effort: a member left behind is pruned by the
+                        // next read of that index.
+                        let _ = self.unindex(old, &[(storage_key, record.version)]).await;
+                    }
+                }
+                Ok(())
+            }
             0 => Err(Error::Vanished),
             -1 => Err(Error::Envelope {
                 reason: "truncated header",
@@ -253,33 +339,76 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.redis_key(id));
-        self.query::<()>(&cmd).await
+        let storage_key = id.storage_key();
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.key_of(&storage_key));
+        let old = self.query::<Option<Vec<u8>>>(&cmd).await?;
+        let bound = old.and_then(|bytes| codec::decode(id.clone(), &bytes).ok());
+        if let Some(Record {
+            user: Some(user),
+            version,
+            ..
+        }) = bound
+        {
+            // Best effort: the record is gone, and a member left behind is
+            // pruned by the next read of the index.
+            let _ = self
+                .unindex(user.as_bytes(), &[(storage_key, version)])
+                .await;
+        }
+        Ok(())
     }
 
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
         let ms = unix_ms(expires_at);
-        let mut invocation = TOUCH.key(self.redis_key(id));
-        invocation
-            .arg(&ms.to_be_bytes()[..])
-            .arg(redis_expiry(ms))
-            .arg(codec::EXPIRY_OFFSET);
-        let mut conn = self.conn.clone();
-        match self
-            .bounded(invocation.invoke_async::<i64>(&mut conn))
-            .await?
-        {
-            1 => Ok(()),
-            0 => Err(Error::Vanished),
-            -1 => Err(Error::Envelope {
-                reason: "truncated header",
-            }),
-            other => Err(unexpected("the touch script", &Value::Int(other))),
+        let storage_key = id.storage_key();
+        let reply = self.touch_key(self.key_of(&storage_key), ms).await?;
+        match reply.code {
+            1 => {}
+            0 => return Err(Error::Vanished),
+            -1 => {
+                return Err(Error::Envelope {
+                    reason: "truncated header",
+                })
+            }
+            other => return Err(unexpected("the touch script", &Value::Int(other))),
         }
+        let (Some(user), Some(head)) = (reply.bytes(0), reply.bytes(1)) else {
+            return Ok(());
+        };
+        if ms <= unix_ms(SystemTime::now()) {
+            return Ok(());
+        }
+        let version = codec::read_version(head).unwrap_or(0);
+        if let Err(e) = self.index(user, &storage_key, version, ms).await {
+            // The index may now end before the session: move the expiry
+            // back to where it was (still covered by the index), so that
+            // revocation cannot miss it.
+            if let Some(previous) = codec::read_expiry(head) {
+                let _ = self.touch_key(self.key_of(&storage_key), previous).await;
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn delete_expired(&self) -> Result<u64, Error> {
         Ok(0)
+    }
+
+    fn indexes_users(&self) -> bool {
+        true
+    }
+
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        self.sessions_of(user).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        self.revoke(user, keep).await
     }
 }

@@ -82,3 +82,58 @@ async fn sessions_spread_over_the_slots() {
         );
     }
 }
+
+/// One user's sessions live on every master and the user's index in yet
+/// another slot: listing and revoking reach them all, each command on the
+/// master owning its key (nothing is CROSSSLOT).
+#[tokio::test]
+async fn a_users_sessions_on_every_master_are_listed_and_revoked() {
+    let store = common::cluster_store().await;
+    let mut raw = raw_cluster().await;
+    let user = "traveller@example.com";
+    let mut records = Vec::new();
+    let mut slots = BTreeSet::new();
+    for _ in 0..24 {
+        let r = Record {
+            user: Some(user.to_owned()),
+            ..Record::new(
+                SessionId::generate(),
+                Data::new(),
+                SystemTime::now() + Duration::from_secs(60),
+            )
+        };
+        store.create(&r).await.unwrap();
+        store
+            .touch(&r.id, SystemTime::now() + Duration::from_secs(120))
+            .await
+            .unwrap();
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(store.redis_key(&r.id))
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        slots.insert(slot);
+        records.push(r);
+    }
+    for range in [0..5461, 5461..10923, 10923..16384] {
+        assert!(slots.iter().any(|s| range.contains(s)), "{range:?}");
+    }
+    let index = store.user_index_key(user);
+    let pttl: i64 = raw.pttl(&index).await.unwrap();
+    assert!(pttl > 119_000, "the index lives {pttl} ms");
+    assert_eq!(store.count_user_sessions(user).await.unwrap(), 24);
+    let kept = &records[7].id;
+    assert_eq!(
+        store.delete_user_sessions(user, Some(kept)).await.unwrap(),
+        23
+    );
+    for r in &records {
+        assert_eq!(store.load(&r.id).await.unwrap().is_some(), &r.id == kept);
+    }
+    let left: Vec<String> = raw.zrange(&index, 0, -1).await.unwrap();
+    assert_eq!(left, [kept.storage_key()]);
+    store.delete(kept).await.unwrap();
+    let exists: bool = raw.exists(&index).await.unwrap();
+    assert!(!exists, "deleting the last session empties the index");
+}
