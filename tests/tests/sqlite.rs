@@ -32,7 +32,9 @@ fn test_dir() -> PathBuf {
 async fn store() -> Arc<dyn SessionStore> {
     let path = test_dir().join(format!("{}.db", unique_name("http")));
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let store = SqliteStore::connect(&url).await.expect("open a SQLite file");
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("open a SQLite file");
     store.migrate().await.expect("migrate");
     Arc::new(store)
 }
