@@ -50,13 +50,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(session_redis::RedisStore::connect(url).await?)),
         #[cfg(feature = "redis")]
-        "redis+cluster" => {
-            let nodes = url.trim_start_matches("redis+cluster://");
-            let urls: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
-            Ok(Arc::new(
-                session_redis::RedisStore::connect_cluster(urls).await?,
-            ))
-        }
+        "redis+cluster" => Ok(Arc::new(
+            session_redis::RedisStore::connect_cluster(cluster_nodes(url)).await?,
+        )),
         #[cfg(not(feature = "redis"))]
         "redis" | "rediss" | "redis+cluster" => Err(disabled("redis")),
 
@@ -88,5 +84,42 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "mysql" | "mariadb" => Err(disabled("mysql")),
 
         _ => Err(Error::UnknownStore(scheme.to_owned())),
+    }
+}
+
+/// `redis+cluster://a:1,b:2` -> `["redis://a:1", "redis://b:2"]`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn cluster_nodes(url: &str) -> Vec<String> {
+    url.trim_start_matches("redis+cluster://")
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("redis://{n}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_urls_list_every_node() {
+        assert_eq!(
+            cluster_nodes("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,"),
+            ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_is_not_compiled_in_names_its_feature() {
+        #[cfg(not(feature = "redis"))]
+        {
+            let err = connect("redis://127.0.0.1:6379").await.unwrap_err();
+            assert!(err.to_string().contains("--features redis"), "{err}");
+        }
+        let err = connect("ftp://example").await.unwrap_err();
+        assert!(
+            matches!(err, Error::UnknownStore(ref s) if s == "ftp"),
+            "{err}"
+        );
     }
 }

@@ -70,3 +70,35 @@ pub fn cookie_client() -> reqwest::Client {
         .build()
         .expect("an HTTP client")
 }
+
+/// Opens `url` with `session_cookie::connect` (what `SESSION_STORE` does)
+/// and checks a create + load round trip through it.
+///
+/// # Panics
+///
+/// When the store cannot be opened or does not round-trip.
+pub async fn round_trip_by_url(url: &str) {
+    use std::time::{Duration, SystemTime};
+
+    use session_core::{Data, Record, SessionId};
+
+    let store = must_connect(
+        session_cookie::connect(url).await.map_err(|e| match e {
+            session_cookie::Error::Session(e) => e,
+            other => panic!("{other}"),
+        }),
+        "the store",
+        url,
+    );
+    let record = Record::new(
+        SessionId::generate(),
+        Data::new(),
+        SystemTime::now() + Duration::from_secs(60),
+    );
+    store
+        .create(&record)
+        .await
+        .expect("create through connect()");
+    assert!(store.load(&record.id).await.expect("load").is_some());
+    store.delete(&record.id).await.expect("delete");
+}

@@ -17,3 +17,9 @@ async fn store() -> Arc<dyn SessionStore> {
 }
 
 session_tests::http_suite!(store());
+
+/// `SESSION_STORE=postgres://…` opens a working, migrated store.
+#[tokio::test]
+async fn connect_by_url() {
+    session_tests::servers::round_trip_by_url(&database_url()).await;
+}

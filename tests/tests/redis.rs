@@ -15,3 +15,9 @@ async fn store() -> Arc<dyn SessionStore> {
 }
 
 session_tests::http_suite!(store());
+
+/// `SESSION_STORE=redis://…` opens a working store.
+#[tokio::test]
+async fn connect_by_url() {
+    session_tests::servers::round_trip_by_url(&redis_url()).await;
+}

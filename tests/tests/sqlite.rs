@@ -40,3 +40,11 @@ async fn store() -> Arc<dyn SessionStore> {
 }
 
 session_tests::http_suite!(store());
+
+/// `SESSION_STORE=sqlite://…` opens a working, migrated store.
+#[tokio::test]
+async fn connect_by_url() {
+    let path = test_dir().join(format!("{}.db", unique_name("connect")));
+    session_tests::servers::round_trip_by_url(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await;
+}
