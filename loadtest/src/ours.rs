@@ -1,0 +1,98 @@
+//! (a) This project: `session-cookie`'s `SessionLayer` and `Session` extractor.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use session_cookie::{
+    MemoryStore, PostgresStore, RedisStore, SameSite, Session, SessionConfig, SessionLayer,
+    SessionStore,
+};
+
+use crate::{Args, BoxError, Store, COOKIE, EMAIL, SECRET, USER_ID};
+
+type Reply = Result<Response, session_cookie::Error>;
+
+/// Which user a login binds the session to (`--index on`).
+#[derive(Clone, Copy)]
+enum Bind {
+    Nobody,
+    DemoUser,
+    NewUser,
+}
+
+static NEXT_USER: AtomicU64 = AtomicU64::new(1);
+
+async fn login(State(bind): State<Bind>, session: Session) -> Reply {
+    session.cycle_id();
+    match bind {
+        Bind::Nobody => {}
+        Bind::DemoUser => session.set_user(Some(&USER_ID.to_string())),
+        Bind::NewUser => {
+            session.set_user(Some(&NEXT_USER.fetch_add(1, Ordering::Relaxed).to_string()))
+        }
+    }
+    session.insert("user_id", &USER_ID)?;
+    session.insert("email", EMAIL)?;
+    Ok(Json(json!({ "message": "Logged in" })).into_response())
+}
+
+async fn profile(session: Session) -> Reply {
+    match (
+        session.get::<u64>("user_id")?,
+        session.get::<String>("email")?,
+    ) {
+        (Some(id), Some(email)) => {
+            Ok(Json(json!({ "user": { "id": id, "email": email } })).into_response())
+        }
+        _ => Ok((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "Not authenticated" })),
+        )
+            .into_response()),
+    }
+}
+
+async fn visits(session: Session) -> Reply {
+    let visits = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
+    Ok(Json(json!({ "visits": visits })).into_response())
+}
+
+pub async fn router(args: &Args) -> Result<Router, BoxError> {
+    let secret = std::str::from_utf8(SECRET)?.to_owned();
+    let config = SessionConfig::builder(secret)
+        .session_cookie(COOKIE)
+        .max_age(args.max_age)
+        .same_site(SameSite::Lax)
+        .http_only(true)
+        .https_only(false)
+        .path("/")
+        .build()?;
+    let store: Arc<dyn SessionStore> = match args.store {
+        Store::Memory => match args.sweep {
+            Some(every) => Arc::new(MemoryStore::builder().sweep_interval(every).build()),
+            None => Arc::new(MemoryStore::new()),
+        },
+        Store::Redis => Arc::new(RedisStore::connect(args.redis_url.as_str()).await?),
+        Store::Postgres => {
+            let store = PostgresStore::connect(&args.pg_url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+    };
+    Ok(Router::new()
+        .route("/login", post(login))
+        .route("/profile", get(profile))
+        .route("/visits", get(visits))
+        .with_state(match (args.index, args.distinct_users) {
+            (false, _) => Bind::Nobody,
+            (true, false) => Bind::DemoUser,
+            (true, true) => Bind::NewUser,
+        })
+        .layer(SessionLayer::from_arc(store, config)))
+}
