@@ -152,6 +152,8 @@ mod postgres;
 mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod store_impl;
 mod table;
 #[cfg(all(test, any(feature = "postgres", feature = "sqlite", feature = "mysql")))]
 mod test_util;

@@ -1,0 +1,177 @@
+//! The `SessionStore` implementation shared by the PostgreSQL and SQLite
+//! stores: the same calls in the same order, over statements each backend
+//! prepared in its own dialect (`Inner`). MySQL differs (deadlock retries,
+//! a three-step create) and keeps its own.
+
+/// Implements `SessionStore` for a store type with `pool`, `inner` (the
+/// prepared statements) and `fail` (error mapping), using the items the
+/// calling module has in scope.
+macro_rules! impl_session_store {
+    ($store:ty) => {
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn create(&self, record: &Record) -> Result<(), Error> {
+                let c = row::columns(record)?;
+                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
+                    .bind(c.key)
+                    .bind(c.data)
+                    .bind(c.expires_at)
+                    .bind(c.created_at)
+                    .bind(c.version)
+                    .bind(c.user)
+                    .bind(row::now_ms())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if done.rows_affected() == 0 {
+                    return Err(Error::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+                let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+                    .bind(id.storage_key())
+                    .bind(row::now_ms())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                let Some(found) = found else { return Ok(None) };
+                let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+                let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+                row::decode(id, &data, expires_at).map(Some)
+            }
+
+            async fn save(&self, record: &Record) -> Result<(), Error> {
+                let c = row::columns(record)?;
+                let expected = row::version(record.version.wrapping_sub(1));
+                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+                    .bind(c.data)
+                    .bind(c.expires_at)
+                    .bind(c.version)
+                    .bind(c.user)
+                    .bind(&c.key)
+                    .bind(row::now_ms())
+                    .bind(expected)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if done.rows_affected() == 0 {
+                    return Err(self.why_not_saved(&c.key).await);
+                }
+                Ok(())
+            }
+
+            async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+                    .bind(id.storage_key())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                Ok(())
+            }
+
+            async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+                    .bind(row::ms(expires_at))
+                    .bind(id.storage_key())
+                    .bind(row::now_ms())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if done.rows_affected() == 0 {
+                    return Err(Error::Vanished);
+                }
+                Ok(())
+            }
+
+            async fn delete_expired(&self) -> Result<u64, Error> {
+                let now = row::now_ms();
+                let mut removed = 0;
+                loop {
+                    let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                        .bind(now)
+                        .bind(i64::from(DELETE_BATCH))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?
+                        .rows_affected();
+                    removed += n;
+                    if n < u64::from(DELETE_BATCH) {
+                        return Ok(removed);
+                    }
+                }
+            }
+
+            /// `true`: migration 2 added the `user_id` column and its index.
+            fn indexes_users(&self) -> bool {
+                true
+            }
+
+            /// One `SELECT` through the (user_id, expires_at) index.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Config`] (field `user`) for a user longer than
+            /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend and decode errors.
+            async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+                row::check_user(user)?;
+                let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
+                    .bind(user)
+                    .bind(row::now_ms())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                rows.iter()
+                    .map(|found| {
+                        let key: String = found.try_get(0).map_err(Error::backend)?;
+                        let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
+                        let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
+                        row::info(key, &data, expires_at)
+                    })
+                    .collect()
+            }
+
+            /// One `SELECT COUNT(*)` through the index.
+            async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
+                row::check_user(user)?;
+                let n: i64 =
+                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
+                        .bind(user)
+                        .bind(row::now_ms())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            /// One `DELETE … WHERE user_id = ? AND expires_at > now [AND id <> keep]`
+            /// through the index. Expired rows of the user are left to the cleanup,
+            /// so the count is of live sessions ended.
+            async fn delete_user_sessions(
+                &self,
+                user: &str,
+                keep: Option<&SessionId>,
+            ) -> Result<u64, Error> {
+                row::check_user(user)?;
+                let query = match keep {
+                    None => {
+                        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+                            .bind(user)
+                            .bind(row::now_ms())
+                    }
+                    Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
+                        &self.inner.delete_user_sessions_but,
+                    )))
+                    .bind(user)
+                    .bind(row::now_ms())
+                    .bind(keep.storage_key()),
+                };
+                let done = query.execute(&self.pool).await.map_err(|e| self.fail(e))?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_session_store;
