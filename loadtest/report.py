@@ -73,7 +73,7 @@ if e2e:
                     continue
                 m = med(rows, "rps")
                 rps_med[(variant, store, route)] = m
-                each = " / ".join(fmt(float(r["rps"])) for r in rows)
+                each = " / ".join(fmt(float(r["rps"])) + ("*" if int(r.get("rustc_secs") or 0) else "") for r in rows)
                 detail = rows[-1]["backend_detail"]
                 bad = sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rows)
                 note = f" ({bad} non-2xx/errors)" if bad else ""
@@ -81,6 +81,9 @@ if e2e:
                   f"{fmt(med(rows, 'p99_ms'), 2)} | {fmt(med(rows, 'server_cpu_us_per_req'), 1)} | "
                   f"{fmt(med(rows, 'server_cpu_pct'))} | {fmt(med(rows, 'backend_cpu_us_per_req'), 1)} | "
                   f"{fmt(med(rows, 'backend_cmds_per_req'), 2)} | {detail.replace(',', ', ') if detail != '-' else ''} |")
+    busy = [r for r in raw if int(r.get("rustc_secs") or 0)]
+    if busy:
+        p(f"\n\\* another engineer's rustc was running during that run ({len(busy)} measurement(s) of {len(raw)} in all phases).")
     # The no-session app does not depend on the store: its memory run is the baseline for all.
     for store in ["redis", "postgres"]:
         for route in ["/profile", "/visits"]:

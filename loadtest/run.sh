@@ -11,8 +11,8 @@
 #   SOURCE=HEAD loadtest/run.sh         # benchmark the committed library (git
 #                                       # archive HEAD), not the working tree
 #   RUNS=1 PHASES="e2e" loadtest/run.sh # a quick look at the headline matrix
-#   WAIT_QUIET=1 loadtest/run.sh        # first wait (<= 40 min) until no rustc runs
-#                                       # and the 1-min load stays < 0.7 for 60 s
+#   WAIT_QUIET=1 loadtest/run.sh        # after building, wait (<= 40 min) until no rustc
+#                                       # runs and the 1-min load stays < 0.7 for 60 s
 # Results: loadtest/results/<stamp>/ (raw.tsv, one line per measurement,
 # report.md, every log); BENCHMARKS.md at the root explains the numbers.
 #
@@ -91,28 +91,6 @@ need redis-server "apt-get install -y redis-server"
 need redis-benchmark "apt-get install -y redis-tools"
 need psql "apt-get install -y postgresql-client"
 
-# ---------------------------------------------------------------- quiet machine
-load1() { cut -d' ' -f1 /proc/loadavg; }
-if [[ ${WAIT_QUIET:-0} == 1 ]]; then
-  say "waiting for a quiet machine (no rustc, 1-min load < 0.7 for 60 s; at most 40 min)"
-  quiet_since=-1 deadline=$((SECONDS + 2400))
-  while ((SECONDS < deadline)); do
-    if ! pgrep -x rustc >/dev/null && python3 -c "import sys; sys.exit(0 if $(load1) < 0.7 else 1)"; then
-      ((quiet_since < 0)) && quiet_since=$SECONDS
-      ((SECONDS - quiet_since >= 60)) && break
-    else
-      quiet_since=-1
-    fi
-    sleep 15
-  done
-  if ((quiet_since >= 0 && SECONDS - quiet_since >= 60)); then
-    say "machine quiet (load $(load1))"; echo "quiet" >"$OUT/quiet.txt"
-  else
-    say "gave up waiting after 40 min: measuring anyway (load $(load1))"
-    echo "not quiet: load $(cat /proc/loadavg) at start" >"$OUT/quiet.txt"
-  fi
-fi
-
 # ---------------------------------------------------------------- build
 SRC=$ROOT
 if [[ $SOURCE != worktree ]]; then
@@ -138,6 +116,28 @@ if has_phase micro; then
     say "warning: bench build failed, see micro-build.log"
 fi
 LUA=$HERE/lua
+
+# ---------------------------------------------------------------- quiet machine
+load1() { cut -d' ' -f1 /proc/loadavg; }
+if [[ ${WAIT_QUIET:-0} == 1 ]]; then
+  say "waiting for a quiet machine (no rustc, 1-min load < 0.7 for 60 s; at most 40 min)"
+  quiet_since=-1 deadline=$((SECONDS + 2400))
+  while ((SECONDS < deadline)); do
+    if ! pgrep -x rustc >/dev/null && python3 -c "import sys; sys.exit(0 if $(load1) < 0.7 else 1)"; then
+      ((quiet_since < 0)) && quiet_since=$SECONDS
+      ((SECONDS - quiet_since >= 60)) && break
+    else
+      quiet_since=-1
+    fi
+    sleep 15
+  done
+  if ((quiet_since >= 0 && SECONDS - quiet_since >= 60)); then
+    say "machine quiet (load $(load1))"; echo "quiet" >"$OUT/quiet.txt"
+  else
+    say "gave up waiting after 40 min: measuring anyway (load $(load1))"
+    echo "not quiet: load $(cat /proc/loadavg) at start" >"$OUT/quiet.txt"
+  fi
+fi
 
 {
   echo "date: $(date -Is)"
@@ -291,6 +291,9 @@ print(f"{total/n:.2f}\t" + (",".join(f"{q.strip()}={c/n:.2f}" for c, q in rows i
 # Exact round trips per request on 20 sequential requests of ROUTE.
 round_trips() { # store route cookies
   local store=$1 route=$2 cookies=$3 n=20 i
+  # Warm-up on a session outside the sample: the first use of a Lua script
+  # on a Redis costs a NOSCRIPT reply and a SCRIPT LOAD, once.
+  curl -s -o /dev/null -b "$(tail -1 "$cookies")" "http://127.0.0.1:$SERVER_PORT$route"
   case $store in
     redis)
       redis-cli -p "$REDIS_PORT" monitor >"$TMP/monitor.txt" 2>&1 &
@@ -323,17 +326,24 @@ PY
   esac
 }
 
-printf 'phase\trun\tvariant\tstore\troute\textra\trps\tp50_ms\tp99_ms\tserver_cpu_us_per_req\tserver_cpu_pct\tbackend_cpu_us_per_req\tbackend_cmds_per_req\tbackend_detail\tnon2xx\tsocket_errors\trequests\tsent\n' >"$RAW"
+printf 'phase\trun\tvariant\tstore\troute\textra\trps\tp50_ms\tp99_ms\tserver_cpu_us_per_req\tserver_cpu_pct\tbackend_cpu_us_per_req\tbackend_cmds_per_req\tbackend_detail\tnon2xx\tsocket_errors\trequests\tsent\trustc_secs\n' >"$RAW"
 
 # wrk_run PHASE RUN VARIANT STORE ROUTE EXTRA SCRIPT [COOKIES]: one measurement, one raw.tsv line.
 wrk_run() {
   local phase=$1 run=$2 variant=$3 store=$4 route=$5 extra=$6 script=$7 cookies=${8:-}
   local c0 c1 b0 b1 out res
   backend_reset_stats "$store"
+  # Seconds of the run during which some rustc was running (another
+  # engineer compiling): such a measurement is flagged in the report.
+  echo 0 >"$TMP/rustc_secs"
+  ( n=0; while sleep 1; do pgrep -x rustc >/dev/null && n=$((n + 1)); echo "$n" >"$TMP/rustc_secs"; done ) &
+  local busy=$!
   c0=$(cpu_ticks "$SERVER_PID"); b0=$(backend_ticks "$store")
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA/$script" \
     "http://127.0.0.1:$SERVER_PORT$route" ${cookies:+-- "$cookies"} 2>&1) || die "wrk failed: $out"
   c1=$(cpu_ticks "$SERVER_PID"); b1=$(backend_ticks "$store")
+  kill "$busy" 2>/dev/null; wait "$busy" 2>/dev/null || true
+  local rustc_secs; rustc_secs=$(cat "$TMP/rustc_secs")
   echo "$out" >>"$OUT/logs/wrk-$phase-$variant-$store-${route#/}.log"
   res=$(grep '^RESULT' <<<"$out") || die "no RESULT from wrk: $out"
   local requests rps p50 p99 non2xx sock sent
@@ -347,9 +357,9 @@ wrk_run() {
   bcpu_us=$(python3 -c "print(f'{($b1-$b0)*1e6/$CLK_TCK/max($requests,1):.1f}')")
   backend=$(backend_per_request "$store" "$requests")
   local fields=("$phase" "$run" "$variant" "$store" "$route" "$extra" "$rps" "$p50" "$p99" "$cpu_us" "$cpu_pct"
-    "$bcpu_us" "$(cut -f1 <<<"$backend")" "$(cut -f2 <<<"$backend")" "$non2xx" "$sock" "$requests" "$sent")
+    "$bcpu_us" "$(cut -f1 <<<"$backend")" "$(cut -f2 <<<"$backend")" "$non2xx" "$sock" "$requests" "$sent" "$rustc_secs")
   (IFS=$'\t'; echo "${fields[*]}") >>"$RAW"
-  say "  $phase#$run $variant/$store $route $extra: $rps req/s, p50 $p50 ms, p99 $p99 ms, server ${cpu_us} us/req (${cpu_pct}%), backend $(cut -f1 <<<"$backend")/req, non-2xx $non2xx"
+  say "  $phase#$run $variant/$store $route $extra: $rps req/s, p50 $p50 ms, p99 $p99 ms, server ${cpu_us} us/req (${cpu_pct}%), backend $(cut -f1 <<<"$backend")/req, non-2xx $non2xx$( ((rustc_secs > 0)) && echo ", rustc running ${rustc_secs} s")"
 }
 
 # ---------------------------------------------------------------- phases
