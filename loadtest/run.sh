@@ -11,6 +11,7 @@
 #   SOURCE=HEAD loadtest/run.sh         # benchmark the committed library (git
 #                                       # archive HEAD), not the working tree
 #   RUNS=1 PHASES="e2e" loadtest/run.sh # a quick look at the headline matrix
+#   CONFIGS="ours postgres,tower postgres" PHASES=e2e loadtest/run.sh  # a subset
 #   WAIT_QUIET=1 loadtest/run.sh        # after building, wait (<= 40 min) until no rustc
 #                                       # runs and the 1-min load stays < 0.7 for 60 s
 # Results: loadtest/results/<stamp>/ (raw.tsv, one line per measurement,
@@ -368,6 +369,8 @@ E2E_CONFIGS=(
   "ours redis" "tower redis" "actix redis"
   "ours postgres" "tower postgres"
 )
+# CONFIGS="ours postgres,tower postgres" runs a subset of the matrix.
+if [[ -n ${CONFIGS:-} ]]; then IFS=, read -r -a E2E_CONFIGS <<<"$CONFIGS"; fi
 
 if has_phase e2e; then
   say "phase e2e: $RUNS run(s) of ${#E2E_CONFIGS[@]} configurations x /profile, /visits"
