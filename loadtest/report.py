@@ -201,7 +201,7 @@ if ceil:
     p("")
 
 # ------------------------------------------------------------ micro
-for name in ["micro-session-core.txt", "micro-session-memory.txt"]:
+for name in ["micro-session-core.txt", "micro-session-memory.txt", "micro-loadtest-memory-save.txt"]:
     path = os.path.join(out, name)
     if not os.path.exists(path):
         continue
@@ -209,6 +209,8 @@ for name in ["micro-session-core.txt", "micro-session-memory.txt"]:
     rows = []
     bench = None
     for line in text.splitlines():
+        if "%" in line:  # criterion's "change:" lines against an earlier run
+            continue
         m = re.match(r"^(\S+/\S+)\s+time:\s+\[(.*?)\]", line.strip()) or re.match(r"^(\S+/\S+)$", line.strip())
         if m and "time:" in line:
             rows.append((m.group(1), m.group(2), None))

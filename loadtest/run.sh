@@ -44,7 +44,8 @@
 #   memory (RSS during/after a 10 s login storm, max_age 1 s), ceiling
 #   (redis-benchmark / pgbench running the stores' own commands and SQL,
 #   extracted from the session-redis / session-sqlx sources), micro
-#   (criterion: session-core keycard/codec, session-memory store).
+#   (criterion: session-core keycard/codec, session-memory store, and
+#   loadtest/benches/memory_store_save.rs: versioned saves).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -113,7 +114,8 @@ say "building loadtest-server (release)"
 BIN=$CARGO_TARGET_DIR/release/loadtest-server
 if has_phase micro; then
   say "building the criterion benches (session-core, session-memory)"
-  (cd "$SRC" && nice -n 10 cargo bench --quiet -p session-core -p session-memory --no-run >"$OUT/micro-build.log" 2>&1) ||
+  (cd "$SRC" && nice -n 10 cargo bench --quiet -p session-core -p session-memory --no-run >"$OUT/micro-build.log" 2>&1 &&
+    cd "$SRC/loadtest" && nice -n 10 cargo bench --quiet --bench memory_store_save --no-run >>"$OUT/micro-build.log" 2>&1) ||
     say "warning: bench build failed, see micro-build.log"
 fi
 LUA=$HERE/lua
@@ -557,6 +559,10 @@ if has_phase micro; then
     --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-session-core.txt" | grep -E 'time:|thrpt:|typical' || true)
   (cd "$SRC" && cargo bench --quiet -p session-memory --bench memory_store -- \
     --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-session-memory.txt" | grep -E 'time:|thrpt:' || true)
+  # session-memory's own save bench saves one version over and over (the
+  # versioned save rejects that); this one saves version + 1 each time.
+  (cd "$SRC/loadtest" && cargo bench --quiet --bench memory_store_save -- \
+    --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-loadtest-memory-save.txt" | grep -E 'time:|thrpt:' || true)
 fi
 
 python3 "$HERE/report.py" "$OUT" >"$OUT/report.md"
