@@ -316,8 +316,9 @@ impl SessionState {
 
     /// Decides what must be written after the handler, at instant `now`.
     ///
-    /// * changed and non-empty: one `Create` (new or cycled ID) or one `Save`,
-    ///   and the cookie is set;
+    /// * changed and non-empty: one `Create` (new or cycled ID, cookie set)
+    ///   or one `Save`; a save moves the expiry (and sets the cookie) only
+    ///   once `refresh_after` of `max_age` has passed, like a read;
     /// * emptied or destroyed: the record is deleted and the cookie removed;
     /// * unchanged: a `Touch` once `refresh_after` of `max_age` has passed
     ///   since the last renewal (and the absolute cap allows it), else nothing.
@@ -344,17 +345,28 @@ impl SessionState {
                 };
                 (Write::None, cookie)
             }
-            Some(id) => (
-                Write::Save(Record {
-                    id: id.clone(),
-                    data: self.data.clone(),
-                    created_at,
-                    expires_at,
-                    version: self.version + 1,
-                    user: self.user.clone(),
-                }),
-                CookieAction::Set,
-            ),
+            Some(id) => {
+                // A write renews the expiry by the same rule as a read, so an
+                // active session rewrites neither its expiry (index entries,
+                // on SQL) nor its cookie on every request.
+                let (expires_at, cookie) = match self.expires_at {
+                    Some(current) if !needs_renewal(config, current, expires_at, now) => {
+                        (current, CookieAction::Keep)
+                    }
+                    _ => (expires_at, CookieAction::Set),
+                };
+                (
+                    Write::Save(Record {
+                        id: id.clone(),
+                        data: self.data.clone(),
+                        created_at,
+                        expires_at,
+                        version: self.version + 1,
+                        user: self.user.clone(),
+                    }),
+                    cookie,
+                )
+            }
             None => (
                 Write::Create(Record {
                     id: SessionId::generate(),
@@ -537,9 +549,24 @@ mod tests {
         );
         assert_eq!(c.cookie, CookieAction::Set);
 
-        let mut s = stored(&[("k", 1)], Duration::from_secs(100));
+        let mut s = stored(&[("k", 1)], Duration::from_secs(90));
         s.insert("k", &2u64).unwrap();
-        assert!(matches!(s.commit(&config(), now).write, Write::Save(ref r) if r.version == 2));
+        let c = s.commit(&config(), now);
+        assert!(
+            matches!(c.write, Write::Save(ref r) if r.version == 2 && Some(r.expires_at) == s.expires_at)
+        );
+        assert_eq!(
+            c.cookie,
+            CookieAction::Keep,
+            "a save inside the renewal window keeps the expiry"
+        );
+        let mut old = stored(&[("k", 1)], Duration::from_secs(70));
+        old.insert("k", &2u64).unwrap();
+        let c = old.commit(&config(), now);
+        assert!(
+            matches!(c.write, Write::Save(ref r) if r.expires_at == truncate_ms(now + Duration::from_secs(100)))
+        );
+        assert_eq!(c.cookie, CookieAction::Set);
     }
 
     #[test]
