@@ -103,7 +103,7 @@ if [[ $SOURCE != worktree ]]; then
   fi
   # The harness itself always comes from the working tree.
   rm -rf "$SRC/loadtest" && mkdir -p "$SRC/loadtest"
-  cp -r "$HERE/Cargo.toml" "$HERE/Cargo.lock" "$HERE/src" "$HERE/lua" "$SRC/loadtest/"
+  cp -r "$HERE/Cargo.toml" "$HERE/Cargo.lock" "$HERE/src" "$HERE/lua" "$HERE/benches" "$SRC/loadtest/"
   say "library source: git $SOURCE ($rev), exported to $SRC"
 else
   rev="$(git -C "$ROOT" rev-parse --short HEAD) + working tree"
