@@ -42,12 +42,15 @@
 //!    session; nothing is ever stored under an ID the client chose.
 //! 2. The store is asked only when a handler extracts [`Session`].
 //! 3. After the handler: nothing changed and nothing to renew means no write
-//!    and no `Set-Cookie`; a change means one `create` or `save` and a
-//!    `Set-Cookie`; an emptied or destroyed session is deleted and its cookie
-//!    removed. Responses that set the cookie carry `Cache-Control: no-store`.
-//! 4. `max_age` is the idle lifetime: activity renews it, but a read-only
-//!    request renews (one `touch`) at most once per `refresh_after` fraction
-//!    of `max_age`; `absolute_max_age` caps renewals.
+//!    and no `Set-Cookie`; a new session means one `create` and a
+//!    `Set-Cookie`; a change to a stored session means one `save`; an emptied
+//!    or destroyed session is deleted and its cookie removed. Responses that
+//!    set the cookie carry `Cache-Control: no-store`.
+//! 4. `max_age` is the idle lifetime: activity renews it, at most once per
+//!    `refresh_after` fraction of `max_age` (a read renews with one `touch`,
+//!    a write moves the expiry within its `save`), and then the cookie is
+//!    re-sent with the new `Max-Age`; `absolute_max_age` caps renewals. The
+//!    cookie's `Max-Age` and the store's expiry always come from one instant.
 //! 5. A store failure answers 503 (see [`OnStoreError`]); a failed save is
 //!    never reported as success, and a save whose session ended meanwhile
 //!    answers 409.
