@@ -139,7 +139,7 @@ esac
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 run() { say "running: $*"; "$@"; }
 case $backend in
-  all) run cargo test --workspace --all-features "$@" ;;
+  all) run cargo test --workspace --all-features --no-fail-fast "$@" ;;
   memory)
     run cargo test -p session-core --features conformance "$@"
     run cargo test -p session-memory "$@"
