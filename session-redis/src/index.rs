@@ -24,6 +24,13 @@ pub(crate) const INDEX_KEY_INFIX: &str = "user:";
 /// not linger.
 pub(crate) const INDEX_TTL_MARGIN: Duration = Duration::from_secs(1);
 
+/// The `PEXPIREAT` an index must last at least until for a session
+/// expiring at `expires_ms`: that plus [`INDEX_TTL_MARGIN`].
+pub(crate) fn index_until(expires_ms: u64) -> u64 {
+    let margin = u64::try_from(INDEX_TTL_MARGIN.as_millis()).unwrap_or(u64::MAX);
+    expires_ms.saturating_add(margin)
+}
+
 /// Appends `user` to `out` so that any byte string makes a distinct, safe
 /// key: ASCII letters, digits and `-._~@+=` as they are, every other byte
 /// (including `%`, `:`, `{`, `}`, spaces and non-ASCII) as `%XX`.
@@ -80,12 +87,11 @@ impl RedisStore {
         version: u64,
         expires_ms: u64,
     ) -> Result<(), Error> {
-        let margin = u64::try_from(INDEX_TTL_MARGIN.as_millis()).unwrap_or(u64::MAX);
         let mut invocation = INDEX.key(self.index_key(user));
         invocation
             .arg(storage_key)
             .arg(version)
-            .arg(expires_ms.saturating_add(margin));
+            .arg(index_until(expires_ms));
         let mut conn = self.conn();
         let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;
         match reply.code {

@@ -28,24 +28,27 @@
 //!
 //! A session **not bound to a user** ([`Record::user`] is `None`, before
 //! and after the write) costs **one round trip** per operation, a single
-//! command or a Lua script, atomic on the server. A **bound** session costs
-//! one more command, on its user's index (see [The per-user
-//! index](#the-per-user-index)):
+//! command or a Lua script, atomic on the server. A **bound** session also
+//! writes its user's index (see [The per-user index](#the-per-user-index)):
+//! on a standalone Redis, `create` and `save` do it inside their own script
+//! (still one round trip); otherwise it is one more command:
 //!
 //! | method | unbound session | bound session: in addition |
 //! |---|---|---|
-//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) | then the *index* script on the user's index |
+//! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) | standalone: instead, `EVALSHA` of the *create* script, which runs that `SET` and then, if it wrote, the *index* script's steps on the user's index (one round trip); cluster: then the *index* script on the user's index |
 //! | `load` | `GET key`, then the record's own expiry is checked again | nothing |
-//! | `save` | `EVALSHA` of the *save* script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]); it replies with the user the replaced value was bound to | first the *index* script on the new user's index; after a save that unbinds or re-binds the session, the *unindex* script on the old user's index |
+//! | `save` | `EVALSHA` of the *save* script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]); it replies with the user the replaced value was bound to | standalone: the same *save* script, given the new user's index as a second key, first runs the *index* script's steps on it (one round trip); cluster: first the *index* script on the new user's index; either way, after a save that unbinds or re-binds the session, the *unindex* script on the old user's index |
 //! | `delete` | `GETDEL key` (the old value tells whether it was bound) | then the *unindex* script on the user's index |
 //! | `touch` | `EVALSHA` of the *touch* script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (missing key: [`Error::Vanished`]); it replies with the user the session is bound to | then the *index* script on the user's index |
 //! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` | nothing |
 //! | `user_sessions`, `count_user_sessions` | | `ZRANGE index 0 -1 WITHSCORES`; one `GET` per member, all at once; the *unindex* script if any member was stale: 2 or 3 round trips, `n + 1` or `n + 2` commands for `n` members |
 //! | `delete_user_sessions` | | `ZRANGE index 0 -1 WITHSCORES`; the *revoke* script on each member but the kept one, all at once; the *unindex* script: 3 round trips, `n + 2` commands |
 //!
-//! So a bound `create`, `touch` or `delete` is 2 commands (2 round trips);
-//! a bound `save` is 2, and 3 when it changes the user; unbinding through
-//! `save` is 2. "All at once" means concurrently: on a standalone Redis the
+//! So on a standalone Redis a bound `create` or `save` is 1 round trip
+//! (one `EVALSHA`), a `save` that changes the user 2, and a bound `touch`
+//! or `delete` 2; on a cluster a bound `create`, `save`, `touch` or
+//! `delete` is 2 commands (2 round trips), a `save` that changes the user 3.
+//! Unbinding through `save` is 2. "All at once" means concurrently: on a standalone Redis the
 //! multiplexed connection pipelines them; on a cluster each goes to the
 //! master owning its key. Commands run inside scripts are not round trips
 //! (for the figures Redis counts, see [the per-user index](#the-per-user-index)).
@@ -97,6 +100,10 @@
 //!   and an abandoned index goes away 1 s after its last session.
 //! * **Filing.** `create` and `touch` file the session right after their
 //!   write; `save` files it *before* its write, at the version it writes.
+//!   On a standalone Redis, `create` and `save` do both steps inside one
+//!   script, in that order and atomically (a `save` whose filing fails
+//!   stops before writing anything); on a cluster, where the index is on
+//!   another slot, they are two commands sent one after the other.
 //!   So a bound session is in its user's index from the moment its write
 //!   completes (for `save`, from the moment it is bound), and a `save` that
 //!   then fails leaves only a harmless extra member.

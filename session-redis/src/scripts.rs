@@ -1,8 +1,10 @@
 //! The Lua scripts behind the operations that must read before they write.
 //!
 //! Every script names exactly one key in `KEYS`, so each runs on the master
-//! owning that key's slot on a cluster. Each replies with an array whose
-//! first element is a status code; [`Reply`] reads it.
+//! owning that key's slot on a cluster. The exceptions, the create script
+//! and the save script with the user's index as a second key, are only
+//! sent to a standalone Redis. Each replies with an array whose first element is a status code;
+//! [`Reply`] reads it.
 
 use std::sync::LazyLock;
 
@@ -201,12 +203,23 @@ const _: () = assert!(USER_HEAD_LEN <= SAVE_HEAD_LEN);
 /// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
 /// equals ARGV[3].
 ///
+/// With a second key (standalone Redis only: on a cluster the two keys are
+/// on different slots), the session is first filed in that user's index,
+/// exactly as [`INDEX_LUA`] does: KEYS[2]: the user's index, ARGV[6]: the
+/// session's storage key, ARGV[7]: the record's version, ARGV[8]: the
+/// index's `PEXPIREAT` bound. That is the index script and the save in one
+/// round trip, in the same order and atomically: if filing fails, the
+/// script stops with the error before anything is written.
+///
 /// Replies `{1, old user or nil}` when written (the user the replaced value
 /// was bound to, so that the caller can take the session out of that
 /// user's index), `{0}` when there is no live record, `{-1}` for a value too
 /// short to hold a version, `{-2}` on a version mismatch, `{-3}` for an
 /// unknown format number.
 const SAVE_LUA: &str = r"
+if #KEYS > 1 then
+  file_in_index(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
+end
 local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
 if head == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -267,7 +280,7 @@ return {1, old_user or false}
 ";
 
 pub(crate) static SAVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[USER_OF_LUA, SAVE_LUA].concat()));
+    LazyLock::new(|| Script::new(&[USER_OF_LUA, INDEX_FN_LUA, SAVE_LUA].concat()));
 
 /// Revocation of one session, in one step: delete it only if it is bound
 /// to the user being logged out. KEYS[1]: the record's key. ARGV[1]: the
@@ -299,6 +312,28 @@ return {1, head}
 pub(crate) static REVOKE: LazyLock<Script> =
     LazyLock::new(|| Script::new(&[USER_OF_LUA, REVOKE_LUA].concat()));
 
+/// A bound `create` on a standalone Redis in one round trip. KEYS[1]: the
+/// record's key, KEYS[2]: the user's index. ARGV[1]: the envelope, ARGV[2]:
+/// the key's `PXAT` (see [`redis_expiry`](crate::store::redis_expiry)),
+/// ARGV[3..5]: as ARGV[1..3] of [`INDEX_LUA`].
+///
+/// `SET ... PXAT ... NX`, then, only if it wrote, the session is filed in
+/// the index exactly as [`INDEX_LUA`] does: after the write, as the
+/// sequential `create` does. If filing fails, the script stops with the
+/// error after the write (scripts are not rolled back) and the caller
+/// deletes the session, as it does when the index script fails.
+///
+/// Replies `{1}` when written and filed, `{0}` when the key exists.
+const CREATE_LUA: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then
+  return {0}
+end
+return file_in_index(KEYS[2], ARGV[3], ARGV[4], ARGV[5])
+";
+
+pub(crate) static CREATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[INDEX_FN_LUA, CREATE_LUA].concat()));
+
 /// Files a session in its user's index and keeps the index alive as long
 /// as the session. KEYS[1]: the user's index (a sorted set). ARGV[1]: the
 /// session's storage key, ARGV[2]: the record's version, ARGV[3]: the
@@ -313,20 +348,29 @@ pub(crate) static REVOKE: LazyLock<Script> =
 ///
 /// Replies `{1}`.
 const INDEX_LUA: &str = r"
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-local pttl = redis.call('PTTL', KEYS[1])
-if pttl >= 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if now + pttl >= tonumber(ARGV[3]) then
-    return {1}
-  end
-end
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return {1}
+return file_in_index(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 ";
 
-pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| Script::new(INDEX_LUA));
+/// The body of [`INDEX_LUA`], shared with [`SAVE_LUA`]:
+/// `file_in_index(index, member, version, until_ms)`.
+const INDEX_FN_LUA: &str = r"
+local function file_in_index(index, member, version, until_ms)
+  redis.call('ZADD', index, 'GT', version, member)
+  local pttl = redis.call('PTTL', index)
+  if pttl >= 0 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if now + pttl >= tonumber(until_ms) then
+      return {1}
+    end
+  end
+  redis.call('PEXPIREAT', index, until_ms)
+  return {1}
+end
+";
+
+pub(crate) static INDEX: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&[INDEX_FN_LUA, INDEX_LUA].concat()));
 
 /// Takes sessions out of a user's index, each only if it has not been
 /// filed again since the caller saw it leave. KEYS[1]: the user's index.

@@ -13,7 +13,8 @@ use session_core::record::unix_ms;
 use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
-use crate::scripts::{Reply, SAVE, SAVE_HEAD_LEN, TOUCH, USER_HEAD_LEN};
+use crate::index::index_until;
+use crate::scripts::{Reply, CREATE, SAVE, SAVE_HEAD_LEN, TOUCH, USER_HEAD_LEN};
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -200,6 +201,41 @@ impl RedisStore {
         }
     }
 
+    /// A bound `create` on a standalone Redis: the create script writes the
+    /// record, then files it in `user`'s index. If filing fails (the record
+    /// may then be written), the record is deleted and the error returned,
+    /// as when the index script fails after a `SET`.
+    async fn create_filed(&self, record: &Record, user: &str) -> Result<(), Error> {
+        let bytes = codec::encode(record)?;
+        let storage_key = record.id.storage_key();
+        let key = self.key_of(&storage_key);
+        let mut invocation = CREATE.key(&key);
+        invocation
+            .key(self.index_key(user.as_bytes()))
+            .arg(bytes)
+            .arg(redis_expiry(record.expires_at_ms()))
+            .arg(&storage_key)
+            .arg(record.version)
+            .arg(index_until(record.expires_at_ms()));
+        let mut conn = self.conn.clone();
+        let reply: Result<Reply, Error> = self.bounded(invocation.invoke_async(&mut conn)).await;
+        match reply {
+            Ok(Reply { code: 1, .. }) => Ok(()),
+            Ok(Reply { code: 0, .. }) => Err(Error::Conflict),
+            Ok(other) => Err(unexpected("the create script", &Value::Int(other.code))),
+            Err(e) => {
+                // Perhaps written but not findable through its user's
+                // index: take it back (see `create`). Only a failure before
+                // the SET could leave someone else's session under this key,
+                // and IDs are random, so none is there.
+                let mut del = redis::cmd("DEL");
+                del.arg(key);
+                let _ = self.query::<()>(&del).await;
+                Err(e)
+            }
+        }
+    }
+
     /// The touch script: moves the expiry of the record under `key` to
     /// `expires_ms`.
     async fn touch_key(&self, key: String, expires_ms: u64) -> Result<Reply, Error> {
@@ -245,10 +281,15 @@ pub(crate) fn unexpected(command: &str, reply: &Value) -> Error {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
+        let user = indexed_user(record);
+        if let (Some(user), false) = (user, self.is_cluster()) {
+            // Written, then filed, in one script: one round trip.
+            return self.create_filed(record, user).await;
+        }
         if !self.set(record, "NX").await? {
             return Err(Error::Conflict);
         }
-        if let Some(user) = indexed_user(record) {
+        if let Some(user) = user {
             let storage_key = record.id.storage_key();
             // Filed after the write, so that a concurrent read of the index
             // never prunes the member before the record exists.
@@ -288,19 +329,27 @@ impl SessionStore for RedisStore {
     async fn save(&self, record: &Record) -> Result<(), Error> {
         let bytes = codec::encode(record)?;
         let storage_key = record.id.storage_key();
-        if let Some(user) = indexed_user(record) {
-            // Filed before the write, at the version being written: if the
-            // save then fails, the member is a harmless extra that the next
-            // read prunes; if it succeeds, the session was findable from the
-            // instant it was bound. (Nothing written yet if this fails.)
-            self.index(
-                user.as_bytes(),
-                &storage_key,
-                record.version,
-                record.expires_at_ms(),
-            )
-            .await?;
-        }
+        let user = indexed_user(record);
+        // Filed before the write, at the version being written: if the save
+        // then fails, the member is a harmless extra that the next read
+        // prunes; if it succeeds, the session was findable from the instant
+        // it was bound. (Nothing written yet if filing fails.) On a
+        // standalone Redis the save script files it itself, first, in the
+        // same round trip; on a cluster the index is on another slot, so
+        // the index script runs first, on its own.
+        let file_in_script = match user {
+            Some(user) if self.is_cluster() => {
+                self.index(
+                    user.as_bytes(),
+                    &storage_key,
+                    record.version,
+                    record.expires_at_ms(),
+                )
+                .await?;
+                None
+            }
+            other => other,
+        };
         // Version 0 is never stored (records start at 1), so a save stating
         // version 0 expects a version that cannot match: a conflict.
         let loaded_version = record.version.wrapping_sub(1);
@@ -311,6 +360,13 @@ impl SessionStore for RedisStore {
             .arg(&loaded_version.to_be_bytes()[..])
             .arg(codec::VERSION_OFFSET)
             .arg(SAVE_HEAD_LEN);
+        if let Some(user) = file_in_script {
+            invocation
+                .key(self.index_key(user.as_bytes()))
+                .arg(&storage_key)
+                .arg(record.version)
+                .arg(index_until(record.expires_at_ms()));
+        }
         let mut conn = self.conn.clone();
         let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;
         match reply.code {

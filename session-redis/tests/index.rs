@@ -212,6 +212,11 @@ async fn unbound_sessions_cost_what_they_always_cost() {
         .create(&bound("warm", Duration::from_secs(60)))
         .await
         .unwrap();
+    // A bound touch, the first user of the index script on its own.
+    store
+        .touch(&warm.id, SystemTime::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
     store.delete(&warm.id).await.unwrap();
 
     let r = unbound(Duration::from_secs(60));
@@ -295,13 +300,18 @@ async fn unbound_sessions_cost_what_they_always_cost() {
     .await;
     let delete = counted(&mut raw, async { store.delete(&b.id).await.unwrap() }).await;
     eprintln!("bound touch: {touch:?}; bound save: {save:?}; bound delete: {delete:?}");
-    for calls in [&touch, &save, &delete] {
+    for calls in [&touch, &delete] {
         assert_eq!(
             calls.get("evalsha").copied().unwrap_or(0) + calls.get("getdel").copied().unwrap_or(0),
             2,
             "{calls:?}"
         );
     }
+    // On a standalone Redis the save script files the session itself: one
+    // command, one round trip, with the ZADD inside it.
+    assert_eq!(save.get("evalsha"), Some(&1), "{save:?}");
+    assert_eq!(save.get("zadd"), Some(&1), "{save:?}");
+    assert_eq!(save.get("set"), Some(&1), "{save:?}");
 }
 
 #[tokio::test]
@@ -527,4 +537,45 @@ async fn concurrent_rebinding_and_pruning_lose_no_session() {
     for user in users {
         store.delete_user_sessions(user, None).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_save_whose_filing_fails_writes_nothing() {
+    let store = standalone_store().await;
+    let mut raw = raw_standalone().await;
+    let user = format!("wrongtype-{}", SessionId::generate().storage_key());
+    let r = unbound(Duration::from_secs(60));
+    store.create(&r).await.unwrap();
+    // The user's index is not a sorted set: filing fails with WRONGTYPE.
+    let index = store.user_index_key(&user);
+    let _: () = raw.set(&index, "not a sorted set").await.unwrap();
+    let rebound = Record {
+        version: r.version + 1,
+        user: Some(user.clone()),
+        ..r.clone()
+    };
+    let result = store.save(&rebound).await;
+    assert!(matches!(result, Err(Error::Backend(_))), "{result:?}");
+    let stored = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.version, r.version,
+        "the save wrote despite the error"
+    );
+    assert_eq!(stored.user, None);
+    let _: () = raw.del(&index).await.unwrap();
+    store.delete(&r.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_create_whose_filing_fails_leaves_nothing() {
+    let store = standalone_store().await;
+    let mut raw = raw_standalone().await;
+    let user = format!("wrongtype-{}", SessionId::generate().storage_key());
+    let index = store.user_index_key(&user);
+    let _: () = raw.set(&index, "not a sorted set").await.unwrap();
+    let r = bound(&user, Duration::from_secs(60));
+    let result = store.create(&r).await;
+    assert!(matches!(result, Err(Error::Backend(_))), "{result:?}");
+    assert!(store.load(&r.id).await.unwrap().is_none());
+    let _: () = raw.del(&index).await.unwrap();
 }
