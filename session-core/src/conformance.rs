@@ -524,7 +524,7 @@ pub async fn save_with_stale_version_conflicts<S: SessionStore>(store: &Arc<S>) 
     ahead.version = 9;
     assert!(
         matches!(store.save(&ahead).await, Err(Error::VersionConflict)),
-        "a save skipping versions must conflict"
+        "a save that jumps versions must conflict"
     );
     store.delete(&record.id).await.expect("delete");
     assert_vanished(
