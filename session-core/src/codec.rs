@@ -1,22 +1,30 @@
 //! The stored form of a record: a versioned envelope around MessagePack.
 //!
-//! Layout of format 2, the one this version writes:
+//! Layout of format 3, the one this version writes:
 //!
 //! | bytes | meaning |
 //! |---|---|
-//! | 0 | format number, `2` |
+//! | 0 | format number, `3` |
 //! | 1..9 | `expires_at`, milliseconds since the Unix epoch, big-endian `u64` |
 //! | 9..17 | `version`, big-endian `u64` |
-//! | 17.. | MessagePack array `[created_at_ms, {key: bin}, user or nil]` (a 2-element array reads as no user) |
+//! | 17..21 | length `n` of the user identity in bytes, big-endian `u32`; [`UNBOUND`] when the session is bound to nobody |
+//! | 21..21+n | the user identity, UTF-8 |
+//! | 21+n.. | MessagePack array `[created_at_ms, {key: bin}]` |
 //!
-//! The expiry and the version sit at fixed offsets ([`EXPIRY_OFFSET`],
-//! [`VERSION_OFFSET`]) so that a store can move the expiry in place and
-//! check the version in a server-side script without parsing the data (the
-//! Redis store's `touch` and versioned `save`).
+//! The expiry, the version and the user sit at fixed offsets
+//! ([`EXPIRY_OFFSET`], [`VERSION_OFFSET`], [`USER_LEN_OFFSET`],
+//! [`USER_OFFSET`]) so that a store can move the expiry in place, check the
+//! version and see whom a session is bound to in a server-side script
+//! without parsing the data (the Redis store's `touch`, versioned `save`
+//! and per-user index).
 //!
-//! Format 1 (`[1][expires_at][MessagePack [created_at_ms, version, {key: bin}]]`)
-//! is still read. Later versions keep reading every format they ever wrote;
-//! `tests/fixtures/envelope-v1.bin` and `envelope-v2.bin` pin them.
+//! Earlier formats are still read: format 2 (`[2][expires_at][version]`
+//! then MessagePack `[created_at_ms, {key: bin}, user or nil]`, a 2-element
+//! array reading as no user) and format 1
+//! (`[1][expires_at][MessagePack [created_at_ms, version, {key: bin}]]`).
+//! Later versions keep reading every format they ever wrote;
+//! `tests/fixtures/envelope-v1.bin`, `envelope-v2.bin` and `envelope-v3.bin`
+//! pin them.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -25,23 +33,34 @@ use crate::record::{from_unix_ms, unix_ms, Data};
 use crate::{Error, Record, SessionId};
 
 /// The format number this version writes.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 /// Byte offset of the big-endian `u64` expiry (ms since the Unix epoch).
 pub const EXPIRY_OFFSET: usize = 1;
-/// Byte offset of the big-endian `u64` record version (format 2).
+/// Byte offset of the big-endian `u64` record version (formats 2 and 3).
 pub const VERSION_OFFSET: usize = 9;
+/// Byte offset of the big-endian `u32` length of the user identity (format 3).
+pub const USER_LEN_OFFSET: usize = 17;
+/// Byte offset of the user identity (format 3), right after its length.
+pub const USER_OFFSET: usize = USER_LEN_OFFSET + 4;
+/// The user length (format 3) of a session bound to nobody.
+pub const UNBOUND: u32 = u32::MAX;
 const HEADER_V1: usize = EXPIRY_OFFSET + 8;
-const HEADER: usize = VERSION_OFFSET + 8;
+const HEADER_V2: usize = VERSION_OFFSET + 8;
 
 type DataRef<'a> = std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>;
 type DataBuf = std::collections::BTreeMap<String, ByteBuf>;
 
 #[derive(Serialize)]
-struct BodyRef<'a>(u64, DataRef<'a>, Option<&'a str>);
+struct BodyRef<'a>(u64, DataRef<'a>);
 
-/// Serialised as an array; fields added later default when absent.
+/// The format-3 body.
 #[derive(Deserialize)]
-struct Body {
+struct Body(u64, DataBuf);
+
+/// The format-2 body, serialised as an array; fields added later default
+/// when absent.
+#[derive(Deserialize)]
+struct BodyV2 {
     created_at: u64,
     data: DataBuf,
     #[serde(default)]
@@ -55,7 +74,8 @@ struct BodyV1(u64, u64, DataBuf);
 ///
 /// # Errors
 ///
-/// [`Error::Encode`] if MessagePack serialisation fails.
+/// [`Error::Encode`] if MessagePack serialisation fails, [`Error::TooLarge`]
+/// for a user identity of 4 GiB or more.
 pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
     let body = BodyRef(
         unix_ms(record.created_at),
@@ -64,9 +84,20 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
             .iter()
             .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
             .collect(),
-        record.user.as_deref(),
     );
-    let size = HEADER
+    let user = record.user.as_deref().unwrap_or_default();
+    let user_len = match &record.user {
+        None => UNBOUND,
+        Some(u) => u32::try_from(u.len())
+            .ok()
+            .filter(|&n| n != UNBOUND)
+            .ok_or(Error::TooLarge {
+                size: u.len(),
+                limit: UNBOUND as usize - 1,
+            })?,
+    };
+    let size = USER_OFFSET
+        + user.len()
         + 16
         + record
             .data
@@ -77,6 +108,8 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
     out.push(FORMAT);
     out.extend_from_slice(&unix_ms(record.expires_at).to_be_bytes());
     out.extend_from_slice(&record.version.to_be_bytes());
+    out.extend_from_slice(&user_len.to_be_bytes());
+    out.extend_from_slice(user.as_bytes());
     rmp_serde::encode::write(&mut out, &body).map_err(Error::Encode)?;
     Ok(out)
 }
@@ -88,19 +121,34 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
 /// [`Error::Envelope`] for bytes that are not an envelope of a known format,
 /// [`Error::Decode`] for a corrupt MessagePack body.
 pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
-    let truncated = Error::Envelope {
+    let truncated = || Error::Envelope {
         reason: "truncated header",
     };
     let expires_ms = read_expiry(bytes);
     let (created_ms, version, data, user) = match bytes.first() {
         None => return Err(Error::Envelope { reason: "empty" }),
+        Some(3) => {
+            let version = read_version(bytes).ok_or_else(truncated)?;
+            let (user, body) = match read_user(bytes).ok_or_else(truncated)? {
+                None => (None, &bytes[USER_OFFSET..]),
+                Some(user) => {
+                    let user = std::str::from_utf8(user).map_err(|_| Error::Envelope {
+                        reason: "user identity is not UTF-8",
+                    })?;
+                    let body = &bytes[USER_OFFSET + user.len()..];
+                    (Some(user.to_owned()), body)
+                }
+            };
+            let Body(created_at, data) = rmp_serde::from_slice(body).map_err(Error::Decode)?;
+            (created_at, version, data, user)
+        }
         Some(2) => {
-            let version = read_version(bytes).ok_or(truncated)?;
-            let body: Body = rmp_serde::from_slice(&bytes[HEADER..]).map_err(Error::Decode)?;
+            let version = read_version(bytes).ok_or_else(truncated)?;
+            let body: BodyV2 = rmp_serde::from_slice(&bytes[HEADER_V2..]).map_err(Error::Decode)?;
             (body.created_at, version, body.data, body.user)
         }
         Some(1) => {
-            let body = bytes.get(HEADER_V1..).ok_or(truncated)?;
+            let body = bytes.get(HEADER_V1..).ok_or_else(truncated)?;
             let BodyV1(created, version, data) =
                 rmp_serde::from_slice(body).map_err(Error::Decode)?;
             (created, version, data, None)
@@ -124,10 +172,30 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
     })
 }
 
-/// Reads the version from format-2 envelope bytes, if present.
+/// Reads the version from the header of format-2 or format-3 envelope
+/// bytes; `None` for another format or a truncated header.
 pub fn read_version(bytes: &[u8]) -> Option<u64> {
-    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..HEADER)?.try_into().ok()?;
+    if !matches!(bytes.first(), Some(2 | 3)) {
+        return None;
+    }
+    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..HEADER_V2)?.try_into().ok()?;
     Some(u64::from_be_bytes(raw))
+}
+
+/// Reads the user identity's bytes from the header of format-3 envelope
+/// bytes: `Some(None)` for a session bound to nobody, `None` for another
+/// format or a truncated header.
+pub fn read_user(bytes: &[u8]) -> Option<Option<&[u8]>> {
+    if bytes.first() != Some(&3) {
+        return None;
+    }
+    let raw: [u8; 4] = bytes.get(USER_LEN_OFFSET..USER_OFFSET)?.try_into().ok()?;
+    match u32::from_be_bytes(raw) {
+        UNBOUND => Some(None),
+        n => bytes
+            .get(USER_OFFSET..USER_OFFSET.checked_add(usize::try_from(n).ok()?)?)
+            .map(Some),
+    }
 }
 
 /// Reads the expiry (ms since the Unix epoch) from envelope bytes, if present.
@@ -162,6 +230,8 @@ mod tests {
 
     const FIXTURE_V1: &[u8] = include_bytes!("../tests/fixtures/envelope-v1.bin");
     const FIXTURE_V2: &[u8] = include_bytes!("../tests/fixtures/envelope-v2.bin");
+    /// The same record as the others, bound to `guest-42`.
+    const FIXTURE_V3: &[u8] = include_bytes!("../tests/fixtures/envelope-v3.bin");
 
     fn fixture_record(id: SessionId) -> Record {
         let mut data = Data::new();
@@ -183,32 +253,38 @@ mod tests {
 
     #[test]
     fn every_format_fixture_stays_readable() {
-        for fixture in [FIXTURE_V1, FIXTURE_V2] {
+        for (fixture, user) in [
+            (FIXTURE_V1, None),
+            (FIXTURE_V2, None),
+            (FIXTURE_V3, Some("guest-42")),
+        ] {
             let id = SessionId::generate();
             let record = decode(id.clone(), fixture).unwrap();
-            assert_eq!(record, fixture_record(id));
+            let mut expected = fixture_record(id);
+            expected.user = user.map(str::to_owned);
+            assert_eq!(record, expected);
             assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
         }
     }
 
     #[test]
-    fn format_2_header_is_stable_and_user_round_trips() {
-        // The fixture predates the user field: it reads as unbound.
-        assert_eq!(
-            decode(SessionId::generate(), FIXTURE_V2).unwrap().user,
-            None
-        );
+    fn format_3_layout_is_stable() {
         let mut r = fixture_record(SessionId::generate());
-        r.user = Some("42".into());
-        assert_eq!(decode(r.id.clone(), &encode(&r).unwrap()).unwrap(), r);
-        let bytes = encode(&r).unwrap();
-        assert_eq!(
-            bytes[..HEADER],
-            FIXTURE_V2[..HEADER],
-            "header layout changed"
-        );
+        r.user = Some("guest-42".into());
+        assert_eq!(encode(&r).unwrap(), FIXTURE_V3, "format 3 layout changed");
+        assert_eq!(read_version(FIXTURE_V3), Some(7));
         assert_eq!(read_version(FIXTURE_V2), Some(7));
-        assert_eq!(read_expiry(FIXTURE_V2), Some(1_700_000_014_400));
+        assert_eq!(read_version(FIXTURE_V1), None);
+        assert_eq!(read_expiry(FIXTURE_V3), Some(1_700_000_014_400));
+        assert_eq!(read_user(FIXTURE_V3), Some(Some(&b"guest-42"[..])));
+        assert_eq!(read_user(FIXTURE_V2), None, "format 2 has no user field");
+        r.user = None;
+        assert_eq!(read_user(&encode(&r).unwrap()), Some(None));
+        // The empty identity is a user, distinct from none.
+        r.user = Some(String::new());
+        let bytes = encode(&r).unwrap();
+        assert_eq!(read_user(&bytes), Some(Some(&b""[..])));
+        assert_eq!(decode(r.id.clone(), &bytes).unwrap(), r);
     }
 
     #[test]
@@ -227,6 +303,10 @@ mod tests {
             b"\x02aaaaaaaaaaaa",
             b"\x01abc",
             b"\x01\0\0\0\0\0\0\0\0\xc1",
+            // A user longer than the bytes that follow.
+            b"\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\x09ab",
+            // A user that is not UTF-8.
+            b"\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\x01\xff\x92\0\x80",
         ] {
             assert!(decode(id.clone(), bad).is_err(), "{bad:?}");
         }

@@ -10,7 +10,7 @@ use session_core::record::unix_ms;
 use session_core::{codec, Error, SessionId, SessionInfo};
 use tokio::task::JoinSet;
 
-use crate::scripts::{Reply, INDEX, REVOKE, UNINDEX, USER_HEAD_LEN};
+use crate::scripts::{Reply, HEAD_LEN, INDEX, REVOKE, UNINDEX};
 use crate::store::{unexpected, RedisStore};
 
 /// What follows the key prefix in the key of a user's index:
@@ -230,7 +230,7 @@ impl RedisStore {
         let replies: Vec<Reply> = self
             .each(keys, |mut conn, key| {
                 let mut invocation = REVOKE.key(key);
-                invocation.arg(&owner).arg(USER_HEAD_LEN);
+                invocation.arg(&owner).arg(HEAD_LEN);
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await?;
@@ -239,7 +239,6 @@ impl RedisStore {
         let mut stale = Vec::new();
         for ((storage_key, score), reply) in members.into_iter().zip(replies) {
             let head = reply.bytes(0).unwrap_or_default();
-            let format_2 = head.first() == Some(&codec::FORMAT);
             match reply.code {
                 0 => stale.push((storage_key, score)),
                 1 => {
@@ -249,12 +248,12 @@ impl RedisStore {
                     }
                     stale.push((storage_key, codec::read_version(head).unwrap_or(score)));
                 }
-                2 if format_2 => {
+                2 => {
                     if let Some(version) = codec::read_version(head) {
                         stale.push((storage_key, version));
                     }
                 }
-                2 | 3 => {}
+                3 => {}
                 other => return Err(unexpected("the revoke script", &Value::Int(other))),
             }
         }

@@ -37,7 +37,7 @@
 //! |---|---|---|
 //! | `create` | `SET key value PXAT <expires_ms - 1> NX` (nil reply: [`Error::Conflict`]) | standalone: instead, `EVALSHA` of the *create* script, which runs that `SET` and then, if it wrote, the *index* script's steps on the user's index (one round trip); cluster: then the *index* script on the user's index |
 //! | `load` | `GET key`, then the record's own expiry is checked again | nothing |
-//! | `save` | `EVALSHA` of the *save* script: `GETRANGE` the first 28 bytes, compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]); it replies with the user the replaced value was bound to | standalone: the same *save* script, given the new user's index as a second key, first runs the *index* script's steps on it (one round trip); cluster: first the *index* script on the new user's index; either way, after a save that unbinds or re-binds the session, the *unindex* script on the old user's index |
+//! | `save` | `EVALSHA` of the *save* script: `GETRANGE` the first 85 bytes (the header, which holds the version and the user), compare the stored version with `record.version - 1`, and only if equal `SET key value PXAT <expires_ms - 1> XX` (missing key: [`Error::Vanished`]; other version: [`Error::VersionConflict`]); it replies with the user the replaced value was bound to | standalone: the same *save* script, given the new user's index as a second key: after the version check, if the stored value is not bound to this user yet, it runs the *index* script's steps on it; if it is (the session is filed already), it only keeps the index's expiry covering a moved session expiry (`PTTL`, `TIME`, perhaps `PEXPIREAT`), and does nothing more when the expiry stays (one round trip either way); cluster: first the *index* script on the new user's index; either way, after a save that unbinds or re-binds the session, the *unindex* script on the old user's index |
 //! | `delete` | `GETDEL key` (the old value tells whether it was bound) | then the *unindex* script on the user's index |
 //! | `touch` | `EVALSHA` of the *touch* script: if the key is live, `SETRANGE` the 8-byte expiry in place and `PEXPIREAT` (missing key: [`Error::Vanished`]); it replies with the user the session is bound to | then the *index* script on the user's index |
 //! | `delete_expired` | nothing: Redis expires keys itself, so it returns `0` | nothing |
@@ -61,12 +61,12 @@
 //! round trips.
 //!
 //! The `save` script reads the version without decoding the data: in the
-//! current envelope format (2, see [`codec`]) it is the big-endian `u64` at
-//! [`codec::VERSION_OFFSET`]. Format-1 values, which only pre-release builds
-//! and the codec's test fixture wrote, have no fixed version field; the
-//! script reads their version from the fixed-shape start of the MessagePack
-//! body (array marker, `created_at`, `version`), so they are checked exactly
-//! too, and the save rewrites them in format 2. A value too short or of an
+//! current envelope format (3, see [`codec`]) and in format 2 it is the
+//! big-endian `u64` at [`codec::VERSION_OFFSET`]. Format-1 values, which
+//! only pre-release builds and the codec's test fixture wrote, have no fixed
+//! version field; the script reads their version from the fixed-shape start
+//! of the MessagePack body (array marker, `created_at`, `version`), so they
+//! are checked exactly too. Every save rewrites the value in format 3. A value too short or of an
 //! unknown format is [`Error::Envelope`] and is left as it is.
 //!
 //! Records are filed under `<prefix><storage key>`, where the storage key is
@@ -125,10 +125,13 @@
 //! * **Revoking.** `delete_user_sessions` runs, per member except `keep`, a
 //!   script that deletes the session only if its stored user is still this
 //!   user, checked and deleted in one step on the session's node. It returns
-//!   how many live sessions it deleted. Redis's `cmsgpack` cannot read the
-//!   `bin` values of the body, so the scripts walk the few MessagePack
-//!   shapes of a format-2 body themselves; an unbound value is recognised
-//!   from its first 18 bytes and its last byte, without reading it whole.
+//!   how many live sessions it deleted. The scripts find the stored user in
+//!   the value's header (format 3: its length at a fixed offset, then the
+//!   user), so the data is never read. Values written by earlier releases
+//!   (format 2) end their MessagePack body with the user; Redis's `cmsgpack`
+//!   cannot read the `bin` values of that body, so the scripts walk its few
+//!   shapes themselves (an unbound one is recognised from its first 18
+//!   bytes and its last byte), until the next save rewrites it in format 3.
 //! * **When the index cannot be written.** If filing fails after the
 //!   session was written, the operation returns the error and undoes what
 //!   would otherwise escape the index: `create` deletes the new session
@@ -143,10 +146,12 @@
 //! What Redis counts (`INFO commandstats`, commands inside scripts
 //! included), measured by `tests/index.rs` with 1,000 users × 3 sessions:
 //! listing one user's sessions is 4 commands (`ZRANGE`, 3 × `GET`);
-//! revoking them is 23 (`ZRANGE`, 4 × `EVALSHA`, and inside the scripts
-//! 6 × `GETRANGE`, 3 × `GET`, 3 × `DEL`, 3 × `ZSCORE`, 3 × `ZREM`), the same
-//! as with that user alone in Redis. An unbound `create` is 1 `SET`, `save`
-//! 1 `EVALSHA` (2 `GETRANGE`, 1 `SET` inside), `delete` 1 `GETDEL`.
+//! revoking them is 17 (`ZRANGE`, 4 × `EVALSHA`, and inside the scripts
+//! 3 × `GETRANGE`, 3 × `DEL`, 3 × `ZSCORE`, 3 × `ZREM`), the same as with
+//! that user alone in Redis. An unbound `create` is 1 `SET`, `save` 1
+//! `EVALSHA` (1 `GETRANGE`, 1 `SET` inside), `delete` 1 `GETDEL`. A bound
+//! `save` that keeps the binding and the expiry costs exactly the same as
+//! an unbound one.
 //!
 //! # What is atomic and what is not
 //!

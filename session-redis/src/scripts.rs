@@ -11,28 +11,52 @@ use std::sync::LazyLock;
 use redis::{Script, Value};
 use session_core::codec;
 
-/// How many leading bytes of a format-2 envelope say whether it is bound to
-/// a user: the 17-byte header (format, expiry, version) and the MessagePack
-/// array marker of the body (`0x93` for `[created_at, data, user]`, `0x92`
-/// for the older `[created_at, data]`).
-pub(crate) const USER_HEAD_LEN: usize = codec::VERSION_OFFSET + 8 + 1;
-const _: () = assert!(USER_HEAD_LEN == 18, "the Lua below hard-codes BODY = 18");
+/// How many leading bytes of a stored value the scripts read at first:
+/// the whole header of any format, enough for the version of format 1 (the
+/// 9-byte header, a 1-byte array marker and two MessagePack `u64`s of at
+/// most 9 bytes each), and a user identity of up to 64 bytes in format 3,
+/// so that one `GETRANGE` usually says everything a script needs.
+pub(crate) const HEAD_LEN: usize = codec::USER_OFFSET + 64;
+const _: () = assert!(codec::VERSION_OFFSET + 8 <= HEAD_LEN && 28 <= HEAD_LEN);
+const _: () = assert!(
+    codec::EXPIRY_OFFSET == 1,
+    "the Lua below reads the expiry at 2..9"
+);
+const _: () = assert!(
+    codec::USER_LEN_OFFSET == 17 && codec::USER_OFFSET == 21,
+    "the Lua below reads the user length at 18..21 and the user from 22"
+);
+const _: () = assert!(
+    codec::UNBOUND == 0xFFFF_FFFF,
+    "the Lua below hard-codes UNBOUND"
+);
+
+/// How many leading bytes the save script reads when the record is bound
+/// to `user`: at least [`HEAD_LEN`], and enough for a stored value bound to
+/// the same user to show it whole.
+pub(crate) fn head_len(user: Option<&str>) -> usize {
+    HEAD_LEN.max(codec::USER_OFFSET + user.map_or(0, str::len))
+}
 
 /// Shared by the scripts that need the user a stored value is bound to:
-/// `user_of(key, head)` with `head` at least the first [`USER_HEAD_LEN`]
-/// bytes of the value.
+/// `user_of(key, head)` with `head` the first bytes of the value (at least
+/// the header of its format, as read with [`HEAD_LEN`]).
 ///
+/// Format 3 names the user in its header: its length at bytes 17..21
+/// (`0xFFFFFFFF`: nobody), the user right after. When `head` is too short
+/// for the user, one more `GETRANGE` reads it.
+///
+/// Format 2, which only earlier releases wrote, ends its body with the user:
 /// Redis's built-in `cmsgpack` cannot read the body (it rejects the `bin`
 /// type the session values are stored as), so this walks the few
 /// MessagePack shapes the format-2 body is made of: a `uint` (`created_at`),
 /// a map of `str` keys to `bin` values, then `nil` or the user as a `str`.
+/// An unbound format-2 value is recognised from its head and its last byte
+/// alone (`nil` is `0xc0`, a byte that never ends a MessagePack `str` of
+/// valid UTF-8), so only bound ones are read in full.
 ///
-/// Returns the user, `false` when the value is bound to nobody (format 1, a
-/// 2-element body, or `nil`), or `nil` when the body cannot be read.
-///
-/// An unbound value is recognised from its head and its last byte alone
-/// (`nil` is `0xc0`, a byte that never ends a MessagePack `str` of valid
-/// UTF-8), so only bound values are read in full.
+/// Returns the user, `false` when the value is bound to nobody (format 1,
+/// a 2-element format-2 body, or no user), or `nil` when it cannot be read.
 const USER_OF_LUA: &str = r"
 local BODY = 18
 -- The big-endian unsigned integer of n bytes at position i of s; nil past the end.
@@ -134,6 +158,22 @@ local function user_of(key, head)
   if format == 1 then
     return false
   end
+  if format == 3 then
+    local n = be(head, 18, 4)
+    if n == nil then
+      return nil
+    end
+    if n == 4294967295 then
+      return false
+    end
+    if string.len(head) < 21 + n then
+      head = redis.call('GETRANGE', key, 0, 20 + n)
+      if string.len(head) < 21 + n then
+        return nil
+      end
+    end
+    return string.sub(head, 22, 21 + n)
+  end
   if format ~= 2 then
     return nil
   end
@@ -154,7 +194,7 @@ end
 /// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
 /// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see
 /// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the byte offset
-/// of the expiry in the envelope, ARGV[4]: [`USER_HEAD_LEN`].
+/// of the expiry in the envelope, ARGV[4]: [`HEAD_LEN`].
 ///
 /// Replies `{1}` when moved and the record is bound to nobody, `{1, user,
 /// head}` when moved and it is bound to `user` (`head`: the header as it
@@ -182,34 +222,31 @@ return {1}
 pub(crate) static TOUCH: LazyLock<Script> =
     LazyLock::new(|| Script::new(&[USER_OF_LUA, TOUCH_LUA].concat()));
 
-/// How many leading bytes of a stored value [`SAVE_LUA`] reads: enough for
-/// the version of either format (format 2: `VERSION_OFFSET + 8`; format 1:
-/// the 9-byte header, a 1-byte array marker and two MessagePack `u64`s of
-/// at most 9 bytes each), and for the body marker [`USER_OF_LUA`] needs.
-pub(crate) const SAVE_HEAD_LEN: usize = 28;
-const _: () = assert!(codec::VERSION_OFFSET + 8 <= SAVE_HEAD_LEN);
-const _: () = assert!(USER_HEAD_LEN <= SAVE_HEAD_LEN);
-
 /// Versioned `save` in one step. KEYS[1]: the record's key. ARGV[1]: the
 /// new envelope, ARGV[2]: the key's new `PXAT` (see
 /// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the version the
 /// caller loaded (`record.version - 1`) as 8 big-endian bytes, ARGV[4]: the
-/// byte offset of the version in a format-2 envelope, ARGV[5]: how many
-/// leading bytes to read ([`SAVE_HEAD_LEN`]).
+/// byte offset of the version in a format-2 or format-3 envelope, ARGV[5]:
+/// how many leading bytes to read ([`head_len`]).
 ///
-/// Reads the stored version without decoding the data: in format 2 it is
-/// the 8 bytes at ARGV[4]; in format 1 (no fixed version field) it is the
-/// second `u64` of the MessagePack body right after the 9-byte header,
+/// Reads the stored version without decoding the data: in formats 2 and 3
+/// it is the 8 bytes at ARGV[4]; in format 1 (no fixed version field) it is
+/// the second `u64` of the MessagePack body right after the 9-byte header,
 /// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
 /// equals ARGV[3].
 ///
 /// With a second key (standalone Redis only: on a cluster the two keys are
-/// on different slots), the session is first filed in that user's index,
-/// exactly as [`INDEX_LUA`] does: KEYS[2]: the user's index, ARGV[6]: the
-/// session's storage key, ARGV[7]: the record's version, ARGV[8]: the
-/// index's `PEXPIREAT` bound. That is the index script and the save in one
-/// round trip, in the same order and atomically: if filing fails, the
-/// script stops with the error before anything is written.
+/// on different slots), the session is also kept in that user's index:
+/// KEYS[2]: the user's index, ARGV[6]: the session's storage key, ARGV[7]:
+/// the record's version, ARGV[8]: the index's `PEXPIREAT` bound, ARGV[9]:
+/// the user. When the stored value is bound to another user or to nobody,
+/// the session is filed exactly as [`INDEX_LUA`] does; when it is already
+/// bound to this user it is already filed (a member only leaves an index
+/// once its record is gone or bound elsewhere), so only the index's expiry
+/// is kept covering the session's, and only if the expiry changes. Either
+/// way before the write: if that fails, the script stops with the error
+/// before anything is written. The version check comes first, so a
+/// conflicting save touches nothing.
 ///
 /// Replies `{1, old user or nil}` when written (the user the replaced value
 /// was bound to, so that the caller can take the session out of that
@@ -217,9 +254,6 @@ const _: () = assert!(USER_HEAD_LEN <= SAVE_HEAD_LEN);
 /// short to hold a version, `{-2}` on a version mismatch, `{-3}` for an
 /// unknown format number.
 const SAVE_LUA: &str = r"
-if #KEYS > 1 then
-  file_in_index(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
-end
 local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
 if head == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -250,7 +284,7 @@ local function uint_at(s, i)
 end
 local format = string.byte(head, 1)
 local stored
-if format == 2 then
+if format == 2 or format == 3 then
   local offset = tonumber(ARGV[4])
   if string.len(head) < offset + 8 then
     return {-1}
@@ -275,6 +309,13 @@ if stored ~= ARGV[3] then
   return {-2}
 end
 local old_user = user_of(KEYS[1], head)
+if #KEYS > 1 then
+  if old_user ~= ARGV[9] then
+    file_in_index(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
+  elseif string.sub(head, 2, 9) ~= string.sub(ARGV[1], 2, 9) then
+    keep_index_until(KEYS[2], ARGV[8])
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
 return {1, old_user or false}
 ";
@@ -284,7 +325,7 @@ pub(crate) static SAVE: LazyLock<Script> =
 
 /// Revocation of one session, in one step: delete it only if it is bound
 /// to the user being logged out. KEYS[1]: the record's key. ARGV[1]: the
-/// user. ARGV[2]: [`USER_HEAD_LEN`].
+/// user. ARGV[2]: [`HEAD_LEN`].
 ///
 /// Replies `{1, head}` when deleted, `{2, head}` when it is bound to someone
 /// else or to nobody (kept), `{0}` when there is no such key, `{3}` when the
@@ -351,11 +392,11 @@ const INDEX_LUA: &str = r"
 return file_in_index(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 ";
 
-/// The body of [`INDEX_LUA`], shared with [`SAVE_LUA`]:
-/// `file_in_index(index, member, version, until_ms)`.
+/// The body of [`INDEX_LUA`], shared with [`SAVE_LUA`] and [`CREATE_LUA`]:
+/// `file_in_index(index, member, version, until_ms)`, and its second half
+/// `keep_index_until(index, until_ms)`, which only moves the expiry.
 const INDEX_FN_LUA: &str = r"
-local function file_in_index(index, member, version, until_ms)
-  redis.call('ZADD', index, 'GT', version, member)
+local function keep_index_until(index, until_ms)
   local pttl = redis.call('PTTL', index)
   if pttl >= 0 then
     local t = redis.call('TIME')
@@ -366,6 +407,10 @@ local function file_in_index(index, member, version, until_ms)
   end
   redis.call('PEXPIREAT', index, until_ms)
   return {1}
+end
+local function file_in_index(index, member, version, until_ms)
+  redis.call('ZADD', index, 'GT', version, member)
+  return keep_index_until(index, until_ms)
 end
 ";
 

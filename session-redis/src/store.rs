@@ -14,7 +14,7 @@ use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::index::index_until;
-use crate::scripts::{Reply, CREATE, SAVE, SAVE_HEAD_LEN, TOUCH, USER_HEAD_LEN};
+use crate::scripts::{head_len, Reply, CREATE, HEAD_LEN, SAVE, TOUCH};
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -244,7 +244,7 @@ impl RedisStore {
             .arg(&expires_ms.to_be_bytes()[..])
             .arg(redis_expiry(expires_ms))
             .arg(codec::EXPIRY_OFFSET)
-            .arg(USER_HEAD_LEN);
+            .arg(HEAD_LEN);
         let mut conn = self.conn.clone();
         self.bounded(invocation.invoke_async(&mut conn)).await
     }
@@ -334,9 +334,10 @@ impl SessionStore for RedisStore {
         // then fails, the member is a harmless extra that the next read
         // prunes; if it succeeds, the session was findable from the instant
         // it was bound. (Nothing written yet if filing fails.) On a
-        // standalone Redis the save script files it itself, first, in the
-        // same round trip; on a cluster the index is on another slot, so
-        // the index script runs first, on its own.
+        // standalone Redis the save script files it itself, in the same
+        // round trip, after its version check and only if the stored value
+        // is not already bound to this user; on a cluster the index is on
+        // another slot, so the index script runs first, on its own.
         let file_in_script = match user {
             Some(user) if self.is_cluster() => {
                 self.index(
@@ -359,13 +360,14 @@ impl SessionStore for RedisStore {
             .arg(redis_expiry(record.expires_at_ms()))
             .arg(&loaded_version.to_be_bytes()[..])
             .arg(codec::VERSION_OFFSET)
-            .arg(SAVE_HEAD_LEN);
+            .arg(head_len(file_in_script));
         if let Some(user) = file_in_script {
             invocation
                 .key(self.index_key(user.as_bytes()))
                 .arg(&storage_key)
                 .arg(record.version)
-                .arg(index_until(record.expires_at_ms()));
+                .arg(index_until(record.expires_at_ms()))
+                .arg(user);
         }
         let mut conn = self.conn.clone();
         let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;

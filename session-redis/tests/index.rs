@@ -151,15 +151,17 @@ async fn revoking_one_user_of_a_thousand_touches_only_that_users_keys() {
         }
     }
     // One read of the index, then per session: the listing one GET, the
-    // revocation one EVALSHA (inside it GETRANGE x2, GET, DEL), and one
-    // pruning EVALSHA (inside it ZSCORE and ZREM per session).
+    // revocation one EVALSHA (inside it one GETRANGE, which shows the user
+    // in the header, and DEL), and one pruning EVALSHA (inside it ZSCORE
+    // and ZREM per session).
     assert_eq!(listing.get("zrange"), Some(&1));
     assert_eq!(listing.get("get"), Some(&3));
     assert_eq!(total(&listing), 4, "{listing:?}");
     assert_eq!(revoking.get("zrange"), Some(&1));
     assert_eq!(revoking.get("evalsha"), Some(&4));
     assert_eq!(revoking.get("del"), Some(&3));
-    assert_eq!(total(&revoking), 23, "{revoking:?}");
+    assert_eq!(revoking.get("getrange"), Some(&3));
+    assert_eq!(total(&revoking), 17, "{revoking:?}");
 
     // The same revocation with the user alone in Redis costs the same: the
     // figure depends on the user's sessions only, not on the 3,000.
@@ -232,12 +234,12 @@ async fn unbound_sessions_cost_what_they_always_cost() {
             .unwrap();
     })
     .await;
-    // The script reads the head and the last byte, and writes.
+    // The script reads the header (which says "bound to nobody") and writes.
     assert_eq!(
         save,
         BTreeMap::from([
             ("evalsha".to_owned(), 1),
-            ("getrange".to_owned(), 2),
+            ("getrange".to_owned(), 1),
             ("set".to_owned(), 1)
         ])
     );
@@ -288,18 +290,64 @@ async fn unbound_sessions_cost_what_they_always_cost() {
             .unwrap();
     })
     .await;
+    // A save that keeps the binding and the expiry: the header says the
+    // session is filed already, so the index is not touched at all.
+    let stored = store.load(&b.id).await.unwrap().unwrap();
+    let same = counted(&mut raw, async {
+        store
+            .save(&Record {
+                version: stored.version + 1,
+                ..stored.clone()
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(
+        same,
+        BTreeMap::from([
+            ("evalsha".to_owned(), 1),
+            ("getrange".to_owned(), 1),
+            ("set".to_owned(), 1)
+        ]),
+        "a save that changes no binding paid for the index"
+    );
+    // Same binding, later expiry: only the index's expiry is looked at.
+    let later = counted(&mut raw, async {
+        store
+            .save(&Record {
+                version: stored.version + 2,
+                expires_at: truncate_ms(SystemTime::now() + Duration::from_secs(600)),
+                ..stored.clone()
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(later.get("zadd"), None, "{later:?}");
+    assert_eq!(later.get("pexpireat"), Some(&1), "{later:?}");
+    assert_eq!(later.get("evalsha"), Some(&1), "{later:?}");
+    let index_ttl: i64 = raw.pttl(store.user_index_key("zoë")).await.unwrap();
+    assert!(index_ttl > 590_000, "the index ends before the session");
+    // A save that binds the session to someone else: filed in one round
+    // trip with the write (the ZADD inside the script), then taken out of
+    // the old user's index.
     let save = counted(&mut raw, async {
         store
             .save(&Record {
-                version: 2,
-                ..b.clone()
+                version: stored.version + 3,
+                user: Some("ada".into()),
+                ..stored.clone()
             })
             .await
             .unwrap();
     })
     .await;
     let delete = counted(&mut raw, async { store.delete(&b.id).await.unwrap() }).await;
-    eprintln!("bound touch: {touch:?}; bound save: {save:?}; bound delete: {delete:?}");
+    eprintln!(
+        "bound touch: {touch:?}; bound save, same user: {same:?}; later: {later:?}; \
+         re-bound: {save:?}; bound delete: {delete:?}"
+    );
     for calls in [&touch, &delete] {
         assert_eq!(
             calls.get("evalsha").copied().unwrap_or(0) + calls.get("getdel").copied().unwrap_or(0),
@@ -307,10 +355,9 @@ async fn unbound_sessions_cost_what_they_always_cost() {
             "{calls:?}"
         );
     }
-    // On a standalone Redis the save script files the session itself: one
-    // command, one round trip, with the ZADD inside it.
-    assert_eq!(save.get("evalsha"), Some(&1), "{save:?}");
+    assert_eq!(save.get("evalsha"), Some(&2), "{save:?}");
     assert_eq!(save.get("zadd"), Some(&1), "{save:?}");
+    assert_eq!(save.get("zrem"), Some(&1), "{save:?}");
     assert_eq!(save.get("set"), Some(&1), "{save:?}");
 }
 
@@ -382,10 +429,59 @@ async fn the_index_never_ends_before_its_latest_session() {
     assert!(!exists, "an emptied index is removed");
 }
 
-/// Values of every MessagePack shape the body can take (fixmap, map 16;
-/// str 8/16 keys; bin 8/16/32 values; users as fixstr, str 8, str 16, empty,
-/// non-ASCII, with hash-tag braces) are read right by the scripts: the
-/// revocation script must see each one's user to delete it.
+/// The same record in envelope format 2, as earlier releases wrote it: the
+/// user moves from the header to the end of the MessagePack body.
+fn as_format_2(v3: &[u8]) -> Vec<u8> {
+    use session_core::codec::{USER_LEN_OFFSET, USER_OFFSET};
+    let user = session_core::codec::read_user(v3).expect("a format-3 envelope");
+    let body = &v3[USER_OFFSET + user.map_or(0, <[u8]>::len)..];
+    assert_eq!(body[0], 0x92, "a 2-element body");
+    let mut v2 = vec![2];
+    v2.extend_from_slice(&v3[1..USER_LEN_OFFSET]);
+    v2.push(0x93);
+    v2.extend_from_slice(&body[1..]);
+    match user {
+        None => v2.push(0xc0),
+        Some(u) => {
+            match u.len() {
+                n if n < 32 => v2.push(0xa0 | n as u8),
+                n if n < 256 => v2.extend_from_slice(&[0xd9, n as u8]),
+                n if n < 65_536 => {
+                    v2.push(0xda);
+                    v2.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+                n => {
+                    v2.push(0xdb);
+                    v2.extend_from_slice(&(n as u32).to_be_bytes());
+                }
+            }
+            v2.extend_from_slice(u);
+        }
+    }
+    v2
+}
+
+/// Overwrites the stored value of `r` with its format-2 envelope.
+async fn put_format_2(raw: &mut redis::aio::MultiplexedConnection, store: &RedisStore, r: &Record) {
+    let v2 = as_format_2(&session_core::codec::encode(r).unwrap());
+    let _: () = raw
+        .set_options(
+            store.redis_key(&r.id),
+            v2,
+            redis::SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::XX)
+                .with_expiration(redis::SetExpiry::PX(60_000)),
+        )
+        .await
+        .unwrap();
+}
+
+/// Values of every shape the envelope can take, in the current format 3
+/// and in format 2 (fixmap, map 16; str 8/16 keys; bin 8/16/32 values;
+/// users as fixstr, str 8, str 16, empty, longer than the scripts' first
+/// read, non-ASCII, with hash-tag braces) are read right by the scripts:
+/// the save script must see whether the binding changes, the revocation
+/// script each one's user to delete it.
 #[tokio::test]
 async fn every_shape_of_value_is_read_by_the_scripts() {
     let store = standalone_store().await;
@@ -417,7 +513,7 @@ async fn every_shape_of_value_is_read_by_the_scripts() {
     big.insert("nil".into(), vec![0xc0]);
     shapes.push(big);
 
-    for user in &users {
+    for (user, format) in users.iter().flat_map(|u| [(u, 2), (u, 3)]) {
         let mut ids = Vec::new();
         for data in &shapes {
             let r = Record {
@@ -429,6 +525,18 @@ async fn every_shape_of_value_is_read_by_the_scripts() {
                 )
             };
             store.create(&r).await.unwrap();
+            if format == 2 {
+                put_format_2(&mut raw, &store, &r).await;
+            }
+            // A save keeping the binding: the script must see it is kept.
+            let saved = Record {
+                version: 2,
+                ..r.clone()
+            };
+            store.save(&saved).await.unwrap();
+            if format == 2 {
+                put_format_2(&mut raw, &store, &saved).await;
+            }
             // touch learns the user in Redis and files the session again
             store
                 .touch(&r.id, SystemTime::now() + Duration::from_secs(120))
@@ -436,7 +544,7 @@ async fn every_shape_of_value_is_read_by_the_scripts() {
                 .unwrap();
             ids.push(r.id);
         }
-        let label = &user[..user.len().min(20)];
+        let label = format!("{}, format {format}", &user[..user.len().min(20)]);
         let listed = store.user_sessions(user).await.unwrap();
         assert_eq!(listed.len(), shapes.len(), "user {label:?}");
         assert_eq!(
