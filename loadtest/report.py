@@ -133,6 +133,23 @@ if lost:
         p("\nNon-2xx answers in these runs: " + "; ".join(errs) + ".")
     p("")
 
+# ------------------------------------------------------------ versions
+ver = [r for r in raw if r["phase"] == "versions"]
+if ver:
+    p("## Issue 8: the version check on vs off, ours, /visits over 64 sessions\n")
+    p("| store | runs | with the check req/s | without req/s | with / without | server CPU µs/req with / without | p99 ms with / without |")
+    p("|---|---:|---:|---:|---:|---|---|")
+    for store in ["redis", "postgres"]:
+        on, off = pick("versions", "ours", store, "/visits", "versions=on"), pick("versions", "ours", store, "/visits", "versions=off")
+        if not on or not off:
+            continue
+        a, b = med(on, "rps"), med(off, "rps")
+        p(f"| {store} | {len(on)} | {fmt(a)} | {fmt(b)} | {a / b:.3f}× | {fmt(med(on, 'server_cpu_us_per_req'), 1)} / "
+          f"{fmt(med(off, 'server_cpu_us_per_req'), 1)} | {fmt(med(on, 'p99_ms'), 2)} / {fmt(med(off, 'p99_ms'), 2)} |")
+        p(f"| | per run (with, without) | " + ", ".join(f"{fmt(float(x['rps']))}" for x in on) + " | "
+          + ", ".join(f"{fmt(float(x['rps']))}" for x in off) + " | | | |")
+    p("")
+
 # ------------------------------------------------------------ index
 idx = [r for r in raw if r["phase"] == "index"]
 if idx:

@@ -40,7 +40,10 @@
 #   client-sent commands vs `[lua]` ones; pg_stat_statements).
 # * Phases (PHASES, default all): e2e (headline matrix, RUNS repetitions,
 #   median), lost (issue 8: 32 connections on ONE session, /visits),
-#   index (issue 9: set_user at login on/off, /visits and /login cost),
+#   versions (issue 8: /visits over 64 sessions with the stores' version
+#   check and without it, --versions off, RUNS repetitions; VERSION_STORES),
+#   index (issue 9: set_user at login on/off, /visits and /login cost;
+#   INDEX_STORES, INDEX_RUNS repetitions),
 #   memory (RSS during/after a 10 s login storm, max_age 1 s), ceiling
 #   (redis-benchmark / pgbench running the stores' own commands and SQL,
 #   extracted from the session-redis / session-sqlx sources), micro
@@ -58,7 +61,10 @@ RUNS=${RUNS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BACKEND_CPU=${BACKEND_CPU:-1}
-PHASES=${PHASES:-"e2e lost index memory ceiling micro"}
+PHASES=${PHASES:-"e2e lost versions index memory ceiling micro"}
+VERSION_STORES=${VERSION_STORES:-"redis postgres"}
+INDEX_STORES=${INDEX_STORES:-"memory redis"}
+INDEX_RUNS=${INDEX_RUNS:-1}
 SOURCE=${SOURCE:-worktree}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-$HERE/results/$STAMP}
@@ -415,21 +421,38 @@ if has_phase lost; then
   done
 fi
 
+if has_phase versions; then
+  say "phase versions (issue 8): the version check on/off, /visits over $SESSIONS sessions"
+  for ((run = 1; run <= RUNS; run++)); do
+    for store in $VERSION_STORES; do
+      for versions in on off; do
+        reset_backends
+        start_server ours "$store" --versions "$versions"
+        login "$SESSIONS" "$TMP/cookies.txt"
+        wrk_run versions "$run" ours "$store" /visits "versions=$versions" sessions.lua "$TMP/cookies.txt"
+        stop_server
+      done
+    done
+  done
+fi
+
 if has_phase index; then
   say "phase index (issue 9): set_user at login on/off"
-  for store in memory redis; do
-    for index in on off; do
-      reset_backends
-      start_server ours "$store" --index "$index"
-      login "$SESSIONS" "$TMP/cookies.txt"
-      if [[ $store == redis ]]; then
-        for route in /profile /visits; do
-          printf '%s\t%s\t%s\t%s\n' "ours" "$store" "$route index=$index" "$(round_trips "$store" "$route" "$TMP/cookies.txt")" >>"$OUT/round_trips.tsv"
-        done
-      fi
-      wrk_run index 1 ours "$store" /visits "index=$index" sessions.lua "$TMP/cookies.txt"
-      wrk_run index 1 ours "$store" /login "index=$index" login.lua
-      stop_server
+  for store in $INDEX_STORES; do
+    for ((run = 1; run <= INDEX_RUNS; run++)); do
+      for index in on off; do
+        reset_backends
+        start_server ours "$store" --index "$index"
+        login "$SESSIONS" "$TMP/cookies.txt"
+        if [[ $store == redis && $run == 1 ]]; then
+          for route in /profile /visits; do
+            printf '%s\t%s\t%s\t%s\n' "ours" "$store" "$route index=$index" "$(round_trips "$store" "$route" "$TMP/cookies.txt")" >>"$OUT/round_trips.tsv"
+          done
+        fi
+        wrk_run index "$run" ours "$store" /visits "index=$index" sessions.lua "$TMP/cookies.txt"
+        wrk_run index "$run" ours "$store" /login "index=$index" login.lua
+        stop_server
+      done
     done
     # Login cost when every login is a different user (the runs above bind
     # every session to the one demo user, whose index then grows all run).

@@ -4,6 +4,7 @@
 //! ```text
 //! loadtest-server --variant ours|tower|actix|none --store memory|redis|postgres
 //!                 [--port 8080] [--max-age 14400] [--index off|on] [--users same|distinct]
+//!                 [--versions on|off]
 //!                 [--sweep-secs N]
 //!                 [--redis-url redis://127.0.0.1:6379] [--pg-url postgres://postgres@127.0.0.1:5432/test]
 //!                 [--tower-redis-pool 6] [--workers 1]
@@ -26,6 +27,7 @@
 mod actix;
 mod none;
 mod ours;
+mod unversioned;
 mod tower;
 
 use std::net::SocketAddr;
@@ -55,6 +57,8 @@ pub struct Args {
     pub addr: SocketAddr,
     pub max_age: Duration,
     pub index: bool,
+    /// ours: `false` with `--versions off` (see `unversioned.rs`).
+    pub versions: bool,
     pub distinct_users: bool,
     /// ours on memory: the store's sweep interval (default: the store's, 60 s).
     pub sweep: Option<Duration>,
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Args, BoxError> {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         max_age: Duration::from_secs(14_400),
         index: false,
+        versions: true,
         distinct_users: false,
         sweep: None,
         redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
@@ -97,6 +102,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--port" => args.addr.set_port(value()?.parse()?),
             "--max-age" => args.max_age = Duration::from_secs(value()?.parse()?),
             "--index" => args.index = value()? == "on",
+            "--versions" => args.versions = value()? == "on",
             "--users" => args.distinct_users = value()? == "distinct",
             "--sweep-secs" => args.sweep = Some(Duration::from_secs(value()?.parse()?)),
             "--redis-url" => args.redis_url = value()?,

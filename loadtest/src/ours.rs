@@ -14,6 +14,7 @@ use session_cookie::{
     SessionStore,
 };
 
+use crate::unversioned::Unversioned;
 use crate::{Args, BoxError, Store, COOKIE, EMAIL, SECRET, USER_ID};
 
 type Reply = Result<Response, session_cookie::Error>;
@@ -78,13 +79,27 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
             Some(every) => Arc::new(MemoryStore::builder().sweep_interval(every).build()),
             None => Arc::new(MemoryStore::new()),
         },
-        Store::Redis => Arc::new(RedisStore::connect(args.redis_url.as_str()).await?),
+        Store::Redis => {
+            let store = RedisStore::connect(args.redis_url.as_str()).await?;
+            if args.versions {
+                Arc::new(store)
+            } else {
+                Arc::new(Unversioned::redis(store, &args.redis_url).await?)
+            }
+        }
         Store::Postgres => {
             let store = PostgresStore::connect(&args.pg_url).await?;
             store.migrate().await?;
-            Arc::new(store)
+            if args.versions {
+                Arc::new(store)
+            } else {
+                Arc::new(Unversioned::postgres(store))
+            }
         }
     };
+    if !args.versions && (args.store == Store::Memory || args.index) {
+        return Err("--versions off: redis or postgres, with --index off".into());
+    }
     Ok(Router::new()
         .route("/login", post(login))
         .route("/profile", get(profile))
