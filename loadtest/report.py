@@ -183,7 +183,7 @@ if mem:
         label, rss0, peak, end = row[:4]
         samples = row[4:]
         variant = label.split()[0]
-        extra = "storm sweep=1s" if "sweep" in label else "storm"
+        extra = "storm sweep=60s" if "sweep" in label else "storm"
         created = pick("memory", variant, "memory", "/login", extra)
         n = int(created[0]["requests"]) - int(created[0]["non2xx"]) if created else 0
         last = int(samples[-1]) if samples else int(end)

@@ -3,9 +3,14 @@
 //! * Concurrent: records are spread over independently locked shards; no lock
 //!   is ever held across an `.await`.
 //! * TTL-aware: an expired record is never returned, and a background task
-//!   sweeps expired records (see [`MemoryStoreBuilder::sweep_interval`]). The
-//!   task ends when the last clone of the store is dropped or on
-//!   [`MemoryStore::shutdown`].
+//!   sweeps expired records every second (see
+//!   [`MemoryStoreBuilder::sweep_interval`]). The task ends when the last
+//!   clone of the store is dropped or on [`MemoryStore::shutdown`].
+//! * Gives memory back: after a sweep that halved the store once a burst
+//!   of sessions has ended (a login storm, say), the sweeper shrinks its
+//!   tables and asks the allocator to return the freed memory to the system
+//!   (see [`MemoryStoreBuilder::release_memory`]), so the process does not
+//!   stay at its peak size.
 //! * Bounded on request: with [`MemoryStoreBuilder::capacity`], a `create`
 //!   that finds its shard full first drops expired records and then evicts the
 //!   record closest to expiry in that shard.
@@ -39,9 +44,19 @@ use async_trait::async_trait;
 use session_core::record::{truncate_ms, unix_ms};
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
-/// Default interval between sweeps of expired records.
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Default interval between sweeps of expired records: one second. A sweep
+/// that finds nothing expired costs one lock and one look per shard
+/// (microseconds); expired records are found in order of expiry, never by
+/// a scan.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_SHARDS: usize = 32;
+/// At most this many expired records are removed per shard lock, so that a
+/// large sweep never keeps a request waiting on a shard for long.
+const SWEEP_BATCH: usize = 1024;
+/// A release needs the store to have shrunk by at least this many records.
+const RELEASE_MIN: usize = 4096;
+
+mod release;
 
 /// The in-memory store. Cloning is cheap and shares the records.
 #[derive(Clone)]
@@ -54,6 +69,37 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     books: Books,
     shard_capacity: Option<usize>,
+}
+
+/// What the sweeper remembers between sweeps to decide when to give memory
+/// back: the most records held since the last release, and how many were
+/// left after the previous sweep.
+#[derive(Debug, Default)]
+struct Tide {
+    high: usize,
+    after_last_sweep: usize,
+}
+
+impl Tide {
+    /// Records one sweep that went from `before` to `after` records;
+    /// `true` when memory should be released now: the store holds at most
+    /// half of its high-water mark, at least [`RELEASE_MIN`] records fewer,
+    /// and is not still growing (fewer records arrived since the previous
+    /// sweep than an eighth of the mark). During a steady storm each sweep
+    /// halves the store too, but as many records arrive again by the next,
+    /// and their memory is reused rather than given back and asked for anew.
+    fn ebb(&mut self, before: usize, after: usize) -> bool {
+        self.high = self.high.max(before);
+        let arrived = before.saturating_sub(self.after_last_sweep);
+        self.after_last_sweep = after;
+        let release = after <= self.high / 2
+            && self.high - after >= RELEASE_MIN
+            && arrived <= self.high / 8;
+        if release {
+            self.high = after;
+        }
+        release
+    }
 }
 
 /// Bookkeeping shared by the shards. Lock order: a shard, then `users`.
@@ -120,6 +166,7 @@ pub struct MemoryStoreBuilder {
     sweep_interval: Option<Duration>,
     capacity: Option<usize>,
     shards: usize,
+    release_memory: bool,
 }
 
 impl Default for MemoryStore {
@@ -129,8 +176,9 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with default settings: unbounded, swept every minute when
-    /// created inside a tokio runtime.
+    /// A store with default settings: unbounded, swept every second (and
+    /// giving memory back after a burst) when created inside a tokio
+    /// runtime.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -141,6 +189,7 @@ impl MemoryStore {
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
             capacity: None,
             shards: DEFAULT_SHARDS,
+            release_memory: true,
         }
     }
 
@@ -184,13 +233,35 @@ impl Inner {
         let now_ms = unix_ms(now);
         let mut removed = 0;
         for shard in self.shards.iter() {
-            let n = shard
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove_expired(now_ms, &self.books);
-            removed += n as u64;
+            loop {
+                let n = shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove_expired(now_ms, &self.books, SWEEP_BATCH);
+                removed += n as u64;
+                if n < SWEEP_BATCH {
+                    break;
+                }
+            }
         }
         removed
+    }
+
+    /// Shrinks every table that holds far fewer entries than it has room
+    /// for (hash tables never shrink on their own), keeping room to grow.
+    fn shrink(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            if shard.records.capacity() > 4 * shard.records.len().max(16) {
+                let keep = 2 * shard.records.len();
+                shard.records.shrink_to(keep);
+            }
+        }
+        let mut users = self.books.users();
+        if users.capacity() > 4 * users.len().max(16) {
+            let keep = 2 * users.len();
+            users.shrink_to(keep);
+        }
     }
 }
 
@@ -229,10 +300,11 @@ impl Shard {
         }
     }
 
-    fn remove_expired(&mut self, now_ms: u64, books: &Books) -> usize {
+    /// Removes up to `limit` expired records, soonest first.
+    fn remove_expired(&mut self, now_ms: u64, books: &Books, limit: usize) -> usize {
         let mut n = 0;
         while let Some((exp, id)) = self.by_expiry.first().cloned() {
-            if exp > now_ms {
+            if exp > now_ms || n == limit {
                 break;
             }
             self.by_expiry.pop_first();
@@ -249,7 +321,7 @@ impl Shard {
         if self.records.len() < capacity {
             return;
         }
-        self.remove_expired(now_ms, books);
+        self.remove_expired(now_ms, books, usize::MAX);
         while self.records.len() >= capacity {
             let Some((_, id)) = self.by_expiry.first().cloned() else {
                 break;
@@ -391,7 +463,10 @@ impl MemoryStore {
 }
 
 impl MemoryStoreBuilder {
-    /// How often the background task removes expired records (default 60 s).
+    /// How often the background task removes expired records (default
+    /// [`DEFAULT_SWEEP_INTERVAL`], one second). Memory is released (see
+    /// [`release_memory`](Self::release_memory)) only after sweeps, so a
+    /// longer interval also keeps a burst's memory longer.
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = Some(interval.max(Duration::from_millis(1)));
         self
@@ -412,6 +487,22 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// Whether the sweeper gives memory back after a burst (default `true`).
+    ///
+    /// After a sweep that leaves at most half of the most records held
+    /// since the last release (and at least 4,096 fewer), once the store has
+    /// stopped growing, the sweeper shrinks the store's hash tables and, on
+    /// Linux with glibc, calls `malloc_trim(0)` on a blocking thread, so
+    /// that the process returns to about its size before the burst. This is
+    /// process-wide: it also returns memory the rest of the application
+    /// freed. Other allocators return memory on their own; there only the
+    /// tables are shrunk. Turn it off if the application manages its
+    /// allocator itself.
+    pub fn release_memory(mut self, release: bool) -> Self {
+        self.release_memory = release;
+        self
+    }
+
     /// Number of independently locked shards (default 32).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards.max(1);
@@ -428,23 +519,30 @@ impl MemoryStoreBuilder {
         let sweeper = self.sweep_interval.and_then(|every| {
             let handle = tokio::runtime::Handle::try_current().ok()?;
             let weak = Arc::downgrade(&inner);
-            let task = handle.spawn(sweep_loop(weak, every));
+            let task = handle.spawn(sweep_loop(weak, every, self.release_memory));
             Some(Arc::new(Sweeper(task.abort_handle())))
         });
         MemoryStore { inner, sweeper }
     }
 }
 
-async fn sweep_loop(inner: Weak<Inner>, every: Duration) {
+async fn sweep_loop(inner: Weak<Inner>, every: Duration, release: bool) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tide = Tide::default();
     loop {
         ticks.tick().await;
-        match inner.upgrade() {
-            Some(inner) => {
-                inner.sweep(SystemTime::now());
-            }
-            None => return,
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let before = inner.books.len.load(Ordering::Relaxed);
+        inner.sweep(SystemTime::now());
+        let after = inner.books.len.load(Ordering::Relaxed);
+        if release && tide.ebb(before, after) {
+            inner.shrink();
+            drop(inner);
+            // A panic there would only mean no memory was returned.
+            let _ = tokio::task::spawn_blocking(release::release_freed_memory).await;
         }
     }
 }
@@ -516,6 +614,43 @@ mod tests {
         );
         store.delete(&a.id).await.unwrap();
         assert!(store.inner.books.users().is_empty());
+    }
+
+    #[test]
+    fn memory_is_released_once_a_burst_is_over_not_during_it() {
+        let mut tide = Tide::default();
+        // A steady storm: 100k records arrive per interval, half expire.
+        assert!(!tide.ebb(100_000, 50_000), "released on the first sweep");
+        for _ in 0..10 {
+            assert!(!tide.ebb(150_000, 75_000), "released during the storm");
+        }
+        // The storm is over: nothing arrives, everything expires.
+        assert!(tide.ebb(75_000, 0), "kept the storm's memory");
+        assert!(!tide.ebb(0, 0), "released again with nothing to release");
+        // Traffic drops to a trickle rather than to nothing.
+        let mut tide = Tide::default();
+        assert!(!tide.ebb(100_000, 50_000));
+        assert!(tide.ebb(51_000, 1_000), "a trickle kept the memory");
+        // Small stores never bother.
+        let mut tide = Tide::default();
+        assert!(!tide.ebb(3_000, 0));
+    }
+
+    #[tokio::test]
+    async fn a_sweep_shrinks_tables_left_mostly_empty() {
+        let store = MemoryStore::builder().shards(1).no_sweeper().build();
+        for _ in 0..10_000 {
+            store.create(&record(Duration::from_millis(1))).await.unwrap();
+        }
+        let live = record(Duration::from_secs(60));
+        store.create(&live).await.unwrap();
+        let room = || store.inner.shards[0].lock().unwrap().records.capacity();
+        assert!(room() >= 10_001);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.inner.sweep(SystemTime::now()), 10_000, "in batches");
+        store.inner.shrink();
+        assert!(room() < 100, "{} slots kept for 1 record", room());
+        assert!(store.load(&live.id).await.unwrap().is_some());
     }
 
     #[tokio::test]
