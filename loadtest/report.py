@@ -189,7 +189,7 @@ if mem:
         last = int(samples[-1]) if samples else int(end)
         rss_ok[label] = last <= 2 * int(rss0)
         mb = lambda kb: f"{int(kb) / 1024:.1f} MiB"
-        name = NAMES[variant] + (" (diagnostic: sweep every 1 s)" if "sweep" in label else "")
+        name = NAMES[variant] + (" (diagnostic: sweep every 60 s, the earlier default)" if "sweep" in label else "")
         p(f"| {name} | {n:,} | {mb(rss0)} | {mb(peak)} | {mb(end)} | " + " | ".join(mb(s) for s in samples)
           + f" | {last / int(rss0):.1f}× |")
     p("")

@@ -50,8 +50,9 @@ use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 /// a scan.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_SHARDS: usize = 32;
-/// At most this many expired records are removed per shard lock, so that a
-/// large sweep never keeps a request waiting on a shard for long.
+/// At most this many expired records are removed per shard lock (and, in
+/// the background sweeper, between two yields to the runtime), so that a
+/// large sweep never keeps a request waiting for long.
 const SWEEP_BATCH: usize = 1024;
 /// A release needs the store to have shrunk by at least this many records.
 const RELEASE_MIN: usize = 4096;
@@ -229,15 +230,13 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Removes every expired record (for [`SessionStore::delete_expired`]).
     fn sweep(&self, now: SystemTime) -> u64 {
         let now_ms = unix_ms(now);
         let mut removed = 0;
-        for shard in self.shards.iter() {
+        for i in 0..self.shards.len() {
             loop {
-                let n = shard
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove_expired(now_ms, &self.books, SWEEP_BATCH);
+                let n = self.sweep_shard(i, now_ms);
                 removed += n as u64;
                 if n < SWEEP_BATCH {
                     break;
@@ -245,6 +244,15 @@ impl Inner {
             }
         }
         removed
+    }
+
+    /// Removes up to [`SWEEP_BATCH`] expired records from shard `i`, under
+    /// one lock.
+    fn sweep_shard(&self, i: usize, now_ms: u64) -> usize {
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove_expired(now_ms, &self.books, SWEEP_BATCH)
     }
 
     /// Shrinks every table that holds far fewer entries than it has room
@@ -536,7 +544,15 @@ async fn sweep_loop(inner: Weak<Inner>, every: Duration, release: bool) {
             return;
         };
         let before = inner.books.len.load(Ordering::Relaxed);
-        inner.sweep(SystemTime::now());
+        let now_ms = unix_ms(SystemTime::now());
+        for i in 0..inner.shards.len() {
+            // One batch at a time, yielding in between: the sweeper shares
+            // the runtime's threads with the requests, and a burst's sweep
+            // must not hold one of them for long.
+            while inner.sweep_shard(i, now_ms) == SWEEP_BATCH {
+                tokio::task::yield_now().await;
+            }
+        }
         let after = inner.books.len.load(Ordering::Relaxed);
         if release && tide.ebb(before, after) {
             inner.shrink();
