@@ -93,9 +93,8 @@ impl Tide {
         self.high = self.high.max(before);
         let arrived = before.saturating_sub(self.after_last_sweep);
         self.after_last_sweep = after;
-        let release = after <= self.high / 2
-            && self.high - after >= RELEASE_MIN
-            && arrived <= self.high / 8;
+        let release =
+            after <= self.high / 2 && self.high - after >= RELEASE_MIN && arrived <= self.high / 8;
         if release {
             self.high = after;
         }
@@ -656,7 +655,10 @@ mod tests {
     async fn a_sweep_shrinks_tables_left_mostly_empty() {
         let store = MemoryStore::builder().shards(1).no_sweeper().build();
         for _ in 0..10_000 {
-            store.create(&record(Duration::from_millis(1))).await.unwrap();
+            store
+                .create(&record(Duration::from_millis(1)))
+                .await
+                .unwrap();
         }
         let live = record(Duration::from_secs(60));
         store.create(&live).await.unwrap();

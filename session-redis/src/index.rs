@@ -10,7 +10,7 @@ use session_core::record::unix_ms;
 use session_core::{codec, Error, SessionId, SessionInfo};
 use tokio::task::JoinSet;
 
-use crate::scripts::{Reply, HEAD_LEN, INDEX, REVOKE, UNINDEX};
+use crate::scripts::{Call, Reply, INDEX, REVOKE, UNINDEX};
 use crate::store::{unexpected, RedisStore};
 
 /// What follows the key prefix in the key of a user's index:
@@ -87,13 +87,12 @@ impl RedisStore {
         version: u64,
         expires_ms: u64,
     ) -> Result<(), Error> {
-        let mut invocation = INDEX.key(self.index_key(user));
-        invocation
-            .arg(storage_key)
+        let mut call = Call::new(&INDEX, &[&self.index_key(user)]);
+        call.arg(storage_key)
             .arg(version)
             .arg(index_until(expires_ms));
         let mut conn = self.conn();
-        let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        let reply = self.bounded(call.invoke(&mut conn)).await?;
         match reply.code {
             1 => Ok(()),
             other => Err(unexpected("the index script", &Value::Int(other))),
@@ -107,14 +106,12 @@ impl RedisStore {
         if members.is_empty() {
             return Ok(());
         }
-        let mut invocation = UNINDEX.key(self.index_key(user));
+        let mut call = Call::new(&UNINDEX, &[&self.index_key(user)]);
         for (storage_key, bound) in members {
-            invocation.arg(storage_key).arg(*bound);
+            call.arg(storage_key).arg(*bound);
         }
         let mut conn = self.conn();
-        self.bounded(invocation.invoke_async::<Reply>(&mut conn))
-            .await
-            .map(drop)
+        self.bounded(call.invoke(&mut conn)).await.map(drop)
     }
 
     /// Every member of `user`'s index with its score: `ZRANGE key 0 -1
@@ -229,9 +226,9 @@ impl RedisStore {
         let owner = user.to_owned();
         let replies: Vec<Reply> = self
             .each(keys, |mut conn, key| {
-                let mut invocation = REVOKE.key(key);
-                invocation.arg(&owner).arg(HEAD_LEN);
-                async move { invocation.invoke_async(&mut conn).await }
+                let mut call = Call::new(&REVOKE, &[&key]);
+                call.arg(&owner);
+                async move { call.invoke(&mut conn).await }
             })
             .await?;
         let now_ms = unix_ms(SystemTime::now());

@@ -4,12 +4,31 @@
 //! owning that key's slot on a cluster. The exceptions, the create script
 //! and the save script with the user's index as a second key, are only
 //! sent to a standalone Redis. Each replies with an array whose first element is a status code;
-//! [`Reply`] reads it.
+//! [`Reply`] reads it. The envelope's offsets are compiled into the scripts
+//! ([`PRELUDE_LUA`]), not sent with every call; [`Call`] sends a script.
 
 use std::sync::LazyLock;
 
-use redis::{Script, Value};
+use redis::aio::ConnectionLike;
+use redis::{Cmd, ErrorKind, RedisResult, Script, ServerErrorKind, ToRedisArgs, Value};
 use session_core::codec;
+
+/// Constants every script starts with: where the envelope keeps its expiry
+/// and version, and how many leading bytes the scripts read at first
+/// ([`HEAD_LEN`]).
+static PRELUDE_LUA: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "local EXPIRY_AT, VERSION_AT, HEAD_LEN = {}, {}, {}\n",
+        codec::EXPIRY_OFFSET,
+        codec::VERSION_OFFSET,
+        HEAD_LEN
+    )
+});
+
+/// A script made of [`PRELUDE_LUA`] and `parts`.
+fn script(parts: &[&str]) -> Script {
+    Script::new(&[&[PRELUDE_LUA.as_str()], parts].concat().concat())
+}
 
 /// How many leading bytes of a stored value the scripts read at first:
 /// the whole header of any format, enough for the version of format 1 (the
@@ -30,13 +49,6 @@ const _: () = assert!(
     codec::UNBOUND == 0xFFFF_FFFF,
     "the Lua below hard-codes UNBOUND"
 );
-
-/// How many leading bytes the save script reads when the record is bound
-/// to `user`: at least [`HEAD_LEN`], and enough for a stored value bound to
-/// the same user to show it whole.
-pub(crate) fn head_len(user: Option<&str>) -> usize {
-    HEAD_LEN.max(codec::USER_OFFSET + user.map_or(0, str::len))
-}
 
 /// Shared by the scripts that need the user a stored value is bound to:
 /// `user_of(key, head)` with `head` the first bytes of the value (at least
@@ -193,8 +205,7 @@ end
 
 /// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
 /// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see
-/// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the byte offset
-/// of the expiry in the envelope, ARGV[4]: [`HEAD_LEN`].
+/// [`redis_expiry`](crate::store::redis_expiry)).
 ///
 /// Replies `{1}` when moved and the record is bound to nobody, `{1, user,
 /// head}` when moved and it is bound to `user` (`head`: the header as it
@@ -205,13 +216,12 @@ const TOUCH_LUA: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {0}
 end
-local offset = tonumber(ARGV[3])
-local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
-if string.len(head) < offset + 8 then
+local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
+if string.len(head) < EXPIRY_AT + 8 then
   return {-1}
 end
 local user = user_of(KEYS[1], head)
-redis.call('SETRANGE', KEYS[1], offset, ARGV[1])
+redis.call('SETRANGE', KEYS[1], EXPIRY_AT, ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 if user then
   return {1, user, head}
@@ -219,27 +229,25 @@ end
 return {1}
 ";
 
-pub(crate) static TOUCH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[USER_OF_LUA, TOUCH_LUA].concat()));
+pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LUA, TOUCH_LUA]));
 
 /// Versioned `save` in one step. KEYS[1]: the record's key. ARGV[1]: the
 /// new envelope, ARGV[2]: the key's new `PXAT` (see
 /// [`redis_expiry`](crate::store::redis_expiry)), ARGV[3]: the version the
 /// caller loaded (`record.version - 1`) as 8 big-endian bytes, ARGV[4]: the
-/// byte offset of the version in a format-2 or format-3 envelope, ARGV[5]:
-/// how many leading bytes to read ([`head_len`]).
+/// user the new record is bound to (absent when it is bound to nobody).
 ///
 /// Reads the stored version without decoding the data: in formats 2 and 3
-/// it is the 8 bytes at ARGV[4]; in format 1 (no fixed version field) it is
+/// it is the 8 bytes at `VERSION_AT`; in format 1 (no fixed version field) it is
 /// the second `u64` of the MessagePack body right after the 9-byte header,
 /// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
 /// equals ARGV[3].
 ///
 /// With a second key (standalone Redis only: on a cluster the two keys are
 /// on different slots), the session is also kept in that user's index:
-/// KEYS[2]: the user's index, ARGV[6]: the session's storage key, ARGV[7]:
-/// the record's version, ARGV[8]: the index's `PEXPIREAT` bound, ARGV[9]:
-/// the user. When the stored value is bound to another user or to nobody,
+/// KEYS[2]: the user's index, ARGV[5]: the session's storage key, ARGV[6]:
+/// the record's version, ARGV[7]: the index's `PEXPIREAT` bound. When the
+/// stored value is bound to another user or to nobody,
 /// the session is filed exactly as [`INDEX_LUA`] does; when it is already
 /// bound to this user it is already filed (a member only leaves an index
 /// once its record is gone or bound elsewhere), so only the index's expiry
@@ -248,13 +256,20 @@ pub(crate) static TOUCH: LazyLock<Script> =
 /// before anything is written. The version check comes first, so a
 /// conflicting save touches nothing.
 ///
-/// Replies `{1, old user or nil}` when written (the user the replaced value
-/// was bound to, so that the caller can take the session out of that
-/// user's index), `{0}` when there is no live record, `{-1}` for a value too
+/// Replies `{1}` when written and the replaced value was bound to the same
+/// user (or both to nobody), `{1, old user or nil}` when written and the
+/// binding changed (the user the replaced value was bound to, so that the
+/// caller can take the session out of that user's index), `{0}` when there
+/// is no live record, `{-1}` for a value too
 /// short to hold a version, `{-2}` on a version mismatch, `{-3}` for an
 /// unknown format number.
 const SAVE_LUA: &str = r"
-local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
+-- Enough of the value to see the whole user when it is bound to ARGV[4].
+local want = HEAD_LEN
+if ARGV[4] and 21 + string.len(ARGV[4]) > want then
+  want = 21 + string.len(ARGV[4])
+end
+local head = redis.call('GETRANGE', KEYS[1], 0, want - 1)
 if head == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
     return {-1}
@@ -285,11 +300,10 @@ end
 local format = string.byte(head, 1)
 local stored
 if format == 2 or format == 3 then
-  local offset = tonumber(ARGV[4])
-  if string.len(head) < offset + 8 then
+  if string.len(head) < VERSION_AT + 8 then
     return {-1}
   end
-  stored = string.sub(head, offset + 1, offset + 8)
+  stored = string.sub(head, VERSION_AT + 1, VERSION_AT + 8)
 elseif format == 1 then
   if string.byte(head, 10) ~= 0x93 then
     return {-1}
@@ -309,30 +323,35 @@ if stored ~= ARGV[3] then
   return {-2}
 end
 local old_user = user_of(KEYS[1], head)
+local same = old_user == (ARGV[4] or false)
 if #KEYS > 1 then
-  if old_user ~= ARGV[9] then
-    file_in_index(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
-  elseif string.sub(head, 2, 9) ~= string.sub(ARGV[1], 2, 9) then
-    keep_index_until(KEYS[2], ARGV[8])
+  if not same then
+    file_in_index(KEYS[2], ARGV[5], ARGV[6], ARGV[7])
+  elseif string.sub(head, EXPIRY_AT + 1, EXPIRY_AT + 8)
+      ~= string.sub(ARGV[1], EXPIRY_AT + 1, EXPIRY_AT + 8) then
+    keep_index_until(KEYS[2], ARGV[7])
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
+if same then
+  return {1}
+end
 return {1, old_user or false}
 ";
 
 pub(crate) static SAVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[USER_OF_LUA, INDEX_FN_LUA, SAVE_LUA].concat()));
+    LazyLock::new(|| script(&[USER_OF_LUA, INDEX_FN_LUA, SAVE_LUA]));
 
 /// Revocation of one session, in one step: delete it only if it is bound
 /// to the user being logged out. KEYS[1]: the record's key. ARGV[1]: the
-/// user. ARGV[2]: [`HEAD_LEN`].
+/// user.
 ///
 /// Replies `{1, head}` when deleted, `{2, head}` when it is bound to someone
 /// else or to nobody (kept), `{0}` when there is no such key, `{3}` when the
 /// value cannot be read (kept). `head` is the value's header, for its
 /// version and expiry.
 const REVOKE_LUA: &str = r"
-local head = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
 if head == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
     return {3}
@@ -350,8 +369,7 @@ redis.call('DEL', KEYS[1])
 return {1, head}
 ";
 
-pub(crate) static REVOKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[USER_OF_LUA, REVOKE_LUA].concat()));
+pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LUA, REVOKE_LUA]));
 
 /// A bound `create` on a standalone Redis in one round trip. KEYS[1]: the
 /// record's key, KEYS[2]: the user's index. ARGV[1]: the envelope, ARGV[2]:
@@ -372,8 +390,7 @@ end
 return file_in_index(KEYS[2], ARGV[3], ARGV[4], ARGV[5])
 ";
 
-pub(crate) static CREATE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[INDEX_FN_LUA, CREATE_LUA].concat()));
+pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_LUA, CREATE_LUA]));
 
 /// Files a session in its user's index and keeps the index alive as long
 /// as the session. KEYS[1]: the user's index (a sorted set). ARGV[1]: the
@@ -414,8 +431,7 @@ local function file_in_index(index, member, version, until_ms)
 end
 ";
 
-pub(crate) static INDEX: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&[INDEX_FN_LUA, INDEX_LUA].concat()));
+pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_LUA, INDEX_LUA]));
 
 /// Takes sessions out of a user's index, each only if it has not been
 /// filed again since the caller saw it leave. KEYS[1]: the user's index.
@@ -440,7 +456,47 @@ end
 return {removed}
 ";
 
-pub(crate) static UNINDEX: LazyLock<Script> = LazyLock::new(|| Script::new(UNINDEX_LUA));
+pub(crate) static UNINDEX: LazyLock<Script> = LazyLock::new(|| script(&[UNINDEX_LUA]));
+
+/// One `EVALSHA` of a script, built straight into one command: the hash,
+/// the keys, then the arguments. (The driver's `ScriptInvocation` first
+/// keeps every argument in a buffer of its own and copies them into a
+/// command on each call; this is the hot path of every save.)
+pub(crate) struct Call {
+    script: &'static Script,
+    cmd: Cmd,
+}
+
+impl Call {
+    /// A call of `script` on `keys`.
+    pub(crate) fn new(script: &'static Script, keys: &[&str]) -> Self {
+        let mut cmd = Cmd::with_capacity(3 + keys.len() + 8, 128);
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys.len());
+        for key in keys {
+            cmd.arg(*key);
+        }
+        Self { script, cmd }
+    }
+
+    /// Appends an argument (`ARGV`).
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// Runs the script. When Redis does not know it (`NOSCRIPT`: it was
+    /// restarted or failed over since the script was last loaded), loads
+    /// it and runs it once more, as the driver's own invocation does.
+    pub(crate) async fn invoke<C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<Reply> {
+        match self.cmd.query_async(conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.script.load_async(conn).await?;
+                self.cmd.query_async(conn).await
+            }
+            other => other,
+        }
+    }
+}
 
 /// A script's reply: its status code and the values after it.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::index::index_until;
-use crate::scripts::{head_len, Reply, CREATE, HEAD_LEN, SAVE, TOUCH};
+use crate::scripts::{Call, Reply, CREATE, SAVE, TOUCH};
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -209,16 +209,14 @@ impl RedisStore {
         let bytes = codec::encode(record)?;
         let storage_key = record.id.storage_key();
         let key = self.key_of(&storage_key);
-        let mut invocation = CREATE.key(&key);
-        invocation
-            .key(self.index_key(user.as_bytes()))
-            .arg(bytes)
+        let mut call = Call::new(&CREATE, &[&key, &self.index_key(user.as_bytes())]);
+        call.arg(bytes)
             .arg(redis_expiry(record.expires_at_ms()))
             .arg(&storage_key)
             .arg(record.version)
             .arg(index_until(record.expires_at_ms()));
         let mut conn = self.conn.clone();
-        let reply: Result<Reply, Error> = self.bounded(invocation.invoke_async(&mut conn)).await;
+        let reply: Result<Reply, Error> = self.bounded(call.invoke(&mut conn)).await;
         match reply {
             Ok(Reply { code: 1, .. }) => Ok(()),
             Ok(Reply { code: 0, .. }) => Err(Error::Conflict),
@@ -239,14 +237,11 @@ impl RedisStore {
     /// The touch script: moves the expiry of the record under `key` to
     /// `expires_ms`.
     async fn touch_key(&self, key: String, expires_ms: u64) -> Result<Reply, Error> {
-        let mut invocation = TOUCH.key(key);
-        invocation
-            .arg(&expires_ms.to_be_bytes()[..])
-            .arg(redis_expiry(expires_ms))
-            .arg(codec::EXPIRY_OFFSET)
-            .arg(HEAD_LEN);
+        let mut call = Call::new(&TOUCH, &[&key]);
+        call.arg(&expires_ms.to_be_bytes()[..])
+            .arg(redis_expiry(expires_ms));
         let mut conn = self.conn.clone();
-        self.bounded(invocation.invoke_async(&mut conn)).await
+        self.bounded(call.invoke(&mut conn)).await
     }
 }
 
@@ -354,33 +349,34 @@ impl SessionStore for RedisStore {
         // Version 0 is never stored (records start at 1), so a save stating
         // version 0 expects a version that cannot match: a conflict.
         let loaded_version = record.version.wrapping_sub(1);
-        let mut invocation = SAVE.key(self.key_of(&storage_key));
-        invocation
-            .arg(bytes)
+        let key = self.key_of(&storage_key);
+        let mut call = match file_in_script {
+            Some(user) => Call::new(&SAVE, &[&key, &self.index_key(user.as_bytes())]),
+            None => Call::new(&SAVE, &[&key]),
+        };
+        call.arg(bytes)
             .arg(redis_expiry(record.expires_at_ms()))
-            .arg(&loaded_version.to_be_bytes()[..])
-            .arg(codec::VERSION_OFFSET)
-            .arg(head_len(file_in_script));
-        if let Some(user) = file_in_script {
-            invocation
-                .key(self.index_key(user.as_bytes()))
-                .arg(&storage_key)
+            .arg(&loaded_version.to_be_bytes()[..]);
+        if let Some(user) = user {
+            call.arg(user);
+        }
+        if file_in_script.is_some() {
+            call.arg(&storage_key)
                 .arg(record.version)
-                .arg(index_until(record.expires_at_ms()))
-                .arg(user);
+                .arg(index_until(record.expires_at_ms()));
         }
         let mut conn = self.conn.clone();
-        let reply: Reply = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        let reply = self.bounded(call.invoke(&mut conn)).await?;
         match reply.code {
             1 => {
+                // The script names the old user only when the binding
+                // changed (and the old one was a user).
                 if let Some(old) = reply.bytes(0) {
-                    if Some(old) != record.user.as_deref().map(str::as_bytes) {
-                        // Unbound or re-bound: out of the old user's index,
-                        // unless a later write filed it there again. Best
-                        // effort: a member left behind is pruned by the
-                        // next read of that index.
-                        let _ = self.unindex(old, &[(storage_key, record.version)]).await;
-                    }
+                    // Unbound or re-bound: out of the old user's index,
+                    // unless a later write filed it there again. Best
+                    // effort: a member left behind is pruned by the next
+                    // read of that index.
+                    let _ = self.unindex(old, &[(storage_key, record.version)]).await;
                 }
                 Ok(())
             }
