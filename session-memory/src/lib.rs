@@ -73,30 +73,44 @@ struct Inner {
 }
 
 /// What the sweeper remembers between sweeps to decide when to give memory
-/// back: the most records held since the last release, and how many were
-/// left after the previous sweep.
+/// back: the most records held since the last release, how many were left
+/// after the previous sweep, and whether a release is owed a follow-up.
 #[derive(Debug, Default)]
 struct Tide {
     high: usize,
     after_last_sweep: usize,
+    follow_up: bool,
 }
 
 impl Tide {
     /// Records one sweep that went from `before` to `after` records;
-    /// `true` when memory should be released now: the store holds at most
-    /// half of its high-water mark, at least [`RELEASE_MIN`] records fewer,
-    /// and is not still growing (fewer records arrived since the previous
-    /// sweep than an eighth of the mark). During a steady storm each sweep
-    /// halves the store too, but as many records arrive again by the next,
-    /// and their memory is reused rather than given back and asked for anew.
+    /// `true` when memory should be released now.
+    ///
+    /// A release comes when the store holds at most half of its high-water
+    /// mark, at least [`RELEASE_MIN`] records fewer, and is not still
+    /// growing (fewer records arrived since the previous sweep than an
+    /// eighth of the mark). During a steady storm each sweep halves the
+    /// store too, but as many records arrive again by the next, and their
+    /// memory is reused rather than given back and asked for anew.
+    ///
+    /// The first sweep after a release that removes anything releases once
+    /// more: the last records of a burst, still live at the first release,
+    /// are scattered over the burst's memory and keep many of its pages in
+    /// use until they go.
     fn ebb(&mut self, before: usize, after: usize) -> bool {
         self.high = self.high.max(before);
         let arrived = before.saturating_sub(self.after_last_sweep);
         self.after_last_sweep = after;
+        if self.follow_up && after < before {
+            self.follow_up = false;
+            self.high = after;
+            return true;
+        }
         let release =
             after <= self.high / 2 && self.high - after >= RELEASE_MIN && arrived <= self.high / 8;
         if release {
             self.high = after;
+            self.follow_up = true;
         }
         release
     }
@@ -499,8 +513,9 @@ impl MemoryStoreBuilder {
     /// After a sweep that leaves at most half of the most records held
     /// since the last release (and at least 4,096 fewer), once the store has
     /// stopped growing, the sweeper shrinks the store's hash tables and, on
-    /// Linux with glibc, calls `malloc_trim(0)` on a blocking thread, so
-    /// that the process returns to about its size before the burst. This is
+    /// Linux with glibc, calls `malloc_trim(0)` on a blocking thread, and
+    /// does so once more when the burst's last records go, so that the
+    /// process returns to about its size before the burst. This is
     /// process-wide: it also returns memory the rest of the application
     /// freed. Other allocators return memory on their own; there only the
     /// tables are shrunk. Turn it off if the application manages its
@@ -639,9 +654,15 @@ mod tests {
         for _ in 0..10 {
             assert!(!tide.ebb(150_000, 75_000), "released during the storm");
         }
-        // The storm is over: nothing arrives, everything expires.
-        assert!(tide.ebb(75_000, 0), "kept the storm's memory");
+        // The storm is over: nothing arrives, most expires; then the rest.
+        assert!(tide.ebb(75_000, 2_000), "kept the storm's memory");
+        assert!(!tide.ebb(2_000, 2_000), "released with nothing swept");
+        assert!(
+            tide.ebb(2_000, 0),
+            "no follow-up for the burst's last records"
+        );
         assert!(!tide.ebb(0, 0), "released again with nothing to release");
+        assert!(!tide.ebb(10, 0), "a trickle after the burst released again");
         // Traffic drops to a trickle rather than to nothing.
         let mut tide = Tide::default();
         assert!(!tide.ebb(100_000, 50_000));
