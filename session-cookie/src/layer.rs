@@ -227,10 +227,12 @@ async fn commit<B: From<&'static str>>(
             state.expires_at().filter(|_| state.is_stored()),
         )
     };
-    let started = Instant::now();
+    // Taken at the first conflict: an uncontended write reads no clock for it.
+    let mut started = None;
     let mut attempt = 0;
+    let mut now = SystemTime::now();
     let (plan, written) = loop {
-        let plan = lock().state.commit(&settings.config, SystemTime::now());
+        let plan = lock().state.commit(&settings.config, now);
         if degraded {
             if plan.write == Write::None && plan.delete.is_empty() {
                 return response;
@@ -244,6 +246,7 @@ async fn commit<B: From<&'static str>>(
                 // re-apply this request's changes, save again.
                 attempt += 1;
                 let retry = &settings.conflict_retry;
+                let started = *started.get_or_insert_with(Instant::now);
                 if attempt >= retry.max_attempts || started.elapsed() >= retry.max_time {
                     tracing::warn!(
                         attempts = attempt,
@@ -264,6 +267,7 @@ async fn commit<B: From<&'static str>>(
                         if let Err(err) = lock().state.rebase(fresh) {
                             return store_failure(&err);
                         }
+                        now = SystemTime::now();
                     }
                     Ok(None) => return vanished(settings),
                     Err(err) => return store_failure(&err),
@@ -273,7 +277,8 @@ async fn commit<B: From<&'static str>>(
             Err(err) => return store_failure(&err),
         }
     };
-    let now = SystemTime::now();
+    // The cookie's Max-Age counts from the write (`now`, when the plan was
+    // made), like the store's expiry.
     let headers = response.headers_mut();
     match (plan.cookie, written) {
         (CookieAction::Set, Some((id, expires_at))) => {

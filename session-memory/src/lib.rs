@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::record::{truncate_ms, unix_ms};
-use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
+use session_core::{Data, Error, Record, SessionId, SessionInfo, SessionStore};
 
 /// Default interval between sweeps of expired records: one second. A sweep
 /// that finds nothing expired costs one lock and one look per shard
@@ -314,10 +314,15 @@ impl Shard {
     }
 
     fn set_expiry(&mut self, id: &SessionId, expires_at: SystemTime) {
+        let expires_at = truncate_ms(expires_at);
         if let Some(r) = self.records.get_mut(id) {
-            self.by_expiry.remove(&(r.expires_at_ms(), id.clone()));
-            r.expires_at = truncate_ms(expires_at);
-            self.by_expiry.insert((r.expires_at_ms(), id.clone()));
+            // Most saves keep the expiry (it moves only after the renewal
+            // window): then the expiry order is already right.
+            if r.expires_at != expires_at {
+                self.by_expiry.remove(&(r.expires_at_ms(), id.clone()));
+                r.expires_at = expires_at;
+                self.by_expiry.insert((r.expires_at_ms(), id.clone()));
+            }
         }
     }
 
@@ -349,6 +354,19 @@ impl Shard {
             };
             self.remove(&id, books);
         }
+    }
+}
+
+/// Makes `stored` equal to `new`. When both hold the same keys (the usual
+/// save: a few values changed), each value is copied into the buffer it
+/// replaces, allocating only for a value that outgrew it.
+fn copy_data(stored: &mut Data, new: &Data) {
+    if stored.len() == new.len() && stored.keys().eq(new.keys()) {
+        for (old, value) in stored.values_mut().zip(new.values()) {
+            old.clone_from(value);
+        }
+    } else {
+        stored.clone_from(new);
     }
 }
 
@@ -386,7 +404,7 @@ impl SessionStore for MemoryStore {
         if current.version.checked_add(1) != Some(record.version) {
             return Err(Error::VersionConflict);
         }
-        current.data.clone_from(&record.data);
+        copy_data(&mut current.data, &record.data);
         current.version = record.version;
         if current.user != record.user {
             let books = &self.inner.books;
@@ -590,7 +608,6 @@ impl fmt::Debug for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::Data;
 
     fn record(ttl: Duration) -> Record {
         Record::new(SessionId::generate(), Data::new(), SystemTime::now() + ttl)
@@ -690,6 +707,27 @@ mod tests {
         store.inner.shrink();
         assert!(room() < 100, "{} slots kept for 1 record", room());
         assert!(store.load(&live.id).await.unwrap().is_some());
+    }
+
+    #[test]
+    fn copied_data_equals_the_saved_data_whatever_the_keys() {
+        let data = |pairs: &[(&str, &[u8])]| -> Data {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+                .collect()
+        };
+        let mut stored = data(&[("a", b"1"), ("b", b"22")]);
+        for new in [
+            data(&[("a", b"333"), ("b", b"")]),
+            data(&[("a", b"1"), ("c", b"2")]),
+            data(&[("a", b"1")]),
+            data(&[]),
+            data(&[("x", b"1"), ("y", b"2"), ("z", b"3")]),
+        ] {
+            copy_data(&mut stored, &new);
+            assert_eq!(stored, new);
+        }
     }
 
     #[tokio::test]
