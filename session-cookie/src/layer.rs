@@ -217,7 +217,7 @@ async fn commit<B: From<&'static str>>(
         return response; // never loaded: no store call at all
     };
     // The handler is done: the lock is only taken briefly here, never across
-    // an await, and the data is cloned only into the record a write needs.
+    // an await.
     let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
     let (degraded, stored_expiry) = {
         let loaded = lock();
@@ -232,14 +232,18 @@ async fn commit<B: From<&'static str>>(
     let mut attempt = 0;
     let mut now = SystemTime::now();
     let (plan, written) = loop {
-        let plan = lock().state.commit(&settings.config, now);
+        // The data moves into the write and back after it: never copied.
+        let mut plan = lock().state.take_commit(&settings.config, now);
         if degraded {
+            lock().state.put_back(&mut plan);
             if plan.write == Write::None && plan.delete.is_empty() {
                 return response;
             }
             return failure(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable");
         }
-        match execute(settings, &plan).await {
+        let result = execute(settings, &mut plan).await;
+        lock().state.put_back(&mut plan);
+        match result {
             Ok(written) => break (plan, written),
             Err(CoreError::VersionConflict) => {
                 // A concurrent request of this session saved first: reload,
@@ -315,17 +319,17 @@ async fn commit<B: From<&'static str>>(
 /// expiry the cookie must carry, if a record was written.
 async fn execute(
     settings: &Settings,
-    plan: &Commit,
+    plan: &mut Commit,
 ) -> Result<Option<(SessionId, SystemTime)>, CoreError> {
     let store = &settings.store;
     for id in &plan.delete {
         store.delete(id).await?;
     }
-    match &plan.write {
+    match &mut plan.write {
         Write::None => Ok(None),
         Write::Create(record) => {
-            let record = create_fresh(store.as_ref(), record.clone()).await?;
-            Ok(Some((record.id, record.expires_at)))
+            create_fresh(store.as_ref(), record).await?;
+            Ok(Some((record.id.clone(), record.expires_at)))
         }
         Write::Save(record) => {
             store.save(record).await?;
@@ -367,11 +371,11 @@ fn vanished<B: From<&'static str>>(settings: &Settings) -> Response<B> {
 }
 
 /// Creates the record, drawing a new ID on the (astronomically unlikely) conflict.
-async fn create_fresh(store: &dyn SessionStore, mut record: Record) -> Result<Record, CoreError> {
+async fn create_fresh(store: &dyn SessionStore, record: &mut Record) -> Result<(), CoreError> {
     for _ in 0..3 {
-        match store.create(&record).await {
+        match store.create(record).await {
             Err(CoreError::Conflict) => record.id = SessionId::generate(),
-            other => return other.map(|()| record),
+            other => return other,
         }
     }
     Err(CoreError::Conflict)

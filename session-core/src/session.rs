@@ -323,6 +323,37 @@ impl SessionState {
     /// * unchanged: a `Touch` once `refresh_after` of `max_age` has passed
     ///   since the last renewal (and the absolute cap allows it), else nothing.
     pub fn commit(&self, config: &SessionConfig, now: SystemTime) -> Commit {
+        self.plan(config, now, true)
+    }
+
+    /// Like [`commit`](Self::commit), but the data moves into the write
+    /// instead of being copied: until [`put_back`](Self::put_back) (or a
+    /// [`rebase`](Self::rebase)), this state's data is empty. For a caller
+    /// that writes the record by reference and then hands the commit back,
+    /// as the session layer does: no copy of the data at all.
+    pub fn take_commit(&mut self, config: &SessionConfig, now: SystemTime) -> Commit {
+        let mut commit = self.plan(config, now, false);
+        if let Write::Save(record) | Write::Create(record) = &mut commit.write {
+            record.data = std::mem::take(&mut self.data);
+        }
+        commit
+    }
+
+    /// Takes back the data [`take_commit`](Self::take_commit) moved into
+    /// `commit`'s write (leaving that write's data empty). Does nothing if
+    /// this state holds data again (after a [`rebase`](Self::rebase)).
+    pub fn put_back(&mut self, commit: &mut Commit) {
+        if let Write::Save(record) | Write::Create(record) = &mut commit.write {
+            if self.data.is_empty() {
+                self.data = std::mem::take(&mut record.data);
+            }
+        }
+    }
+
+    /// The commit plan; the written record carries a copy of the data when
+    /// `copy`, else empty data (see [`take_commit`](Self::take_commit)).
+    fn plan(&self, config: &SessionConfig, now: SystemTime, copy: bool) -> Commit {
+        let data = || if copy { self.data.clone() } else { Data::new() };
         let mut delete = self.retired.clone();
         let created_at = self.created_at.unwrap_or_else(|| truncate_ms(now));
         let expires_at = next_expiry(config, created_at, now);
@@ -358,7 +389,7 @@ impl SessionState {
                 (
                     Write::Save(Record {
                         id: id.clone(),
-                        data: self.data.clone(),
+                        data: data(),
                         created_at,
                         expires_at,
                         version: self.version + 1,
@@ -370,7 +401,7 @@ impl SessionState {
             None => (
                 Write::Create(Record {
                     id: SessionId::generate(),
-                    data: self.data.clone(),
+                    data: data(),
                     created_at,
                     expires_at,
                     version: 1,
@@ -460,6 +491,32 @@ mod tests {
         );
         assert!(s.get::<u64>("cart").is_err());
         assert_eq!(s.get::<u64>("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn take_commit_lends_the_data_and_put_back_returns_it() {
+        for mut s in [
+            stored(&[("n", 1), ("m", 2)], Duration::from_secs(100)),
+            SessionState::new(1024),
+        ] {
+            s.insert("n", &5u64).unwrap();
+            let copied = s.commit(&config(), SystemTime::now());
+            let mut taken = s.take_commit(&config(), SystemTime::now());
+            let (Write::Save(a) | Write::Create(a), Write::Save(b) | Write::Create(b)) =
+                (&copied.write, &taken.write)
+            else {
+                panic!("no write: {:?}", copied.write);
+            };
+            assert_eq!(a.data, b.data, "the taken write carries the same data");
+            assert_eq!(s.get::<u64>("n").unwrap(), None, "the data was copied");
+            s.put_back(&mut taken);
+            assert_eq!(s.get::<u64>("n").unwrap(), Some(5));
+            let again = s.commit(&config(), SystemTime::now());
+            let (Write::Save(c) | Write::Create(c)) = &again.write else {
+                panic!("no write after put_back");
+            };
+            assert_eq!(c.data, a.data);
+        }
     }
 
     #[test]
