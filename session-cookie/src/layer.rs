@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookies::{read_card, remove_card, set_card};
-use crate::session::LazySession;
+use crate::session::{LazySession, Loaded};
 
 /// What the layer does when the store fails while loading a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,11 +197,13 @@ where
         );
         let lazy = LazySession::new(settings, card);
         req.extensions_mut().insert(lazy.clone());
-        // The clone that was driven to readiness serves this request.
+        // The clone that was driven to readiness serves this request. It is
+        // called here, so that the boxed future holds the inner future
+        // rather than the service and the request as well.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let handled = std::mem::replace(&mut self.inner, clone).call(req);
         Box::pin(async move {
-            let response = inner.call(req).await?;
+            let response = handled.await?;
             Ok(commit(&lazy, response).await)
         })
     }
@@ -227,59 +229,27 @@ async fn commit<B: From<&'static str>>(
             state.expires_at().filter(|_| state.is_stored()),
         )
     };
-    // Taken at the first conflict: an uncontended write reads no clock for it.
-    let mut started = None;
-    let mut attempt = 0;
-    let mut now = SystemTime::now();
-    let (plan, written) = loop {
-        // The data moves into the write and back after it: never copied.
-        let mut plan = lock().state.take_commit(&settings.config, now);
-        if degraded {
-            lock().state.put_back(&mut plan);
-            if plan.write == Write::None && plan.delete.is_empty() {
-                return response;
-            }
-            return failure(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable");
-        }
-        let result = execute(settings, &mut plan).await;
+    let now = SystemTime::now();
+    // The data moves into the write and back after it: never copied.
+    let mut plan = lock().state.take_commit(&settings.config, now);
+    if degraded {
         lock().state.put_back(&mut plan);
-        match result {
-            Ok(written) => break (plan, written),
-            Err(CoreError::VersionConflict) => {
-                // A concurrent request of this session saved first: reload,
-                // re-apply this request's changes, save again.
-                attempt += 1;
-                let retry = &settings.conflict_retry;
-                let started = *started.get_or_insert_with(Instant::now);
-                if attempt >= retry.max_attempts || started.elapsed() >= retry.max_time {
-                    tracing::warn!(
-                        attempts = attempt,
-                        "session save kept conflicting; giving up"
-                    );
-                    return failure(
-                        retry.status,
-                        "the session was changed by concurrent requests; try again",
-                    );
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                let fresh = match plan_id(&plan).map(|id| settings.store.load(id)) {
-                    Some(load) => load.await,
-                    None => Ok(None),
-                };
-                match fresh {
-                    Ok(Some(fresh)) => {
-                        if let Err(err) = lock().state.rebase(fresh) {
-                            return store_failure(&err);
-                        }
-                        now = SystemTime::now();
-                    }
-                    Ok(None) => return vanished(settings),
-                    Err(err) => return store_failure(&err),
-                }
-            }
-            Err(CoreError::Vanished) => return vanished(settings),
-            Err(err) => return store_failure(&err),
+        if plan.write == Write::None && plan.delete.is_empty() {
+            return response;
         }
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable");
+    }
+    let result = execute(settings, &mut plan).await;
+    lock().state.put_back(&mut plan);
+    let (plan, written, now) = match result {
+        Ok(written) => (plan, written, now),
+        // The rare path, boxed so that every request's future stays small.
+        Err(CoreError::VersionConflict) => match Box::pin(retry(lazy, loaded, plan)).await {
+            Ok(done) => done,
+            Err(failed) => return failed,
+        },
+        Err(CoreError::Vanished) => return vanished(settings),
+        Err(err) => return store_failure(&err),
     };
     // The cookie's Max-Age counts from the write (`now`, when the plan was
     // made), like the store's expiry.
@@ -313,6 +283,59 @@ async fn commit<B: From<&'static str>>(
         }
     }
     response
+}
+
+/// After a version conflict: a concurrent request of this session saved
+/// first, so reload, re-apply this request's changes and save again, with
+/// backoff, within the [`ConflictRetry`] bounds. Returns the plan that was
+/// written, what it wrote and when it was planned, or the response to send.
+async fn retry<B: From<&'static str>>(
+    lazy: &LazySession,
+    loaded: &Mutex<Loaded>,
+    mut plan: Commit,
+) -> Result<(Commit, Option<(SessionId, SystemTime)>, SystemTime), Response<B>> {
+    let settings = &lazy.0.settings;
+    let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
+    let bounds = &settings.conflict_retry;
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if attempt >= bounds.max_attempts || started.elapsed() >= bounds.max_time {
+            tracing::warn!(
+                attempts = attempt,
+                "session save kept conflicting; giving up"
+            );
+            return Err(failure(
+                bounds.status,
+                "the session was changed by concurrent requests; try again",
+            ));
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        let fresh = match plan_id(&plan).map(|id| settings.store.load(id)) {
+            Some(load) => load.await,
+            None => Ok(None),
+        };
+        match fresh {
+            Ok(Some(fresh)) => {
+                if let Err(err) = lock().state.rebase(fresh) {
+                    return Err(store_failure(&err));
+                }
+            }
+            Ok(None) => return Err(vanished(settings)),
+            Err(err) => return Err(store_failure(&err)),
+        }
+        let now = SystemTime::now();
+        plan = lock().state.take_commit(&settings.config, now);
+        let result = execute(settings, &mut plan).await;
+        lock().state.put_back(&mut plan);
+        match result {
+            Ok(written) => return Ok((plan, written, now)),
+            Err(CoreError::VersionConflict) => {}
+            Err(CoreError::Vanished) => return Err(vanished(settings)),
+            Err(err) => return Err(store_failure(&err)),
+        }
+    }
 }
 
 /// Runs a commit plan: deletes, then the one write. Returns the ID and
