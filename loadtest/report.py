@@ -218,7 +218,7 @@ if ceil:
     p("")
 
 # ------------------------------------------------------------ micro
-for name in ["micro-session-core.txt", "micro-session-memory.txt", "micro-loadtest-memory-save.txt"]:
+for name in ["micro-session-core.txt", "micro-session-memory.txt"]:
     path = os.path.join(out, name)
     if not os.path.exists(path):
         continue

@@ -47,8 +47,8 @@
 #   memory (RSS during/after a 10 s login storm, max_age 1 s), ceiling
 #   (redis-benchmark / pgbench running the stores' own commands and SQL,
 #   extracted from the session-redis / session-sqlx sources), micro
-#   (criterion: session-core keycard/codec, session-memory store, and
-#   loadtest/benches/memory_store_save.rs: versioned saves).
+#   (criterion: session-core keycard/codec, session-memory store: create,
+#   load, load + versioned save).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -109,7 +109,7 @@ if [[ $SOURCE != worktree ]]; then
   fi
   # The harness itself always comes from the working tree.
   rm -rf "$SRC/loadtest" && mkdir -p "$SRC/loadtest"
-  cp -r "$HERE/Cargo.toml" "$HERE/Cargo.lock" "$HERE/src" "$HERE/lua" "$HERE/benches" "$SRC/loadtest/"
+  cp -r "$HERE/Cargo.toml" "$HERE/Cargo.lock" "$HERE/src" "$HERE/lua" "$SRC/loadtest/"
   say "library source: git $SOURCE ($rev), exported to $SRC"
 else
   rev="$(git -C "$ROOT" rev-parse --short HEAD) + working tree"
@@ -120,8 +120,7 @@ say "building loadtest-server (release)"
 BIN=$CARGO_TARGET_DIR/release/loadtest-server
 if has_phase micro; then
   say "building the criterion benches (session-core, session-memory)"
-  (cd "$SRC" && nice -n 10 cargo bench --quiet -p session-core -p session-memory --no-run >"$OUT/micro-build.log" 2>&1 &&
-    cd "$SRC/loadtest" && nice -n 10 cargo bench --quiet --bench memory_store_save --no-run >>"$OUT/micro-build.log" 2>&1) ||
+  (cd "$SRC" && nice -n 10 cargo bench --quiet -p session-core -p session-memory --no-run >"$OUT/micro-build.log" 2>&1) ||
     say "warning: bench build failed, see micro-build.log"
 fi
 LUA=$HERE/lua
@@ -502,20 +501,28 @@ if has_phase ceiling; then
   login 1 "$TMP/one.txt"
   stop_server
   key=$(rcli --scan --pattern 'session:*' | head -1)
-  # The save script as the store loads it: the `static SAVE` definition
-  # names the Lua constants it is made of.
-  python3 - "$SRC"/session-redis/src/*.rs >"$TMP/save.lua" <<'PY' || die "save script not found in session-redis"
+  # The save script as the store loads it: the prelude of constants
+  # (scripts.rs PRELUDE_LUA, with the codec's offsets), then the Lua
+  # constants the `static SAVE` definition names.
+  python3 - "$SRC"/session-redis/src/scripts.rs "$SRC"/session-core/src/codec.rs >"$TMP/save.lua" <<'PY' || die "save script not found in session-redis"
 import re, sys
-src = "".join(open(f).read() for f in sys.argv[1:])
-consts = dict(re.findall(r'const (\w+_LUA): &str = r"(.*?)";', src, re.S))
-m = re.search(r'static SAVE\b.*?Script::new\((.*?)\)\s*\)?;', src, re.S)
-names = re.findall(r'\b(\w+_LUA)\b', m.group(1))
+scripts, codec = (open(f).read() for f in sys.argv[1:])
+consts = dict(re.findall(r'const (\w+_LUA): &str = r"(.*?)";', scripts, re.S))
+names = re.findall(r'\b(\w+_LUA)\b', re.search(r'static SAVE\b.*?script\(&\[(.*?)\]\)', scripts, re.S).group(1))
+num = lambda pat, text: int(re.search(pat, text).group(1))
+expiry = num(r'pub const EXPIRY_OFFSET: usize = (\d+);', codec)
+version = num(r'pub const VERSION_OFFSET: usize = (\d+);', codec)
+user = num(r'pub const USER_LEN_OFFSET: usize = (\d+);', codec) + num(r'pub const USER_OFFSET: usize = USER_LEN_OFFSET \+ (\d+);', codec)
+head = user + num(r'pub\(crate\) const HEAD_LEN: usize = codec::USER_OFFSET \+ (\d+);', scripts)
+assert 'local EXPIRY_AT, VERSION_AT, HEAD_LEN = {}, {}, {}' in scripts, "the prelude changed"
+sys.stdout.write(f"local EXPIRY_AT, VERSION_AT, HEAD_LEN = {expiry}, {version}, {head}\n")
 sys.stdout.write("".join(consts[n] for n in names))
 PY
   sha=$(rcli script load "$(cat "$TMP/save.lua")")
-  # A typical envelope (format 2, 5 keys, bound to user "1", ~200 bytes)
-  # without NUL bytes, so that it fits in argv: expiry, version and
-  # created_at fields are 0x0101...; the script reads only the header.
+  # A typical envelope (format 3, 5 keys, ~190 bytes, bound to nobody as in
+  # the headline runs) without NUL bytes, so that it fits in argv: expiry,
+  # version and created_at fields are 0x0101...; the script reads only the
+  # header.
   python3 - >"$TMP/value.bin" <<'PY'
 import sys
 b = lambda s: s.encode()
@@ -525,10 +532,9 @@ def bin_(v): return bytes([0xc4, len(v)]) + v
 data = [("cart", bytes([0x93]) + fixstr("tea") + fixstr("scones") + fixstr("jam")),
         ("email", str_("guest@example.com")), ("user_agent", str_("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")),
         ("user_id", bytes([0x2a])), ("visits", bytes([0x07]))]
-body = bytes([0x93, 0xcf]) + b"\x01" * 8 + bytes([0x80 | len(data)])
+body = bytes([0x92, 0xcf]) + b"\x01" * 8 + bytes([0x80 | len(data)])
 for k, v in data: body += fixstr(k) + bin_(v)
-body += fixstr("1")
-env = bytes([2]) + b"\x01" * 8 + b"\x01" * 8 + body
+env = bytes([3]) + b"\x01" * 8 + b"\x01" * 8 + b"\xff" * 4 + body
 assert b"\x00" not in env and not env.endswith(b"\n")
 sys.stdout.buffer.write(env)
 PY
@@ -536,11 +542,11 @@ PY
   ver=$'\x01\x01\x01\x01\x01\x01\x01\x01'
   pxat=$(($(date +%s) * 1000 + 14400000))
   rcli set "$key" "$value" pxat "$pxat" >/dev/null
-  save_ok=$(rcli evalsha "$sha" 1 "$key" "$value" "$pxat" "$ver" 9 28 | head -1)
+  save_ok=$(rcli evalsha "$sha" 1 "$key" "$value" "$pxat" "$ver" | head -1)
   [[ $save_ok == 1 ]] || say "  warning: the save script answered '$save_ok' (its arguments changed?); its ceiling is not meaningful"
   say "  Redis value: $(wc -c <"$TMP/value.bin") bytes; save script: $(wc -c <"$TMP/save.lua") bytes of Lua"
   for cmd in get evalsha; do
-    if [[ $cmd == get ]]; then args=(GET "$key"); else args=(EVALSHA "$sha" 1 "$key" "$value" "$pxat" "$ver" 9 28); fi
+    if [[ $cmd == get ]]; then args=(GET "$key"); else args=(EVALSHA "$sha" 1 "$key" "$value" "$pxat" "$ver"); fi
     res=$(taskset -c "$SERVER_CPU" redis-benchmark -p "$REDIS_PORT" -c "$CONNS" -n 300000 -q "${args[@]}" 2>&1 | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1)
     printf 'redis\t%s\t%s\n' "$cmd" "${res%% *}" >>"$OUT/ceiling.tsv"
     say "  redis-benchmark $cmd: $res"
@@ -582,10 +588,6 @@ if has_phase micro; then
     --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-session-core.txt" | grep -E 'time:|thrpt:|typical' || true)
   (cd "$SRC" && cargo bench --quiet -p session-memory --bench memory_store -- \
     --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-session-memory.txt" | grep -E 'time:|thrpt:' || true)
-  # session-memory's own save bench saves one version over and over (the
-  # versioned save rejects that); this one saves version + 1 each time.
-  (cd "$SRC/loadtest" && cargo bench --quiet --bench memory_store_save -- \
-    --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | tee "$OUT/micro-loadtest-memory-save.txt" | grep -E 'time:|thrpt:' || true)
 fi
 
 python3 "$HERE/report.py" "$OUT" >"$OUT/report.md"
