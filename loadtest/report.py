@@ -134,16 +134,22 @@ if lost:
     p("")
 
 # ------------------------------------------------------------ versions
+def on_off(phase, store, route, flag):
+    """Ours with `flag=on` and `flag=off`: both lists of runs and their median req/s, or None."""
+    on, off = pick(phase, "ours", store, route, f"{flag}=on"), pick(phase, "ours", store, route, f"{flag}=off")
+    return (on, off, med(on, "rps"), med(off, "rps")) if on and off else None
+
+
 ver = [r for r in raw if r["phase"] == "versions"]
 if ver:
     p("## Issue 8: the version check on vs off, ours, /visits over 64 sessions\n")
     p("| store | runs | with the check req/s | without req/s | with / without | server CPU µs/req with / without | p99 ms with / without |")
     p("|---|---:|---:|---:|---:|---|---|")
     for store in ["redis", "postgres"]:
-        on, off = pick("versions", "ours", store, "/visits", "versions=on"), pick("versions", "ours", store, "/visits", "versions=off")
-        if not on or not off:
+        pair = on_off("versions", store, "/visits", "versions")
+        if not pair:
             continue
-        a, b = med(on, "rps"), med(off, "rps")
+        on, off, a, b = pair
         p(f"| {store} | {len(on)} | {fmt(a)} | {fmt(b)} | {a / b:.3f}× | {fmt(med(on, 'server_cpu_us_per_req'), 1)} / "
           f"{fmt(med(off, 'server_cpu_us_per_req'), 1)} | {fmt(med(on, 'p99_ms'), 2)} / {fmt(med(off, 'p99_ms'), 2)} |")
         p(f"| | per run (with, without) | " + ", ".join(f"{fmt(float(x['rps']))}" for x in on) + " | "
@@ -158,10 +164,10 @@ if idx:
     p("|---|---|---:|---:|---:|---|---|")
     for store in ["memory", "redis"]:
         for route in ["/visits", "/login"]:
-            on, off = pick("index", "ours", store, route, "index=on"), pick("index", "ours", store, route, "index=off")
-            if not on or not off:
+            pair = on_off("index", store, route, "index")
+            if not pair:
                 continue
-            a, b = med(on, "rps"), med(off, "rps")
+            on, off, a, b = pair
             p(f"| {store} | {route} | {fmt(a)} | {fmt(b)} | {a / b:.2f}× | {fmt(med(on, 'server_cpu_us_per_req'), 1)} / "
               f"{fmt(med(off, 'server_cpu_us_per_req'), 1)} | {on[0]['backend_detail'].replace(',', ', ')} / {off[0]['backend_detail'].replace(',', ', ')} |")
             if route == "/login":
