@@ -221,6 +221,13 @@ if ceil:
         p(f"| PostgreSQL | pgbench load SELECT, 10 conns, prepared | {fmt(pl)} | {fmt(pl)} | | " + (f"{op / pl:.0%} of it |" if op else "|") + " |")
     if pv:
         p(f"| PostgreSQL | pgbench SELECT + versioned UPDATE, 10 conns | {fmt(pv)} | | {fmt(pv)} | | " + (f"{ov / pv:.0%} of it |" if ov else "|"))
+    pls, pvs = c.get(("postgres", "load-shared")), c.get(("postgres", "visits-shared"))
+    if pls:
+        p(f"| PostgreSQL | the same load, pgbench on PostgreSQL's CPU (as wrk is end to end) | {fmt(pls)} | {fmt(pls)} | | "
+          + (f"{op / pls:.0%} of it |" if op else "|") + " |")
+    if pvs:
+        p(f"| PostgreSQL | the same SELECT + UPDATE, pgbench on PostgreSQL's CPU | {fmt(pvs)} | | {fmt(pvs)} | | "
+          + (f"{ov / pvs:.0%} of it |" if ov else "|"))
     p("")
 
 # ------------------------------------------------------------ micro

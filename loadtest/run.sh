@@ -574,11 +574,16 @@ SELECT data, expires_at FROM "public"."sessions" WHERE id = 'bench-' || :n AND e
 UPDATE "public"."sessions" SET data = data, expires_at = expires_at, version = version + 1 WHERE id = 'bench-' || :n AND expires_at > 0 AND version >= 0;
 SQL
   chmod 644 "$TMP"/*.sql
+  # Twice: the client on the other CPU (PostgreSQL alone on its CPU), and
+  # the client on PostgreSQL's CPU, as wrk is end to end ("-shared").
   for script in load visits; do
-    res=$(taskset -c "$SERVER_CPU" pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -M prepared -c 10 -j 1 \
-      -T "$DURATION" -f "$TMP/$script.sql" test 2>&1 | grep -o 'tps = [0-9.]*' | tail -1)
-    printf 'postgres\t%s\t%s\n' "$script" "${res#tps = }" >>"$OUT/ceiling.tsv"
-    say "  pgbench $script: $res"
+    for cpu in "$SERVER_CPU" "$BACKEND_CPU"; do
+      name=$script; [[ $cpu == "$BACKEND_CPU" ]] && name=$script-shared
+      res=$(taskset -c "$cpu" pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -M prepared -c 10 -j 1 \
+        -T "$DURATION" -f "$TMP/$script.sql" test 2>&1 | grep -o 'tps = [0-9.]*' | tail -1)
+      printf 'postgres\t%s\t%s\n' "$name" "${res#tps = }" >>"$OUT/ceiling.tsv"
+      say "  pgbench $name: $res"
+    done
   done
 fi
 
