@@ -408,3 +408,13 @@ pub async fn migrate_concurrently<S: SessionStore + Clone>(
             .unwrap_or_else(|e| panic!("a concurrent migrate failed: {}", chain(&e)));
     }
 }
+
+/// After [`migrate_concurrently`] on a fresh table: each migration was
+/// recorded once (`versions`, as read from the table's migrations table),
+/// and a record one store creates is loaded by another.
+pub async fn migrated_once<S: SessionStore>(stores: &[S], versions: &[i64]) {
+    assert_eq!(versions, [1, 2], "each version is recorded once");
+    let r = live_record(1);
+    stores[3].create(&r).await.unwrap();
+    assert!(stores[5].load(&r.id).await.unwrap().is_some());
+}
