@@ -36,6 +36,56 @@ pub(crate) fn pending<'a, N>(applied: &[i64], all: &'a [Migration<N>]) -> Vec<&'
         .collect()
 }
 
+/// Applies the pending migrations on a connection that already holds the
+/// table's migration lock: creates `<table>_migrations` with `bookkeeping`
+/// (a format string for its quoted name) if needed, reads the applied
+/// versions, then for each pending migration runs its statements with
+/// `run` (`|statement, version| …`, a `Result<(), Error>`: the backend
+/// decides which errors count) and records it with `record` (a format string for the
+/// quoted name, with placeholders for version, description, applied_at).
+/// `label` names the table in the log. Uses the calling module's
+/// `MIGRATIONS`; returns early with the error of a failed step.
+macro_rules! apply_pending {
+    (
+        $conn:ident, $names:expr, $label:expr,
+        bookkeeping: $bookkeeping:literal,
+        record: $record:literal,
+        run: |$statement:ident, $version:ident| $run:expr $(,)?
+    ) => {{
+        let n = $names;
+        let err = |e| Error::backend(e);
+        sqlx::query(AssertSqlSafe(format!($bookkeeping, n.migrations)))
+            .execute(&mut *$conn)
+            .await
+            .map_err(err)?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {}", n.migrations)))
+                .fetch_all(&mut *$conn)
+                .await
+                .map_err(err)?;
+        for m in $crate::migrate::pending(&applied, MIGRATIONS) {
+            let $version = m.version;
+            for $statement in (m.statements)(n) {
+                $run?;
+            }
+            sqlx::query(AssertSqlSafe(format!($record, n.migrations)))
+                .bind(m.version)
+                .bind(m.description)
+                .bind($crate::row::now_ms())
+                .execute(&mut *$conn)
+                .await
+                .map_err(err)?;
+            tracing::info!(
+                table = %$label,
+                version = m.version,
+                "applied session table migration"
+            );
+        }
+    }};
+}
+
+pub(crate) use apply_pending;
+
 #[cfg(test)]
 mod tests {
     use super::*;

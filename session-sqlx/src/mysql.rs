@@ -13,9 +13,8 @@ use sqlx::mysql::{
 };
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
-use crate::cleanup::{self, CleanupHandle};
-use crate::error::{check_scheme, connect_error, query_error};
-use crate::migrate::{pending, Migration};
+use crate::error::{check_scheme, connect_error};
+use crate::migrate::{apply_pending, Migration};
 use crate::row::{self, Columns, DELETE_BATCH};
 use crate::table::{validate, DEFAULT_TABLE};
 
@@ -332,100 +331,37 @@ impl MySqlStore {
     async fn apply_migrations(&self, conn: &mut MySqlConnection) -> Result<(), Error> {
         let n = &self.inner.names;
         let err = |e| Error::backend(e);
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
+        apply_pending!(
+            conn,
+            n,
+            n.table,
+            bookkeeping: "CREATE TABLE IF NOT EXISTS {} (\
                  version BIGINT NOT NULL PRIMARY KEY, \
                  description VARCHAR(255) NOT NULL, \
                  applied_at BIGINT NOT NULL\
              ) ENGINE=InnoDB",
-            n.migrations
-        )))
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
-        let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT version FROM {}",
-            n.migrations
-        )))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(err)?;
-        for m in pending(&applied, MIGRATIONS) {
-            for statement in (m.statements)(n) {
-                match sqlx::query(AssertSqlSafe(statement))
-                    .execute(&mut *conn)
-                    .await
-                {
-                    Ok(_) => {}
-                    // MySQL commits each DDL statement at once: a run that
-                    // stopped before recording the version left some of its
-                    // columns or indexes behind, which count as done.
-                    Err(sqlx::Error::Database(e)) if is_already_there(e.as_ref()) => {
-                        tracing::info!(
-                            table = %n.table,
-                            version = m.version,
-                            error = %e,
-                            "session table migration step was already applied"
-                        );
-                    }
-                    Err(e) => return Err(err(e)),
+            record: "INSERT INTO {} (version, description, applied_at) VALUES (?, ?, ?)",
+            run: |statement, version| match sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut *conn)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // MySQL commits each DDL statement at once: a run that
+                // stopped before recording the version left some of its
+                // columns or indexes behind, which count as done.
+                Err(sqlx::Error::Database(e)) if is_already_there(e.as_ref()) => {
+                    tracing::info!(
+                        table = %n.table,
+                        version,
+                        error = %e,
+                        "session table migration step was already applied"
+                    );
+                    Ok(())
                 }
-            }
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO {} (version, description, applied_at) VALUES (?, ?, ?)",
-                n.migrations
-            )))
-            .bind(m.version)
-            .bind(m.description)
-            .bind(row::now_ms())
-            .execute(&mut *conn)
-            .await
-            .map_err(err)?;
-            tracing::info!(
-                table = %n.table,
-                version = m.version,
-                "applied session table migration"
-            );
-        }
+                Err(e) => Err(err(e)),
+            },
+        );
         Ok(())
-    }
-
-    /// Starts a background task that runs
-    /// [`delete_expired`](SessionStore::delete_expired) every `interval`
-    /// (the first run one interval from now; a zero interval counts as
-    /// 1 ms) and logs failures with `tracing`. The task stops when the
-    /// returned handle is dropped or shut down.
-    ///
-    /// # Panics
-    ///
-    /// Panics when called outside a tokio runtime.
-    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
-        cleanup::spawn(self.clone(), interval)
-    }
-
-    /// Tells why a versioned save wrote nothing: a live record means another
-    /// version is stored (`VersionConflict`), none means `Vanished`. (The
-    /// write itself was the atomic `UPDATE`; this only names the outcome.)
-    async fn why_not_saved(&self, key: &str) -> Error {
-        let live = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.live)))
-            .bind(key)
-            .bind(row::now_ms())
-            .fetch_optional(&self.pool)
-            .await;
-        match live {
-            Ok(Some(_)) => Error::VersionConflict,
-            Ok(None) => Error::Vanished,
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn fail(&self, e: sqlx::Error) -> Error {
-        query_error(
-            e,
-            &self.inner.names.quoted,
-            self.inner.acquire_timeout,
-            is_missing_table,
-        )
     }
 
     /// `INSERT`, and on a duplicate key the `DELETE` of that ID if expired
@@ -696,3 +632,5 @@ impl SessionStore for MySqlStore {
 
 #[cfg(test)]
 mod tests;
+
+crate::store_impl::impl_store_helpers!(MySqlStore, quoted);

@@ -10,9 +10,8 @@ use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
-use crate::cleanup::{self, CleanupHandle};
-use crate::error::{check_scheme, connect_error, query_error};
-use crate::migrate::{pending, Migration};
+use crate::error::{check_scheme, connect_error};
+use crate::migrate::{apply_pending, Migration};
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
 
@@ -350,85 +349,22 @@ impl PostgresStore {
             .await
             .map_err(err)?;
         }
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
+        apply_pending!(
+            tx,
+            n,
+            n.qualified,
+            bookkeeping: "CREATE TABLE IF NOT EXISTS {} (\
                  version BIGINT NOT NULL PRIMARY KEY, \
                  description TEXT NOT NULL, \
                  applied_at BIGINT NOT NULL)",
-            n.migrations
-        )))
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT version FROM {}",
-            n.migrations
-        )))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        for m in pending(&applied, MIGRATIONS) {
-            for statement in (m.statements)(n) {
-                sqlx::query(AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            }
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO {} (version, description, applied_at) VALUES ($1, $2, $3)",
-                n.migrations
-            )))
-            .bind(m.version)
-            .bind(m.description)
-            .bind(row::now_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-            tracing::info!(
-                table = %n.qualified,
-                version = m.version,
-                "applied session table migration"
-            );
-        }
+            record: "INSERT INTO {} (version, description, applied_at) VALUES ($1, $2, $3)",
+            run: |statement, _version| sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await
+                .map(drop)
+                .map_err(err),
+        );
         tx.commit().await.map_err(err)
-    }
-
-    /// Starts a background task that runs
-    /// [`delete_expired`](SessionStore::delete_expired) every `interval`
-    /// (the first run one interval from now; a zero interval counts as
-    /// 1 ms) and logs failures with `tracing`. The task stops when the
-    /// returned handle is dropped or shut down.
-    ///
-    /// # Panics
-    ///
-    /// Panics when called outside a tokio runtime.
-    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
-        cleanup::spawn(self.clone(), interval)
-    }
-
-    /// Tells why a versioned save wrote nothing: a live record means another
-    /// version is stored (`VersionConflict`), none means `Vanished`. (The
-    /// write itself was the atomic `UPDATE`; this only names the outcome.)
-    async fn why_not_saved(&self, key: &str) -> Error {
-        let live = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.live)))
-            .bind(key)
-            .bind(row::now_ms())
-            .fetch_optional(&self.pool)
-            .await;
-        match live {
-            Ok(Some(_)) => Error::VersionConflict,
-            Ok(None) => Error::Vanished,
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn fail(&self, e: sqlx::Error) -> Error {
-        query_error(
-            e,
-            &self.inner.names.qualified,
-            self.inner.acquire_timeout,
-            is_missing_table,
-        )
     }
 }
 
@@ -451,3 +387,5 @@ crate::store_impl::impl_session_store!(PostgresStore);
 
 #[cfg(test)]
 mod tests;
+
+crate::store_impl::impl_store_helpers!(PostgresStore, qualified);

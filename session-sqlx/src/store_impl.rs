@@ -1,7 +1,59 @@
 //! The `SessionStore` implementation shared by the PostgreSQL and SQLite
 //! stores: the same calls in the same order, over statements each backend
 //! prepared in its own dialect (`Inner`). MySQL differs (deadlock retries,
-//! a three-step create) and keeps its own.
+//! a three-step create) and keeps its own. The helpers all three share
+//! (`spawn_cleanup`, `why_not_saved`, `fail`) come from `impl_store_helpers`.
+
+/// Implements `spawn_cleanup`, `why_not_saved` and `fail` for a store type
+/// with `pool` and `inner` (`live`, `names`, `acquire_timeout`); `$name` is
+/// the field of `inner.names` that error messages show, and the calling
+/// module provides `is_missing_table`.
+macro_rules! impl_store_helpers {
+    ($store:ty, $name:ident) => {
+        impl $store {
+            /// Starts a background task that runs
+            /// [`delete_expired`](SessionStore::delete_expired) every `interval`
+            /// (the first run one interval from now; a zero interval counts as
+            /// 1 ms) and logs failures with `tracing`. The task stops when the
+            /// returned handle is dropped or shut down.
+            ///
+            /// # Panics
+            ///
+            /// Panics when called outside a tokio runtime.
+            pub fn spawn_cleanup(&self, interval: Duration) -> $crate::CleanupHandle {
+                $crate::cleanup::spawn(self.clone(), interval)
+            }
+
+            /// Tells why a versioned save wrote nothing: a live record means
+            /// another version is stored (`VersionConflict`), none means
+            /// `Vanished`. (The write itself was the atomic `UPDATE`; this
+            /// only names the outcome.)
+            async fn why_not_saved(&self, key: &str) -> Error {
+                let live = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.live)))
+                    .bind(key)
+                    .bind($crate::row::now_ms())
+                    .fetch_optional(&self.pool)
+                    .await;
+                match live {
+                    Ok(Some(_)) => Error::VersionConflict,
+                    Ok(None) => Error::Vanished,
+                    Err(e) => self.fail(e),
+                }
+            }
+
+            fn fail(&self, e: sqlx::Error) -> Error {
+                $crate::error::query_error(
+                    e,
+                    &self.inner.names.$name,
+                    self.inner.acquire_timeout,
+                    is_missing_table,
+                )
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store_helpers;
 
 /// Implements `SessionStore` for a store type with `pool`, `inner` (the
 /// prepared statements) and `fail` (error mapping), using the items the
