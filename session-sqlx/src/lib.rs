@@ -152,7 +152,7 @@ mod postgres;
 mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod store_impl;
 mod table;
 #[cfg(all(test, any(feature = "postgres", feature = "sqlite", feature = "mysql")))]

@@ -58,6 +58,7 @@ pub(crate) use impl_store_helpers;
 /// Implements `SessionStore` for a store type with `pool`, `inner` (the
 /// prepared statements) and `fail` (error mapping), using the items the
 /// calling module has in scope.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 macro_rules! impl_session_store {
     ($store:ty) => {
         #[async_trait]
@@ -226,4 +227,5 @@ macro_rules! impl_session_store {
     };
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use impl_session_store;
