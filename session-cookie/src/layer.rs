@@ -190,12 +190,12 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let settings = Arc::clone(&self.settings);
-        let card = read_card(
+        let read = read_card(
             req.headers(),
             settings.config.session_cookie(),
             &settings.cards,
         );
-        let lazy = LazySession::new(settings, card);
+        let lazy = LazySession::new(settings, read);
         req.extensions_mut().insert(lazy.clone());
         // The clone that was driven to readiness serves this request. It is
         // called here, so that the boxed future holds the inner future
@@ -216,7 +216,13 @@ async fn commit<B: From<&'static str>>(
 ) -> Response<B> {
     let settings = &lazy.0.settings;
     let Some(loaded) = lazy.0.loaded.get() else {
-        return response; // never loaded: no store call at all
+        // Never loaded: no store call at all. A session cookie that did not
+        // verify is dead whatever the store holds, so it is cleared anyway;
+        // one that verified is only known dead once a handler loads it.
+        if lazy.0.presented && lazy.0.card.is_none() {
+            remove_card(response.headers_mut(), &settings.config);
+        }
+        return response;
     };
     // The handler is done: the lock is only taken briefly here, never across
     // an await.
@@ -248,9 +254,10 @@ async fn commit<B: From<&'static str>>(
             Ok(done) => done,
             Err(failed) => return failed,
         },
-        Err(CoreError::Vanished) => return vanished(settings),
-        Err(err) => return store_failure(&err),
+        Err(CoreError::Vanished) => return vanished(settings, plan_key(&plan)),
+        Err(err) => return store_failure(&err, plan_key(&plan)),
     };
+    log_outcome(&plan);
     // The cookie's Max-Age counts from the write (`now`, when the plan was
     // made), like the store's expiry.
     let headers = response.headers_mut();
@@ -266,21 +273,31 @@ async fn commit<B: From<&'static str>>(
             );
         }
         (CookieAction::Remove, _) => remove_card(headers, &settings.config),
-        (_, _) => {
-            // A card verified by a fallback key is re-issued under the current one.
-            if let (Some(card), Some(expires_at)) = (&lazy.0.card, stored_expiry) {
-                if card.reissue {
-                    set_card(
-                        headers,
-                        &settings.config,
-                        &settings.cards,
-                        &card.id,
-                        expires_at,
-                        now,
-                    );
-                }
+        (CookieAction::Set, None) => {
+            // A renewal found the record gone (ended meanwhile): the card is
+            // dead now.
+            if lazy.0.presented {
+                remove_card(headers, &settings.config);
             }
         }
+        (CookieAction::Keep, _) => match (&lazy.0.card, stored_expiry) {
+            // No session at the end of the request (the card was forged,
+            // or its record expired, revoked, gone or damaged), and none was
+            // created: the browser must stop sending the dead card.
+            (_, None) if lazy.0.presented => remove_card(headers, &settings.config),
+            // A card verified by a fallback key is re-issued under the current one.
+            (Some(card), Some(expires_at)) if card.reissue => {
+                set_card(
+                    headers,
+                    &settings.config,
+                    &settings.cards,
+                    &card.id,
+                    expires_at,
+                    now,
+                );
+            }
+            _ => {}
+        },
     }
     response
 }
@@ -303,8 +320,9 @@ async fn retry<B: From<&'static str>>(
         attempt += 1;
         if attempt >= bounds.max_attempts || started.elapsed() >= bounds.max_time {
             tracing::warn!(
+                key = plan_id(&plan).map(SessionId::storage_key).as_deref(),
                 attempts = attempt,
-                "session save kept conflicting; giving up"
+                "session save kept conflicting with concurrent requests; giving up"
             );
             return Err(failure(
                 bounds.status,
@@ -319,11 +337,11 @@ async fn retry<B: From<&'static str>>(
         match fresh {
             Ok(Some(fresh)) => {
                 if let Err(err) = lock().state.rebase(fresh) {
-                    return Err(store_failure(&err));
+                    return Err(store_failure(&err, plan_id(&plan)));
                 }
             }
-            Ok(None) => return Err(vanished(settings)),
-            Err(err) => return Err(store_failure(&err)),
+            Ok(None) => return Err(vanished(settings, plan_id(&plan))),
+            Err(err) => return Err(store_failure(&err, plan_id(&plan))),
         }
         let now = SystemTime::now();
         plan = lock().state.take_commit(&settings.config, now);
@@ -332,8 +350,8 @@ async fn retry<B: From<&'static str>>(
         match result {
             Ok(written) => return Ok((plan, written, now)),
             Err(CoreError::VersionConflict) => {}
-            Err(CoreError::Vanished) => return Err(vanished(settings)),
-            Err(err) => return Err(store_failure(&err)),
+            Err(CoreError::Vanished) => return Err(vanished(settings, plan_id(&plan))),
+            Err(err) => return Err(store_failure(&err, plan_id(&plan))),
         }
     }
 }
@@ -368,6 +386,35 @@ async fn execute(
     }
 }
 
+/// The session a plan is about, for the log: the one written, else the
+/// first one deleted.
+fn plan_key(plan: &Commit) -> Option<&SessionId> {
+    match &plan.write {
+        Write::Create(record) | Write::Save(record) => Some(&record.id),
+        Write::Touch(id, _) => Some(id),
+        Write::None => plan.delete.first(),
+    }
+}
+
+/// Logs the lifecycle events of a commit that was written, by storage key
+/// only (never an ID, a card or data).
+fn log_outcome(plan: &Commit) {
+    if let Write::Create(record) = &plan.write {
+        match plan.delete.first() {
+            None => tracing::debug!(key = %record.id.storage_key(), "session created"),
+            Some(old) => tracing::debug!(
+                key = %record.id.storage_key(),
+                old_key = %old.storage_key(),
+                "session cycled: new ID, same data"
+            ),
+        }
+    } else if plan.cookie == CookieAction::Remove {
+        for id in &plan.delete {
+            tracing::debug!(key = %id.storage_key(), "session destroyed");
+        }
+    }
+}
+
 /// The ID a versioned save was for.
 fn plan_id(plan: &Commit) -> Option<&SessionId> {
     match &plan.write {
@@ -384,7 +431,11 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The session ended (logout elsewhere, expiry) while this request ran: its
 /// changes cannot be kept, and the session is not resurrected.
-fn vanished<B: From<&'static str>>(settings: &Settings) -> Response<B> {
+fn vanished<B: From<&'static str>>(settings: &Settings, id: Option<&SessionId>) -> Response<B> {
+    tracing::debug!(
+        key = id.map(SessionId::storage_key).as_deref(),
+        "the session ended while a request changing it ran; its changes are dropped"
+    );
     let mut r = failure(
         StatusCode::CONFLICT,
         "the session ended while this request ran",
@@ -404,8 +455,9 @@ async fn create_fresh(store: &dyn SessionStore, record: &mut Record) -> Result<(
     Err(CoreError::Conflict)
 }
 
-fn store_failure<B: From<&'static str>>(err: &CoreError) -> Response<B> {
+fn store_failure<B: From<&'static str>>(err: &CoreError, id: Option<&SessionId>) -> Response<B> {
     tracing::error!(
+        key = id.map(SessionId::storage_key).as_deref(),
         error = err as &(dyn std::error::Error + 'static),
         "session store failed to write a session"
     );

@@ -7,9 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
-use session_core::{SessionId, SessionInfo, SessionState, Verified};
+use session_core::{Error as CoreError, SessionId, SessionInfo, SessionState, Verified};
 use tokio::sync::OnceCell;
 
+use crate::cookies::CardRead;
 use crate::layer::Settings;
 use crate::{Error, OnStoreError};
 
@@ -26,6 +27,8 @@ pub struct LazySession(pub(crate) Arc<LazyInner>);
 pub(crate) struct LazyInner {
     pub(crate) settings: Arc<Settings>,
     pub(crate) card: Option<Verified>,
+    /// A cookie of the session's name was sent (verified or not).
+    pub(crate) presented: bool,
     pub(crate) loaded: OnceCell<Arc<Mutex<Loaded>>>,
 }
 
@@ -37,18 +40,25 @@ pub(crate) struct Loaded {
 }
 
 impl LazySession {
-    pub(crate) fn new(settings: Arc<Settings>, card: Option<Verified>) -> Self {
+    pub(crate) fn new(settings: Arc<Settings>, read: CardRead) -> Self {
         Self(Arc::new(LazyInner {
             settings,
-            card,
+            card: read.card,
+            presented: read.presented,
             loaded: OnceCell::new(),
         }))
     }
 
     /// Loads the session (once per request; later calls share the result).
     ///
-    /// A request without a valid card, or whose card's record is missing or
-    /// expired, gets a fresh empty session.
+    /// A request without a valid card, or whose card's record is missing,
+    /// expired or damaged, gets a fresh empty session. A damaged record
+    /// (stored bytes that do not decode: [`Error::Envelope`] or
+    /// [`Error::Decode`] from the store's `load`) is deleted and logged once
+    /// at `warn` with its storage key; the layer then clears the card.
+    ///
+    /// [`Error::Envelope`]: session_core::Error::Envelope
+    /// [`Error::Decode`]: session_core::Error::Decode
     ///
     /// # Errors
     ///
@@ -63,11 +73,33 @@ impl LazySession {
                 let Some(card) = &inner.card else {
                     return Ok(Loaded::fresh(SessionState::new(max)));
                 };
-                match inner.settings.store.load(&card.id).await {
+                let store = &inner.settings.store;
+                match store.load(&card.id).await {
                     Ok(Some(record)) => Ok(Loaded::fresh(SessionState::from_record(record, max))),
                     Ok(None) => Ok(Loaded::fresh(SessionState::new(max))),
+                    Err(err @ (CoreError::Envelope { .. } | CoreError::Decode(_))) => {
+                        let key = card.id.storage_key();
+                        // Unreadable, so unusable: nobody can ever load it
+                        // again. Gone, it no longer locks the browser out.
+                        let deleted = store.delete(&card.id).await;
+                        tracing::warn!(
+                            key = %key,
+                            error = &err as &(dyn std::error::Error + 'static),
+                            deleted = deleted.is_ok(),
+                            "damaged session record: deleted, the request continues without a session"
+                        );
+                        if let Err(e) = deleted {
+                            tracing::error!(
+                                key = %key,
+                                error = &e as &(dyn std::error::Error + 'static),
+                                "session store failed to delete a damaged session record"
+                            );
+                        }
+                        Ok(Loaded::fresh(SessionState::new(max)))
+                    }
                     Err(err) => {
                         tracing::error!(
+                            key = %card.id.storage_key(),
                             error = &err as &(dyn std::error::Error + 'static),
                             "session store failed to load a session"
                         );
@@ -102,6 +134,7 @@ impl fmt::Debug for LazySession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LazySession")
             .field("has_card", &self.0.card.is_some())
+            .field("presented", &self.0.presented)
             .field("loaded", &self.0.loaded.initialized())
             .finish()
     }
@@ -232,7 +265,12 @@ impl Session {
             return Ok(Vec::new());
         };
         let max_age = self.settings.config.max_age();
-        let list = self.settings.store.user_sessions(&user).await?;
+        let list = self
+            .settings
+            .store
+            .user_sessions(&user)
+            .await
+            .inspect_err(|e| log_store_error(e, current.as_ref(), "list a user's sessions"))?;
         Ok(list
             .into_iter()
             .map(|info| UserSession::new(info, current.as_ref(), max_age))
@@ -248,14 +286,20 @@ impl Session {
     /// 501 when the store keeps no per-user index, 503 when it is down.
     pub async fn end_other_sessions(&self) -> Result<u64, Error> {
         let (user, current) = self.user_and_id();
-        match user {
-            Some(user) => Ok(self
-                .settings
-                .store
-                .delete_user_sessions(&user, current.as_ref())
-                .await?),
-            None => Ok(0),
-        }
+        let Some(user) = user else { return Ok(0) };
+        let ended = self
+            .settings
+            .store
+            .delete_user_sessions(&user, current.as_ref())
+            .await
+            .inspect_err(|e| log_store_error(e, current.as_ref(), "revoke a user's sessions"))?;
+        // Never the user: an app may bind sessions to an e-mail address.
+        tracing::info!(
+            key = current.as_ref().map(SessionId::storage_key).as_deref(),
+            ended,
+            "revoked the user's other sessions"
+        );
+        Ok(ended)
     }
 
     /// Ends every session of `user` (for admin tools: a compromised
@@ -265,7 +309,14 @@ impl Session {
     ///
     /// 501 when the store keeps no per-user index, 503 when it is down.
     pub async fn end_user_sessions(&self, user: &str) -> Result<u64, Error> {
-        Ok(self.settings.store.delete_user_sessions(user, None).await?)
+        let ended = self
+            .settings
+            .store
+            .delete_user_sessions(user, None)
+            .await
+            .inspect_err(|e| log_store_error(e, None, "revoke a user's sessions"))?;
+        tracing::info!(ended, "revoked every session of a user");
+        Ok(ended)
     }
 
     fn user_and_id(&self) -> (Option<String>, Option<SessionId>) {
@@ -274,6 +325,19 @@ impl Session {
             loaded.state.user().map(str::to_owned),
             loaded.state.id().cloned(),
         )
+    }
+}
+
+/// Logs a store failure of a per-user call with this session's storage key
+/// (never the user: an app may bind sessions to an e-mail address). A store
+/// without a per-user index is not a failure.
+fn log_store_error(err: &CoreError, current: Option<&SessionId>, what: &str) {
+    if !matches!(err, CoreError::Unsupported(_)) {
+        tracing::error!(
+            key = current.map(SessionId::storage_key).as_deref(),
+            error = err as &(dyn std::error::Error + 'static),
+            "session store failed to {what}"
+        );
     }
 }
 
