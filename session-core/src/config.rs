@@ -9,6 +9,13 @@ use crate::Error;
 
 /// Shortest accepted secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
+/// Longest accepted cookie name (`session_cookie`), in bytes.
+///
+/// Browsers keep name and value within 4096 bytes together; a key card is
+/// 65 bytes, and no sensible name comes near this bound (`__Host-` plus a
+/// 57-character name still fits). A longer name is a configuration mistake,
+/// refused at start-up.
+pub const MAX_COOKIE_NAME_LEN: usize = 64;
 /// Longest accepted `max_age`: 400 days, where browsers cap cookie lifetimes.
 pub const MAX_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 
@@ -97,7 +104,7 @@ impl std::str::FromStr for SameSite {
 /// |---|---|
 /// | `secret_key` | required, at least 32 bytes |
 /// | `fallback_secret_keys` | none (older keys that still verify) |
-/// | `session_cookie` | `"session"` |
+/// | `session_cookie` | `"session"`: an RFC 6265 token of at most [`MAX_COOKIE_NAME_LEN`] bytes; a `__Host-` / `__Secure-` prefix, in any letter case, gets the browser's prefix rules |
 /// | `max_age` | 14400 s (4 h): idle lifetime, cookie `Max-Age` and store TTL |
 /// | `same_site` | `lax` |
 /// | `https_only` | `false` (sets `Secure`) |
@@ -228,7 +235,7 @@ impl TryFrom<RawConfig> for SessionConfig {
                 ));
             }
         }
-        if raw.session_cookie.starts_with("__Host-") {
+        if cookie_prefix(&raw.session_cookie) == Some(Prefix::Host) {
             if raw.domain.is_some() {
                 return Err(Error::config(
                     "domain",
@@ -299,7 +306,41 @@ fn check_cookie_name(name: &str) -> Result<(), Error> {
             format!("{name:?} is not a valid cookie name; use letters, digits and `-_.` only"),
         ));
     }
+    if name.len() > MAX_COOKIE_NAME_LEN {
+        return Err(Error::config(
+            "session_cookie",
+            format!(
+                "is {} bytes long; use a name of at most {MAX_COOKIE_NAME_LEN} bytes, such as \"session\"",
+                name.len()
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// A cookie name prefix that browsers enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    /// `__Host-`: `Secure`, `Path=/`, no `Domain`.
+    Host,
+    /// `__Secure-`: `Secure`.
+    Secure,
+}
+
+/// The prefix of a cookie name, matched without regard to letter case as
+/// browsers do (`__HOST-sid` gets the `__Host-` rules).
+fn cookie_prefix(name: &str) -> Option<Prefix> {
+    let starts = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    if starts("__Host-") {
+        Some(Prefix::Host)
+    } else if starts("__Secure-") {
+        Some(Prefix::Secure)
+    } else {
+        None
+    }
 }
 
 fn is_attr_value(s: &str) -> bool {
@@ -429,11 +470,11 @@ impl SessionConfig {
     pub fn https_only(&self) -> bool {
         self.https_only
     }
-    /// Whether the cookie carries `Secure`: `https_only`, or a `__Host-`/`__Secure-` name.
+    /// Whether the cookie carries `Secure`: `https_only`, or a `__Host-`/`__Secure-` name
+    /// (in any letter case).
     pub fn secure(&self) -> bool {
-        self.https_only
-            || self.session_cookie.starts_with("__Host-")
-            || self.session_cookie.starts_with("__Secure-")
+        // Browsers match the prefixes in any letter case.
+        self.https_only || cookie_prefix(&self.session_cookie).is_some()
     }
     /// The cookie `Path`.
     pub fn path(&self) -> &str {
@@ -603,6 +644,56 @@ mod tests {
             .build()
             .is_ok());
         assert!(b().session_cookie("__Host-s").build().unwrap().secure());
+    }
+
+    /// Issue 14.3: browsers match `__Host-` / `__Secure-` in any letter
+    /// case, so the prefix rules do too.
+    #[test]
+    fn cookie_prefixes_apply_in_any_letter_case() {
+        let b = || SessionConfig::builder(SECRET);
+        for name in ["__Host-s", "__HOST-s", "__host-s", "__hOsT-s"] {
+            let with_domain = b().session_cookie(name).domain("example.com").build();
+            assert_eq!(field_of(with_domain.unwrap_err()), "domain", "{name}");
+            let with_path = b().session_cookie(name).path("/app").build();
+            assert_eq!(field_of(with_path.unwrap_err()), "path", "{name}");
+            assert!(b().session_cookie(name).build().unwrap().secure(), "{name}");
+        }
+        for name in ["__Secure-s", "__SECURE-s", "__secure-s"] {
+            let config = b().session_cookie(name).domain("example.com").build();
+            assert!(config.unwrap().secure(), "{name}");
+        }
+        for name in ["_Host-s", "__Hosts", "session", "Host-s"] {
+            assert!(!b().session_cookie(name).build().unwrap().secure(), "{name}");
+        }
+    }
+
+    /// Issue 14.3: names outside RFC 6265 token syntax, or over the bound,
+    /// are refused naming `session_cookie`.
+    #[test]
+    fn cookie_names_must_be_short_tokens() {
+        let b = || SessionConfig::builder(SECRET);
+        let longest = "s".repeat(MAX_COOKIE_NAME_LEN);
+        assert!(b().session_cookie(longest.as_str()).build().is_ok());
+        let too_long = "s".repeat(MAX_COOKIE_NAME_LEN + 1);
+        let err = b().session_cookie(too_long).build().unwrap_err();
+        assert!(err.to_string().contains("at most 64 bytes"), "{err}");
+        assert_eq!(field_of(err), "session_cookie");
+        for bad in [
+            "", "a b", "a;b", "a=b", "a,b", "(s)", "s\"", "a/b", "a\\b", "[s]", "{s}", "a?b", "a@b",
+            "a:b", "Zürich", "s\t", "s\u{7f}",
+        ] {
+            let err = b().session_cookie(bad).build().unwrap_err();
+            assert_eq!(field_of(err), "session_cookie", "{bad:?}");
+        }
+        let env = |k: &str| match k {
+            "SESSION_SECRET" => Some(SECRET.to_string()),
+            "SESSION_COOKIE" => Some("x".repeat(65)),
+            _ => None,
+        };
+        assert_eq!(
+            field_of(SessionConfig::from_lookup(env).unwrap_err()),
+            "session_cookie"
+        );
     }
 
     #[test]

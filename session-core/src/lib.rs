@@ -34,7 +34,8 @@ pub mod conformance;
 
 pub use async_trait::async_trait;
 pub use config::{
-    SameSite, Secret, SessionConfig, SessionConfigBuilder, MAX_MAX_AGE, MIN_SECRET_LEN,
+    SameSite, Secret, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE,
+    MIN_SECRET_LEN,
 };
 pub use error::{BoxError, Error, Result};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
