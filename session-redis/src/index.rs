@@ -184,9 +184,18 @@ impl RedisStore {
                 stale.push((storage_key, score));
                 continue;
             };
-            let Ok(record) = codec::decode(placeholder.clone(), &bytes) else {
-                // Unreadable, so unusable: neither listed nor pruned.
-                continue;
+            let record = match codec::decode(placeholder.clone(), &bytes) {
+                Ok(record) => record,
+                Err(err) => {
+                    // Damaged, so unusable: not listed, and not pruned
+                    // either, so that revocation still finds and deletes it.
+                    tracing::warn!(
+                        key = %storage_key,
+                        error = &err as &(dyn std::error::Error + 'static),
+                        "damaged session record left out of a user's session list"
+                    );
+                    continue;
+                }
             };
             if record.user.as_deref() != Some(user) {
                 stale.push((storage_key, record.version));
@@ -209,8 +218,10 @@ impl RedisStore {
     }
 
     /// `delete_user_sessions`: the index's members, then the revoke script
-    /// on every member but `keep`, then the index pruned of what it no
-    /// longer holds.
+    /// on every member but `keep` (which also deletes damaged records: values
+    /// that cannot be read), then the index pruned of what it no longer
+    /// holds. The count is of live sessions ended; damaged records are not
+    /// counted.
     pub(crate) async fn revoke(&self, user: &str, keep: Option<&SessionId>) -> Result<u64, Error> {
         let keep = keep.map(SessionId::storage_key);
         let members: Vec<Member> = self
@@ -250,7 +261,12 @@ impl RedisStore {
                         stale.push((storage_key, version));
                     }
                 }
-                3 => {}
+                3 => {
+                    // Damaged and deleted: not a live session, so not
+                    // counted; out of the index like any gone record.
+                    tracing::warn!(key = %storage_key, "damaged session record deleted by revocation");
+                    stale.push((storage_key, score));
+                }
                 other => return Err(unexpected("the revoke script", &Value::Int(other))),
             }
         }

@@ -140,8 +140,12 @@
 //!   too (Redis unreachable in between) can a session outlive its index;
 //!   its next `save` or `touch` files it again. Failures to *unfile* are
 //!   ignored: a stale member is harmless and pruned by the next read.
-//! * **Values Redis reads as unreadable** (corrupt bodies) are neither
-//!   listed, nor pruned, nor revoked; `load` fails on them anyway.
+//! * **Damaged values** (bytes that do not decode) are never listed (each
+//!   is logged at `warn` with its storage key) and stay in the index until
+//!   revocation, which deletes them: no request can load them, and they
+//!   must not escape "log out everywhere". They are not counted as ended
+//!   sessions. `load` reports them as [`Error::Envelope`] or
+//!   [`Error::Decode`], and the session layer deletes them.
 //!
 //! What Redis counts (`INFO commandstats`, commands inside scripts
 //! included), measured by `tests/index.rs` with 1,000 users × 3 sessions:

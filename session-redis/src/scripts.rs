@@ -348,18 +348,21 @@ pub(crate) static SAVE: LazyLock<Script> =
 ///
 /// Replies `{1, head}` when deleted, `{2, head}` when it is bound to someone
 /// else or to nobody (kept), `{0}` when there is no such key, `{3}` when the
-/// value cannot be read (kept). `head` is the value's header, for its
-/// version and expiry.
+/// value cannot be read: a damaged record, which no request can ever load
+/// again, so it is deleted too (it was filed in this user's index, and it
+/// must not escape "log out everywhere"). `head` is the value's header, for
+/// its version and expiry.
 const REVOKE_LUA: &str = r"
 local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
 if head == '' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('DEL', KEYS[1]) == 1 then
     return {3}
   end
   return {0}
 end
 local user = user_of(KEYS[1], head)
 if user == nil then
+  redis.call('DEL', KEYS[1])
   return {3}
 end
 if user ~= ARGV[1] then

@@ -562,12 +562,13 @@ impl SessionStore for MySqlStore {
         true
     }
 
-    /// One `SELECT` through the (user_id, expires_at) index.
+    /// One `SELECT` through the (user_id, expires_at) index. Rows whose
+    /// `data` does not decode are skipped and logged (by key).
     ///
     /// # Errors
     ///
     /// [`Error::Config`] (field `user`) for a user longer than
-    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend and decode errors.
+    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend errors.
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         row::check_user(user)?;
         let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
@@ -581,8 +582,9 @@ impl SessionStore for MySqlStore {
                 let key: String = found.try_get(0).map_err(Error::backend)?;
                 let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
                 let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
-                row::info(key, &data, expires_at)
+                row::listed(key, &data, expires_at)
             })
+            .filter_map(Result::transpose)
             .collect()
     }
 

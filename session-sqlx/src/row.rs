@@ -121,6 +121,34 @@ pub(crate) fn info(key: String, data: &[u8], expires_at: i64) -> Result<SessionI
     Ok(info)
 }
 
+/// A row listed by `user_sessions`, or `None` for a damaged one: its
+/// `data` does not decode ([`Error::Envelope`] / [`Error::Decode`]), so it
+/// can never be loaded again. It is skipped (a listing never fails for the
+/// whole user because of one bad row) and logged at `warn` with its key;
+/// revocation still deletes it, since it goes by the `user_id` column.
+///
+/// # Errors
+///
+/// Anything but a decode error of the stored bytes.
+pub(crate) fn listed(
+    key: String,
+    data: &[u8],
+    expires_at: i64,
+) -> Result<Option<SessionInfo>, Error> {
+    match info(key.clone(), data, expires_at) {
+        Ok(info) => Ok(Some(info)),
+        Err(err @ (Error::Envelope { .. } | Error::Decode(_))) => {
+            tracing::warn!(
+                key = %key,
+                error = &err as &(dyn std::error::Error + 'static),
+                "damaged session record left out of a user's session list"
+            );
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +194,21 @@ mod tests {
         assert_eq!(info.expires_at, UNIX_EPOCH + Duration::from_millis(9_000));
         assert_eq!(info.created_at, r.created_at);
         assert_eq!(info.data, r.data);
+    }
+
+    #[test]
+    fn listing_skips_rows_that_do_not_decode() {
+        let r = Record::new(SessionId::generate(), Default::default(), SystemTime::now());
+        let good = columns(&r).unwrap();
+        assert!(listed(good.key.clone(), &good.data, 1).unwrap().is_some());
+        let mut unknown_format = good.data.clone();
+        unknown_format[0] = 0xee;
+        let mut broken_body = good.data.clone();
+        broken_body.truncate(codec::USER_OFFSET);
+        broken_body.push(0xc1);
+        for bad in [&b""[..], b"\x03\x00", &unknown_format, &broken_body] {
+            assert!(listed(good.key.clone(), bad, 1).unwrap().is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -98,12 +98,34 @@ impl TestApp {
 
     /// GET `path` sending exactly `cookie` as the `Cookie` header.
     pub async fn get_with(&self, path: &str, cookie: &str) -> Response {
+        self.send_with(reqwest::Method::GET, path, cookie.as_bytes())
+            .await
+    }
+
+    /// `method` `path` sending exactly `cookie` as the `Cookie` header, as
+    /// bytes: browsers send UTF-8 in cookie values.
+    pub async fn send_with(&self, method: reqwest::Method, path: &str, cookie: &[u8]) -> Response {
+        let value = reqwest::header::HeaderValue::from_bytes(cookie).expect("a valid header value");
         self.bare
-            .get(self.at(path))
-            .header(COOKIE, cookie)
+            .request(method, self.at(path))
+            .header(COOKIE, value)
             .send()
             .await
-            .expect("GET")
+            .expect("request")
+    }
+
+    /// Logs a fresh, cookieless client in as the demo guest and returns its
+    /// `session=…` pair.
+    pub async fn login_card(&self) -> String {
+        let r = self
+            .bare
+            .post(self.at("/login"))
+            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "login failed");
+        cookie_value(r.headers()).expect("login sets the cookie")
     }
 }
 
@@ -120,6 +142,20 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
         .collect()
+}
+
+/// `true` when the response carries exactly one `Set-Cookie`, the removal
+/// of `name` (empty value, `Max-Age=0`, `Path=/`), and `Cache-Control:
+/// no-store`.
+pub fn is_removal(headers: &HeaderMap, name: &str) -> bool {
+    let set = set_cookies(headers);
+    set.len() == 1
+        && set[0].starts_with(&format!("{name}=;"))
+        && set[0].contains("Max-Age=0")
+        && set[0].contains("Path=/")
+        && headers
+            .get(reqwest::header::CACHE_CONTROL)
+            .is_some_and(|v| v == "no-store")
 }
 
 /// The `name=value` pair of the first `Set-Cookie` of a response.

@@ -10,7 +10,7 @@ mod counting;
 pub mod servers;
 pub mod suite;
 
-pub use app::{cookie_value, set_cookies, TestApp};
+pub use app::{cookie_value, is_removal, set_cookies, TestApp};
 pub use counting::{Calls, CountingStore};
 
 /// Secret used by the suite's apps.

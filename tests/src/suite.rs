@@ -13,7 +13,7 @@ use serde_json::Value;
 use session_cookie::core::{KeyCard, SessionId};
 use session_cookie::{Session, SessionConfig, SessionConfigBuilder, SessionStore};
 
-use crate::{cookie_value, set_cookies, TestApp, SECRET};
+use crate::{cookie_value, is_removal, set_cookies, TestApp, SECRET};
 
 /// Expands to one `#[tokio::test]` per HTTP rule, each on a fresh store from
 /// `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
@@ -29,7 +29,10 @@ macro_rules! http_suite {
             absolute_lifetime_caps_renewal, store_down_is_503_never_success,
             continue_empty_policy_serves_reads, bad_logins_create_nothing,
             oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session,
-            concurrent_requests_keep_each_others_keys, log_out_everywhere_else);
+            concurrent_requests_keep_each_others_keys, log_out_everywhere_else,
+            sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
+            forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
+            new_session_wins_over_the_removal);
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -624,4 +627,216 @@ pub async fn log_out_everywhere_else(store: Arc<dyn SessionStore>) {
     }
     let list = json(browsers[0].get(app.at("/sessions")).send().await.unwrap()).await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
+}
+
+/// A card with a valid syntax and a wrong tag.
+fn forged(pair: &str) -> String {
+    let mut bytes = pair.as_bytes().to_vec();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ASCII card")
+}
+
+/// Issue 14.1: a sibling cookie with UTF-8 in its value (as browsers send
+/// `pref=Zürich`), or otherwise malformed, before or after the session
+/// cookie, never logs the user out.
+pub async fn sibling_cookies_never_hide_the_session(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let card = app.login_card().await;
+    let cookies = [
+        format!("{card}; pref=Zürich"),
+        format!("pref=Zürich; {card}"),
+        format!("a=\"unclosed; pref=Zürich;;; =; {card};theme=dark"),
+        format!("Zürich=1; {card}"),
+    ];
+    for cookie in &cookies {
+        let r = app
+            .send_with(reqwest::Method::GET, "/profile", cookie.as_bytes())
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "logged out by {cookie:.60}");
+        assert!(set_cookies(r.headers()).is_empty(), "{cookie:.60}");
+    }
+}
+
+/// Issue 14.1: with several session cookies (one set for `/`, one for a
+/// sub-path), the first that verifies wins; forged ones before it are
+/// skipped.
+pub async fn first_session_cookie_that_verifies_wins(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let visit = |cookie: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .send_with(reqwest::Method::GET, "/visits", cookie.as_bytes())
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            json(r).await["visits"].as_u64().expect("a count")
+        }
+    };
+    let one = cookie_value(app.bare.get(app.at("/visits")).send().await.unwrap().headers())
+        .expect("a card");
+    let two = cookie_value(app.bare.get(app.at("/visits")).send().await.unwrap().headers())
+        .expect("a card");
+    assert_eq!(visit(two.clone()).await, 2);
+    // `one` has 1 visit, `two` has 2.
+    assert_eq!(visit(format!("{one}; {two}")).await, 2, "not the first");
+    assert_eq!(visit(format!("{two}; {one}")).await, 3, "not the first");
+    let bad = forged(&one);
+    assert_eq!(
+        visit(format!("{bad}; x=Zürich; {two}; {one}")).await,
+        4,
+        "a forged first cookie was not skipped"
+    );
+    assert_eq!(visit(format!("session=; {one}")).await, 3);
+}
+
+/// Issue 14.2: a session cookie that fails verification (forged, badly
+/// signed, malformed) is cleared, even by a handler that never extracts the
+/// session, and without a store call.
+pub async fn forged_cards_are_cleared_without_a_store_call(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let good = app.login_card().await;
+    let foreign = KeyCard::new(
+        "session",
+        &"another-secret-0123456789abcdef-0123456".into(),
+        [],
+    )
+    .sign(&SessionId::generate());
+    let cards = [
+        forged(&good),
+        format!("session={foreign}"),
+        format!("session={}", SessionId::generate()),
+        "session=%%%".to_owned(),
+        "session=Zürich".to_owned(),
+    ];
+    for card in &cards {
+        let before = app.store.calls();
+        for (method, path, status) in [
+            (reqwest::Method::GET, "/health", StatusCode::OK),
+            (reqwest::Method::GET, "/profile", StatusCode::UNAUTHORIZED),
+            (reqwest::Method::POST, "/logout", StatusCode::OK),
+        ] {
+            let r = app.send_with(method, path, card.as_bytes()).await;
+            assert_eq!(r.status(), status, "{path} with {card:.40}");
+            assert!(
+                is_removal(r.headers(), "session"),
+                "{path} did not clear {card:.40}: {:?}",
+                set_cookies(r.headers())
+            );
+        }
+        assert_eq!(
+            app.store.calls().total(),
+            before.total(),
+            "a card that fails the MAC cost a store call"
+        );
+    }
+    // Not a session cookie: nothing to clear.
+    let r = app.get_with("/profile", "other=1; sessions=2").await;
+    assert!(set_cookies(r.headers()).is_empty());
+    // Same name, path and domain as the cookie it removes.
+    let custom = TestApp::hotel(
+        Arc::clone(app.store.inner()),
+        config(|b| b.session_cookie("sid").domain("example.test").path("/")),
+    )
+    .await;
+    let r = custom.get_with("/health", "sid=forged").await;
+    assert!(is_removal(r.headers(), "sid"), "{:?}", set_cookies(r.headers()));
+    assert!(set_cookies(r.headers())[0].contains("Domain=example.test"));
+}
+
+/// Issue 14.2: a card that verifies but whose record is gone (logged out,
+/// revoked, expired) is cleared by the first request that loads the
+/// session; a handler that never extracts it leaves it alone (no store call
+/// just to check).
+pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
+    let indexed = store.indexes_users();
+    let app = TestApp::hotel(
+        store,
+        config(|b| b.max_age(Duration::from_secs(1)).refresh_after(1.0)),
+    )
+    .await;
+    // Logged out elsewhere: the copied card is dead.
+    let card = app.login_card().await;
+    let r = app
+        .send_with(reqwest::Method::POST, "/logout", card.as_bytes())
+        .await;
+    assert!(is_removal(r.headers(), "session"));
+    let before = app.store.calls();
+    let r = app.get_with("/health", &card).await;
+    assert!(set_cookies(r.headers()).is_empty(), "a lazy handler cleared a verified card");
+    assert_eq!(app.store.calls(), before, "a lazy handler asked the store");
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/profile", StatusCode::UNAUTHORIZED),
+        (reqwest::Method::POST, "/logout", StatusCode::OK),
+        (reqwest::Method::GET, "/sessions", StatusCode::UNAUTHORIZED),
+    ] {
+        let r = app.send_with(method, path, card.as_bytes()).await;
+        assert_eq!(r.status(), status, "{path}");
+        assert!(
+            is_removal(r.headers(), "session"),
+            "{path} did not clear a logged-out card: {:?}",
+            set_cookies(r.headers())
+        );
+    }
+    // Revoked by "log out everywhere else".
+    if indexed {
+        let (keep, revoked) = (app.login_card().await, app.login_card().await);
+        let r = app
+            .send_with(reqwest::Method::POST, "/logout-everywhere", keep.as_bytes())
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = app.get_with("/profile", &revoked).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(is_removal(r.headers(), "session"), "a revoked card was kept");
+    }
+    // Expired (max_age 1 s).
+    let card = app.login_card().await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = app.get_with("/profile", &card).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(is_removal(r.headers(), "session"), "an expired card was kept");
+    // A live session read by a handler: nothing to clear.
+    let card = app.login_card().await;
+    let r = app.get_with("/profile", &card).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookies(r.headers()).is_empty());
+}
+
+/// Issue 14.2: when the response creates a new session, its card is the
+/// only `Set-Cookie`: the removal of the dead card would cancel it.
+pub async fn new_session_wins_over_the_removal(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let good = app.login_card().await;
+    let r = app
+        .send_with(reqwest::Method::POST, "/logout", good.as_bytes())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for dead in [good.clone(), forged(&good)] {
+        let r = app
+            .send_with(reqwest::Method::GET, "/visits", dead.as_bytes())
+            .await;
+        let set = set_cookies(r.headers());
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert!(!set[0].contains("Max-Age=0"), "{set:?}");
+        assert_eq!(json(r).await["visits"], 1);
+        let r = app
+            .send_with(reqwest::Method::POST, "/login", dead.as_bytes())
+            .await;
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "no JSON body");
+        assert!(is_removal(r.headers(), "session"));
+        let r = app
+            .bare
+            .post(app.at("/login"))
+            .header("cookie", &dead)
+            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let set = set_cookies(r.headers());
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert!(!set[0].contains("Max-Age=0"), "{set:?}");
+        let card = cookie_value(r.headers()).unwrap();
+        assert_eq!(app.get_with("/profile", &card).await.status(), StatusCode::OK);
+    }
 }
