@@ -7,6 +7,7 @@ pub mod hotel;
 
 mod app;
 mod counting;
+pub mod damage;
 pub mod servers;
 pub mod suite;
 

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use session_cookie::core::SessionId;
+use session_cookie::sqlx::{self, sqlite::SqlitePool, AssertSqlSafe};
 use session_cookie::{SessionStore, SqliteStore};
+use session_tests::damage::Corrupt;
 use session_tests::servers::unique_name;
 
 fn test_dir() -> PathBuf {
@@ -29,17 +32,52 @@ fn test_dir() -> PathBuf {
     dir
 }
 
-async fn store() -> Arc<dyn SessionStore> {
+async fn open() -> SqliteStore {
     let path = test_dir().join(format!("{}.db", unique_name("http")));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let store = SqliteStore::connect(&url)
         .await
         .expect("open a SQLite file");
     store.migrate().await.expect("migrate");
-    Arc::new(store)
+    store
+}
+
+async fn store() -> Arc<dyn SessionStore> {
+    Arc::new(open().await)
 }
 
 session_tests::http_suite!(store());
+
+/// Overwrites a row's `data` in place, keeping its expiry and `user_id`.
+struct RawRows {
+    pool: SqlitePool,
+    table: String,
+}
+
+#[session_cookie::core::async_trait]
+impl Corrupt for RawRows {
+    async fn overwrite(&self, id: &SessionId, bytes: &[u8]) {
+        let sql = format!("UPDATE \"{}\" SET data = ?1 WHERE id = ?2", self.table);
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(bytes)
+            .bind(id.storage_key())
+            .execute(&self.pool)
+            .await
+            .expect("UPDATE the data column");
+        assert_eq!(done.rows_affected(), 1, "no row to damage");
+    }
+}
+
+async fn damageable() -> (Arc<dyn SessionStore>, Arc<dyn Corrupt>) {
+    let store = open().await;
+    let raw = RawRows {
+        pool: store.pool().clone(),
+        table: "sessions".to_owned(),
+    };
+    (Arc::new(store), Arc::new(raw))
+}
+
+session_tests::damaged_record_suite!(damageable());
 
 /// `SESSION_STORE=sqlite://…` opens a working, migrated store.
 #[tokio::test]
