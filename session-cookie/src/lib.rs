@@ -37,23 +37,50 @@
 //!
 //! # Lifecycle of a request
 //!
-//! 1. The layer reads the session cookie from the `Cookie` header and checks
-//!    its HMAC tag. A tampered, unknown or unsigned card means a fresh, empty
-//!    session; nothing is ever stored under an ID the client chose.
+//! 1. The layer reads the session cookie from the `Cookie` header, as bytes:
+//!    other cookies (even with UTF-8 values such as `pref=Zürich`, or
+//!    malformed) never matter, and only the session cookie's own value must
+//!    be a card. It checks the card's HMAC tag; with several session cookies
+//!    (one set for `/`, one for a sub-path) the first that verifies wins. A
+//!    tampered, unknown or unsigned card means a fresh, empty session;
+//!    nothing is ever stored under an ID the client chose.
 //! 2. The store is asked only when a handler extracts [`Session`].
 //! 3. After the handler: nothing changed and nothing to renew means no write
 //!    and no `Set-Cookie`; a new session means one `create` and a
 //!    `Set-Cookie`; a change to a stored session means one `save`; an emptied
 //!    or destroyed session is deleted and its cookie removed. Responses that
 //!    set the cookie carry `Cache-Control: no-store`.
-//! 4. `max_age` is the idle lifetime: activity renews it, at most once per
-//!    `refresh_after` fraction of `max_age` (a read renews with one `touch`,
-//!    a write moves the expiry within its `save`), and then the cookie is
-//!    re-sent with the new `Max-Age`; `absolute_max_age` caps renewals. The
-//!    cookie's `Max-Age` and the store's expiry always come from one instant.
-//! 5. A store failure answers 503 (see [`OnStoreError`]); a failed save is
+//! 4. `max_age` is the idle lifetime, renewed only by requests whose handler
+//!    extracts [`Session`] (a handler that never extracts it does not touch
+//!    the store, so it renews nothing), and by such a request only once
+//!    `refresh_after` of `max_age` has passed since the last renewal: a
+//!    read renews with one `touch`, a write moves the expiry within its
+//!    `save`, and the cookie is then re-sent with the new `Max-Age`.
+//!    `absolute_max_age` caps renewals. The cookie's `Max-Age` and the
+//!    store's expiry always come from one instant.
+//! 5. Dead cards are cleared: when the request sent a session cookie and the
+//!    response ends with no session, it carries the removal cookie (same
+//!    name, path and domain, `Cache-Control: no-store`), unless it sets the
+//!    card of a session created in the same response. A cookie that fails
+//!    verification is cleared by every response, without a store call; a
+//!    card that verifies but whose record is gone (expired, revoked, logged
+//!    out, damaged) is known dead only once a handler loads the session, so
+//!    it is cleared by the first request that extracts [`Session`].
+//! 6. A damaged record (stored bytes that do not decode) is no session: the
+//!    layer deletes it, logs it once at `warn` by storage key, clears the
+//!    card and serves the request as a cookieless one.
+//! 7. A store failure answers 503 (see [`OnStoreError`]); a failed save is
 //!    never reported as success, and a save whose session ended meanwhile
 //!    answers 409.
+//!
+//! # Logging
+//!
+//! Through `tracing`, always naming a session by its storage key (a hash of
+//! the ID that works as no cookie), never by ID, card or data, nor by the
+//! user it is bound to: `debug` for sessions created, cycled and destroyed
+//! (target `session_cookie::layer`); `info` for revocations; `warn` for
+//! damaged records and saves that kept conflicting; `error` for store
+//! failures.
 //!
 //! # Concurrent requests of one session
 //!

@@ -112,7 +112,7 @@ impl std::str::FromStr for SameSite {
 /// | `domain` | none |
 /// | `http_only` | `true` |
 /// | `absolute_max_age` | none (a cap on renewals, counted from creation) |
-/// | `refresh_after` | `0.25`: a read-only request renews the expiry once this fraction of `max_age` has passed since the last renewal |
+/// | `refresh_after` | `0.25`: a request whose handler uses the session (reads or writes it) renews the expiry once this fraction of `max_age` has passed since the last renewal; a handler that never extracts it renews nothing |
 /// | `max_data_size` | 65536 bytes of encoded session data |
 ///
 /// A value of this type is always valid: the builder, [`Deserialize`] and

@@ -9,7 +9,10 @@
 //!   `SessionConfig::from_env`); without it a random secret is generated and
 //!   sessions do not survive a restart;
 //! * `SESSION_STORE`: `memory` (default), or a `redis://`, `postgres://`,
-//!   `sqlite://`, `mysql://` URL when that feature is compiled in.
+//!   `sqlite://`, `mysql://` URL when that feature is compiled in;
+//! * `RUST_LOG`: what to log (default `info`: store errors, damaged records,
+//!   revocations). `RUST_LOG=session_cookie=debug` adds every session
+//!   created, cycled and destroyed, always by storage key, never by ID.
 
 mod app;
 
@@ -20,6 +23,9 @@ use session_cookie::SessionConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let config = if std::env::var_os("SESSION_SECRET").is_some() {
         SessionConfig::from_env()?
     } else {
