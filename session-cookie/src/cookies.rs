@@ -214,7 +214,10 @@ mod tests {
         }
         let read = read_card(&h, "session", &cards);
         assert!(read.card.is_none());
-        assert!(read.presented, "`session=` and `session=\\xff\\xfe` were sent");
+        assert!(
+            read.presented,
+            "`session=` and `session=\\xff\\xfe` were sent"
+        );
     }
 
     fn header(raw: &[u8]) -> HeaderMap {
@@ -227,8 +230,14 @@ mod tests {
     fn values_are_found_by_exact_name_with_whitespace_trimmed() {
         let values = |raw: &'static [u8]| cookie_values(raw, "session").collect::<Vec<_>>();
         assert_eq!(values(b"session=a"), [b"a"]);
-        assert_eq!(values(b" a=1 ;\tsession = b\t; session=\"c\""), [b"b", b"c"]);
-        assert_eq!(values(b"xsession=a; sessionx=b; Session=c; session"), [] as [&[u8]; 0]);
+        assert_eq!(
+            values(b" a=1 ;\tsession = b\t; session=\"c\""),
+            [b"b", b"c"]
+        );
+        assert_eq!(
+            values(b"xsession=a; sessionx=b; Session=c; session"),
+            [] as [&[u8]; 0]
+        );
         assert_eq!(values(b"=session; session=a=b"), [b"a=b"]);
         assert_eq!(values(b""), [] as [&[u8]; 0]);
     }
@@ -273,7 +282,10 @@ mod tests {
         }
         // Across several `Cookie` headers too.
         let mut h = header(format!("session={forged}").as_bytes());
-        h.append(COOKIE, HeaderValue::from_str(&format!("session={card_b}")).unwrap());
+        h.append(
+            COOKIE,
+            HeaderValue::from_str(&format!("session={card_b}")).unwrap(),
+        );
         assert_eq!(read_card(&h, "session", &cards).card.unwrap().id, b);
     }
 
@@ -282,7 +294,7 @@ mod tests {
         let cards = KeyCard::from_config(&config());
         let read = |raw: &str| read_card(&header(raw.as_bytes()), "session", &cards);
         assert!(!read("other=1; sessions=2").presented);
-        assert!(!read("other=1").card.is_some());
+        assert!(read("other=1").card.is_none());
         assert!(read("other=1; session=forged").presented);
         assert!(!read_card(&HeaderMap::new(), "session", &cards).presented);
     }

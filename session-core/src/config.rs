@@ -663,7 +663,10 @@ mod tests {
             assert!(config.unwrap().secure(), "{name}");
         }
         for name in ["_Host-s", "__Hosts", "session", "Host-s"] {
-            assert!(!b().session_cookie(name).build().unwrap().secure(), "{name}");
+            assert!(
+                !b().session_cookie(name).build().unwrap().secure(),
+                "{name}"
+            );
         }
     }
 
@@ -679,8 +682,8 @@ mod tests {
         assert!(err.to_string().contains("at most 64 bytes"), "{err}");
         assert_eq!(field_of(err), "session_cookie");
         for bad in [
-            "", "a b", "a;b", "a=b", "a,b", "(s)", "s\"", "a/b", "a\\b", "[s]", "{s}", "a?b", "a@b",
-            "a:b", "Zürich", "s\t", "s\u{7f}",
+            "", "a b", "a;b", "a=b", "a,b", "(s)", "s\"", "a/b", "a\\b", "[s]", "{s}", "a?b",
+            "a@b", "a:b", "Zürich", "s\t", "s\u{7f}",
         ] {
             let err = b().session_cookie(bad).build().unwrap_err();
             assert_eq!(field_of(err), "session_cookie", "{bad:?}");

@@ -207,7 +207,10 @@ mod tests {
         broken_body.truncate(codec::USER_OFFSET);
         broken_body.push(0xc1);
         for bad in [&b""[..], b"\x03\x00", &unknown_format, &broken_body] {
-            assert!(listed(good.key.clone(), bad, 1).unwrap().is_none(), "{bad:?}");
+            assert!(
+                listed(good.key.clone(), bad, 1).unwrap().is_none(),
+                "{bad:?}"
+            );
         }
     }
 

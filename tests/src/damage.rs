@@ -93,7 +93,10 @@ pub async fn damaged_records_end_as_no_session(
     store: Arc<dyn SessionStore>,
     corrupt: Arc<dyn Corrupt>,
 ) {
-    assert!(store.indexes_users(), "every backend with bytes indexes users");
+    assert!(
+        store.indexes_users(),
+        "every backend with bytes indexes users"
+    );
     let config = SessionConfig::builder(SECRET).build().expect("config");
     let app = TestApp::hotel(Arc::clone(&store), config).await;
     let damaged = |kind: &'static str, bytes: Vec<u8>| {
@@ -135,7 +138,10 @@ pub async fn damaged_records_end_as_no_session(
             if path == "/visits" {
                 // A new session: its card replaces the dead one.
                 let set = set_cookies(r.headers());
-                assert!(set.len() == 1 && !set[0].contains("Max-Age=0"), "{kind}: {set:?}");
+                assert!(
+                    set.len() == 1 && !set[0].contains("Max-Age=0"),
+                    "{kind}: {set:?}"
+                );
             } else {
                 assert!(
                     is_removal(r.headers(), "session"),

@@ -673,10 +673,24 @@ pub async fn first_session_cookie_that_verifies_wins(store: Arc<dyn SessionStore
             json(r).await["visits"].as_u64().expect("a count")
         }
     };
-    let one = cookie_value(app.bare.get(app.at("/visits")).send().await.unwrap().headers())
-        .expect("a card");
-    let two = cookie_value(app.bare.get(app.at("/visits")).send().await.unwrap().headers())
-        .expect("a card");
+    let one = cookie_value(
+        app.bare
+            .get(app.at("/visits"))
+            .send()
+            .await
+            .unwrap()
+            .headers(),
+    )
+    .expect("a card");
+    let two = cookie_value(
+        app.bare
+            .get(app.at("/visits"))
+            .send()
+            .await
+            .unwrap()
+            .headers(),
+    )
+    .expect("a card");
     assert_eq!(visit(two.clone()).await, 2);
     // `one` has 1 visit, `two` has 2.
     assert_eq!(visit(format!("{one}; {two}")).await, 2, "not the first");
@@ -740,7 +754,11 @@ pub async fn forged_cards_are_cleared_without_a_store_call(store: Arc<dyn Sessio
     )
     .await;
     let r = custom.get_with("/health", "sid=forged").await;
-    assert!(is_removal(r.headers(), "sid"), "{:?}", set_cookies(r.headers()));
+    assert!(
+        is_removal(r.headers(), "sid"),
+        "{:?}",
+        set_cookies(r.headers())
+    );
     assert!(set_cookies(r.headers())[0].contains("Domain=example.test"));
 }
 
@@ -763,7 +781,10 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
     assert!(is_removal(r.headers(), "session"));
     let before = app.store.calls();
     let r = app.get_with("/health", &card).await;
-    assert!(set_cookies(r.headers()).is_empty(), "a lazy handler cleared a verified card");
+    assert!(
+        set_cookies(r.headers()).is_empty(),
+        "a lazy handler cleared a verified card"
+    );
     assert_eq!(app.store.calls(), before, "a lazy handler asked the store");
     for (method, path, status) in [
         (reqwest::Method::GET, "/profile", StatusCode::UNAUTHORIZED),
@@ -787,14 +808,20 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
         assert_eq!(r.status(), StatusCode::OK);
         let r = app.get_with("/profile", &revoked).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(is_removal(r.headers(), "session"), "a revoked card was kept");
+        assert!(
+            is_removal(r.headers(), "session"),
+            "a revoked card was kept"
+        );
     }
     // Expired (max_age 1 s).
     let card = app.login_card().await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let r = app.get_with("/profile", &card).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(is_removal(r.headers(), "session"), "an expired card was kept");
+    assert!(
+        is_removal(r.headers(), "session"),
+        "an expired card was kept"
+    );
     // A live session read by a handler: nothing to clear.
     let card = app.login_card().await;
     let r = app.get_with("/profile", &card).await;
@@ -822,7 +849,11 @@ pub async fn new_session_wins_over_the_removal(store: Arc<dyn SessionStore>) {
         let r = app
             .send_with(reqwest::Method::POST, "/login", dead.as_bytes())
             .await;
-        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "no JSON body");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "no JSON body"
+        );
         assert!(is_removal(r.headers(), "session"));
         let r = app
             .bare
@@ -837,6 +868,9 @@ pub async fn new_session_wins_over_the_removal(store: Arc<dyn SessionStore>) {
         assert_eq!(set.len(), 1, "{set:?}");
         assert!(!set[0].contains("Max-Age=0"), "{set:?}");
         let card = cookie_value(r.headers()).unwrap();
-        assert_eq!(app.get_with("/profile", &card).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.get_with("/profile", &card).await.status(),
+            StatusCode::OK
+        );
     }
 }

@@ -174,8 +174,15 @@ async fn the_log_names_events_by_storage_key_only() {
     ] {
         assert!(log.contains(event), "no {event:?} in the log:\n{log}");
     }
-    for key in [&damaged_key, &id_of(&down).storage_key(), &id_of(&busy).storage_key()] {
-        assert!(log.contains(key.as_str()), "storage key {key} not logged:\n{log}");
+    for key in [
+        &damaged_key,
+        &id_of(&down).storage_key(),
+        &id_of(&busy).storage_key(),
+    ] {
+        assert!(
+            log.contains(key.as_str()),
+            "storage key {key} not logged:\n{log}"
+        );
     }
     for card in &cards {
         let value = card.split_once('=').map_or(card.as_str(), |(_, v)| v);
@@ -184,6 +191,12 @@ async fn the_log_names_events_by_storage_key_only() {
         assert!(!log.contains(&id), "a session ID was logged:\n{log}");
     }
     assert!(!log.contains(SECRET), "the secret was logged");
-    assert!(!log.contains(hotel::DEMO_EMAIL), "an e-mail address was logged");
-    assert!(!log.contains('@'), "something like an e-mail address was logged:\n{log}");
+    assert!(
+        !log.contains(hotel::DEMO_EMAIL),
+        "an e-mail address was logged"
+    );
+    assert!(
+        !log.contains('@'),
+        "something like an e-mail address was logged:\n{log}"
+    );
 }
