@@ -171,12 +171,8 @@ mod tests {
             assert!(v.contains(part), "{part} missing from {v}");
         }
         assert_eq!(headers[http::header::CACHE_CONTROL], "no-store");
-        let mut request = HeaderMap::new();
-        let value = v.split(';').next().unwrap().to_owned();
-        request.insert(
-            COOKIE,
-            HeaderValue::from_str(&format!("other=1; {value}; x=y")).unwrap(),
-        );
+        let value = v.split(';').next().unwrap();
+        let request = header(format!("other=1; {value}; x=y").as_bytes());
         assert_eq!(read_card(&request, "session", &cards).card.unwrap().id, id);
     }
 
@@ -282,10 +278,8 @@ mod tests {
         }
         // Across several `Cookie` headers too.
         let mut h = header(format!("session={forged}").as_bytes());
-        h.append(
-            COOKIE,
-            HeaderValue::from_str(&format!("session={card_b}")).unwrap(),
-        );
+        let second = HeaderValue::from_str(&format!("session={card_b}")).unwrap();
+        h.append(COOKIE, second);
         assert_eq!(read_card(&h, "session", &cards).card.unwrap().id, b);
     }
 

@@ -117,15 +117,45 @@ impl TestApp {
     /// Logs a fresh, cookieless client in as the demo guest and returns its
     /// `session=…` pair.
     pub async fn login_card(&self) -> String {
-        let r = self
-            .bare
-            .post(self.at("/login"))
+        let r = self.login_with(None).await;
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "login failed");
+        cookie_value(r.headers()).expect("login sets the cookie")
+    }
+
+    /// `POST /login` as the demo guest from a cookieless client, sending
+    /// `cookie` (a `session=…` pair) if given.
+    pub async fn login_with(&self, cookie: Option<&str>) -> Response {
+        let mut request = self.bare.post(self.at("/login"));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request
             .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
             .send()
             .await
-            .expect("POST /login");
-        assert_eq!(r.status(), reqwest::StatusCode::OK, "login failed");
-        cookie_value(r.headers()).expect("login sets the cookie")
+            .expect("POST /login")
+    }
+
+    /// Sends `cookie` to `method` `path` and checks the status and that the
+    /// response clears the `session` cookie (see [`is_removal`]).
+    ///
+    /// # Panics
+    ///
+    /// When either does not hold.
+    pub async fn assert_clears(
+        &self,
+        cookie: &str,
+        method: reqwest::Method,
+        path: &str,
+        status: reqwest::StatusCode,
+    ) {
+        let r = self.send_with(method, path, cookie.as_bytes()).await;
+        assert_eq!(r.status(), status, "{path} with {cookie:.40}");
+        assert!(
+            is_removal(r.headers(), "session"),
+            "{path} did not clear {cookie:.40}: {:?}",
+            set_cookies(r.headers())
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! A store wrapper that counts calls and can be told to fail.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use session_core::{async_trait, Error, Record, SessionId, SessionInfo, SessionStore};
@@ -33,7 +34,9 @@ impl Calls {
 }
 
 /// Wraps a store, counting calls; `fail_all` / `fail_writes` make calls fail
-/// with a backend error as a down server would.
+/// with a backend error as a down server would, `conflict_saves` makes
+/// every save lose to a concurrent one, and [`damage`](Self::damage) makes a
+/// record read as damaged bytes do.
 pub struct CountingStore {
     inner: Arc<dyn SessionStore>,
     counts: [AtomicU64; 5],
@@ -41,6 +44,10 @@ pub struct CountingStore {
     pub fail_all: AtomicBool,
     /// Writes fail, loads succeed.
     pub fail_writes: AtomicBool,
+    /// Every save answers `Error::VersionConflict`.
+    pub conflict_saves: AtomicBool,
+    /// Storage keys whose `load` answers `Error::Envelope` until deleted.
+    damaged: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for CountingStore {
@@ -59,7 +66,15 @@ impl CountingStore {
             counts: Default::default(),
             fail_all: AtomicBool::new(false),
             fail_writes: AtomicBool::new(false),
+            conflict_saves: AtomicBool::new(false),
+            damaged: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// From now on `load` of `id` answers `Error::Envelope`, as a store
+    /// does for stored bytes that do not decode, until `id` is deleted.
+    pub fn damage(&self, id: &SessionId) {
+        self.damaged.lock().unwrap().insert(id.storage_key());
     }
 
     /// The wrapped store.
@@ -101,14 +116,23 @@ impl SessionStore for CountingStore {
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         self.count(1, false)?;
+        if self.damaged.lock().unwrap().contains(&id.storage_key()) {
+            return Err(Error::Envelope {
+                reason: "test: marked damaged",
+            });
+        }
         self.inner.load(id).await
     }
     async fn save(&self, record: &Record) -> Result<(), Error> {
         self.count(2, true)?;
+        if self.conflict_saves.load(Ordering::SeqCst) {
+            return Err(Error::VersionConflict);
+        }
         self.inner.save(record).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
         self.count(3, true)?;
+        self.damaged.lock().unwrap().remove(&id.storage_key());
         self.inner.delete(id).await
     }
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use session_cookie::core::{async_trait, codec, KeyCard, Record, SessionId};
 use session_cookie::{SessionConfig, SessionStore};
 
-use crate::{is_removal, set_cookies, TestApp, SECRET};
+use crate::{set_cookies, TestApp, SECRET};
 
 /// Writes raw bytes over a stored record, as a bad migration, a disk fault
 /// or a hand edit would.
@@ -24,6 +24,44 @@ pub trait Corrupt: Send + Sync + 'static {
     /// everything else as they are.
     async fn overwrite(&self, id: &SessionId, bytes: &[u8]);
 }
+
+/// A SQL store's rows, damaged in place: `update` is the backend's
+/// `UPDATE <table> SET data = <bytes> WHERE id = <storage key>`, taking
+/// those two parameters in that order. The expiry and `user_id` columns stay.
+#[derive(Debug)]
+pub struct RawRows<P> {
+    pool: P,
+    update: String,
+}
+
+impl<P> RawRows<P> {
+    /// Rows of the store on `pool`, overwritten with `update`.
+    pub fn new(pool: P, update: String) -> Self {
+        Self { pool, update }
+    }
+}
+
+macro_rules! raw_rows {
+    ($feature:literal, $pool:ty) => {
+        #[cfg(feature = $feature)]
+        #[async_trait]
+        impl Corrupt for RawRows<$pool> {
+            async fn overwrite(&self, id: &SessionId, bytes: &[u8]) {
+                use session_cookie::sqlx::{self, AssertSqlSafe};
+                sqlx::query(AssertSqlSafe(self.update.clone()))
+                    .bind(bytes.to_vec())
+                    .bind(id.storage_key())
+                    .execute(&self.pool)
+                    .await
+                    .expect("UPDATE the data column");
+            }
+        }
+    };
+}
+
+raw_rows!("postgres", session_cookie::sqlx::postgres::PgPool);
+raw_rows!("sqlite", session_cookie::sqlx::sqlite::SqlitePool);
+raw_rows!("mysql", session_cookie::sqlx::mysql::MySqlPool);
 
 /// Runs [`damaged_records_end_as_no_session`] as a `#[tokio::test]` on the
 /// `(store, hook)` pair `$factory` evaluates to (a future).
@@ -73,7 +111,12 @@ pub fn corruptions() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn id_of(card: &str) -> SessionId {
+/// The session ID on a `session=…` pair signed with [`SECRET`].
+///
+/// # Panics
+///
+/// When the card does not verify.
+pub fn id_of(card: &str) -> SessionId {
     let value = card.split_once('=').map_or(card, |(_, v)| v);
     KeyCard::new("session", &SECRET.into(), [])
         .verify(value)
@@ -130,39 +173,26 @@ pub async fn damaged_records_end_as_no_session(
         for (method, path, status) in [
             (Method::GET, "/profile", StatusCode::UNAUTHORIZED),
             (Method::POST, "/logout", StatusCode::OK),
-            (Method::GET, "/visits", StatusCode::OK),
         ] {
             let (card, id) = damaged(kind, bytes.clone()).await;
-            let r = app.send_with(method, path, card.as_bytes()).await;
-            assert_eq!(r.status(), status, "{kind}: {path}");
-            if path == "/visits" {
-                // A new session: its card replaces the dead one.
-                let set = set_cookies(r.headers());
-                assert!(
-                    set.len() == 1 && !set[0].contains("Max-Age=0"),
-                    "{kind}: {set:?}"
-                );
-            } else {
-                assert!(
-                    is_removal(r.headers(), "session"),
-                    "{kind}: {path} did not clear the card: {:?}",
-                    set_cookies(r.headers())
-                );
-            }
+            app.assert_clears(&card, method, path, status).await;
             gone(id, kind, path).await;
         }
-        let (card, id) = damaged(kind, bytes.clone()).await;
-        let r = app
-            .bare
-            .post(app.at("/login"))
-            .header("cookie", &card)
-            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
-            .send()
-            .await
-            .expect("POST /login");
-        assert_eq!(r.status(), StatusCode::OK, "{kind}: /login");
-        assert_eq!(set_cookies(r.headers()).len(), 1, "{kind}: /login");
-        gone(id, kind, "/login").await;
+        // A new session (anonymous or at login): its card replaces the dead one.
+        for path in ["/visits", "/login"] {
+            let (card, id) = damaged(kind, bytes.clone()).await;
+            let r = match path {
+                "/login" => app.login_with(Some(&card)).await,
+                _ => app.get_with(path, &card).await,
+            };
+            assert_eq!(r.status(), StatusCode::OK, "{kind}: {path}");
+            let set = set_cookies(r.headers());
+            assert!(
+                set.len() == 1 && !set[0].contains("Max-Age=0"),
+                "{kind}: {set:?}"
+            );
+            gone(id, kind, path).await;
+        }
 
         // Listing skips it; revocation deletes it; the caller stays.
         store.delete_user_sessions(USER, None).await.expect("reset");

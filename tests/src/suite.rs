@@ -673,24 +673,12 @@ pub async fn first_session_cookie_that_verifies_wins(store: Arc<dyn SessionStore
             json(r).await["visits"].as_u64().expect("a count")
         }
     };
-    let one = cookie_value(
-        app.bare
-            .get(app.at("/visits"))
-            .send()
-            .await
-            .unwrap()
-            .headers(),
-    )
-    .expect("a card");
-    let two = cookie_value(
-        app.bare
-            .get(app.at("/visits"))
-            .send()
-            .await
-            .unwrap()
-            .headers(),
-    )
-    .expect("a card");
+    let mut cards = Vec::new();
+    for _ in 0..2 {
+        let r = app.bare.get(app.at("/visits")).send().await.unwrap();
+        cards.push(cookie_value(r.headers()).expect("a card"));
+    }
+    let (one, two) = (cards[0].clone(), cards[1].clone());
     assert_eq!(visit(two.clone()).await, 2);
     // `one` has 1 visit, `two` has 2.
     assert_eq!(visit(format!("{one}; {two}")).await, 2, "not the first");
@@ -730,13 +718,7 @@ pub async fn forged_cards_are_cleared_without_a_store_call(store: Arc<dyn Sessio
             (reqwest::Method::GET, "/profile", StatusCode::UNAUTHORIZED),
             (reqwest::Method::POST, "/logout", StatusCode::OK),
         ] {
-            let r = app.send_with(method, path, card.as_bytes()).await;
-            assert_eq!(r.status(), status, "{path} with {card:.40}");
-            assert!(
-                is_removal(r.headers(), "session"),
-                "{path} did not clear {card:.40}: {:?}",
-                set_cookies(r.headers())
-            );
+            app.assert_clears(card, method, path, status).await;
         }
         assert_eq!(
             app.store.calls().total(),
@@ -791,13 +773,7 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
         (reqwest::Method::POST, "/logout", StatusCode::OK),
         (reqwest::Method::GET, "/sessions", StatusCode::UNAUTHORIZED),
     ] {
-        let r = app.send_with(method, path, card.as_bytes()).await;
-        assert_eq!(r.status(), status, "{path}");
-        assert!(
-            is_removal(r.headers(), "session"),
-            "{path} did not clear a logged-out card: {:?}",
-            set_cookies(r.headers())
-        );
+        app.assert_clears(&card, method, path, status).await;
     }
     // Revoked by "log out everywhere else".
     if indexed {
@@ -806,22 +782,16 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
             .send_with(reqwest::Method::POST, "/logout-everywhere", keep.as_bytes())
             .await;
         assert_eq!(r.status(), StatusCode::OK);
-        let r = app.get_with("/profile", &revoked).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            is_removal(r.headers(), "session"),
-            "a revoked card was kept"
-        );
+        let (get, profile) = (reqwest::Method::GET, "/profile");
+        app.assert_clears(&revoked, get, profile, StatusCode::UNAUTHORIZED)
+            .await;
     }
     // Expired (max_age 1 s).
     let card = app.login_card().await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let r = app.get_with("/profile", &card).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        is_removal(r.headers(), "session"),
-        "an expired card was kept"
-    );
+    let (get, profile) = (reqwest::Method::GET, "/profile");
+    app.assert_clears(&card, get, profile, StatusCode::UNAUTHORIZED)
+        .await;
     // A live session read by a handler: nothing to clear.
     let card = app.login_card().await;
     let r = app.get_with("/profile", &card).await;
@@ -855,14 +825,7 @@ pub async fn new_session_wins_over_the_removal(store: Arc<dyn SessionStore>) {
             "no JSON body"
         );
         assert!(is_removal(r.headers(), "session"));
-        let r = app
-            .bare
-            .post(app.at("/login"))
-            .header("cookie", &dead)
-            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
-            .send()
-            .await
-            .unwrap();
+        let r = app.login_with(Some(&dead)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let set = set_cookies(r.headers());
         assert_eq!(set.len(), 1, "{set:?}");

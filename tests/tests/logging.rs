@@ -8,15 +8,13 @@
 //! every lifecycle event and the sessions' storage keys, and hold no
 //! session ID, no card, no secret and no e-mail address.
 
-use std::collections::HashSet;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use reqwest::{Method, StatusCode};
-use session_cookie::core::{async_trait, Error, KeyCard, Record, SessionId, SessionInfo};
-use session_cookie::{ConflictRetry, MemoryStore, SessionConfig, SessionLayer, SessionStore};
+use session_cookie::{ConflictRetry, MemoryStore, SessionConfig, SessionLayer};
+use session_tests::damage::id_of;
 use session_tests::{hotel, CountingStore, TestApp, SECRET};
 
 /// Everything written to the log, shared with the subscriber.
@@ -39,68 +37,6 @@ impl Captured {
     }
 }
 
-/// A memory store whose records can be marked damaged (`load` then fails
-/// with `Error::Envelope`, as a store does for bytes that do not decode)
-/// and whose saves can be made to conflict.
-#[derive(Debug, Default)]
-struct Faulty {
-    inner: MemoryStore,
-    damaged: Mutex<HashSet<String>>,
-    conflict: AtomicBool,
-}
-
-#[async_trait]
-impl SessionStore for Faulty {
-    async fn create(&self, record: &Record) -> Result<(), Error> {
-        self.inner.create(record).await
-    }
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-        if self.damaged.lock().unwrap().contains(&id.storage_key()) {
-            return Err(Error::Envelope {
-                reason: "test: damaged",
-            });
-        }
-        self.inner.load(id).await
-    }
-    async fn save(&self, record: &Record) -> Result<(), Error> {
-        if self.conflict.load(Ordering::SeqCst) {
-            return Err(Error::VersionConflict);
-        }
-        self.inner.save(record).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.damaged.lock().unwrap().remove(&id.storage_key());
-        self.inner.delete(id).await
-    }
-    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-        self.inner.touch(id, expires_at).await
-    }
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        self.inner.delete_expired().await
-    }
-    fn indexes_users(&self) -> bool {
-        self.inner.indexes_users()
-    }
-    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        self.inner.user_sessions(user).await
-    }
-    async fn delete_user_sessions(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-    ) -> Result<u64, Error> {
-        self.inner.delete_user_sessions(user, keep).await
-    }
-}
-
-fn id_of(card: &str) -> SessionId {
-    let value = card.split_once('=').map_or(card, |(_, v)| v);
-    KeyCard::new("session", &SECRET.into(), [])
-        .verify(value)
-        .expect("a card this app signed")
-        .id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_names_events_by_storage_key_only() {
     let captured = Captured::default();
@@ -113,8 +49,7 @@ async fn the_log_names_events_by_storage_key_only() {
         .with_writer(move || writer.clone())
         .init();
 
-    let faulty = Arc::new(Faulty::default());
-    let counting = CountingStore::new(Arc::clone(&faulty) as Arc<dyn SessionStore>);
+    let counting = CountingStore::new(Arc::new(MemoryStore::new()));
     let config = SessionConfig::builder(SECRET).build().unwrap();
     let layer = SessionLayer::from_arc(counting.clone(), config)
         .conflict_retry(ConflictRetry::default().max_attempts(2));
@@ -144,7 +79,7 @@ async fn the_log_names_events_by_storage_key_only() {
     let damaged = app.login_card().await;
     cards.push(damaged.clone());
     let damaged_key = id_of(&damaged).storage_key();
-    faulty.damaged.lock().unwrap().insert(damaged_key.clone());
+    app.store.damage(&id_of(&damaged));
     let r = app.get_with("/profile", &damaged).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A store outage.
@@ -157,10 +92,9 @@ async fn the_log_names_events_by_storage_key_only() {
     // A save that keeps conflicting.
     let busy = app.login_card().await;
     cards.push(busy.clone());
-    faulty.conflict.store(true, Ordering::SeqCst);
+    app.store.conflict_saves.store(true, Ordering::SeqCst);
     let r = app.get_with("/visits", &busy).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    faulty.conflict.store(false, Ordering::SeqCst);
 
     let log = captured.text();
     for event in [

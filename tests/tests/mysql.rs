@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use session_cookie::core::SessionId;
-use session_cookie::sqlx::{self, mysql::MySqlPool, AssertSqlSafe};
 use session_cookie::{MySqlStore, SessionStore};
-use session_tests::damage::Corrupt;
+use session_tests::damage::{Corrupt, RawRows};
 use session_tests::servers::{must_connect, mysql_url, unique_name};
 
 async fn table(name: &str) -> MySqlStore {
@@ -25,33 +23,11 @@ async fn store() -> Arc<dyn SessionStore> {
 
 session_tests::http_suite!(store());
 
-/// Overwrites a row's `data` in place, keeping its expiry and `user_id`.
-struct RawRows {
-    pool: MySqlPool,
-    table: String,
-}
-
-#[session_cookie::core::async_trait]
-impl Corrupt for RawRows {
-    async fn overwrite(&self, id: &SessionId, bytes: &[u8]) {
-        let sql = format!("UPDATE `{}` SET data = ? WHERE id = ?", self.table);
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(bytes)
-            .bind(id.storage_key())
-            .execute(&self.pool)
-            .await
-            .expect("UPDATE the data column");
-        assert_eq!(done.rows_affected(), 1, "no row to damage");
-    }
-}
-
 async fn damageable() -> (Arc<dyn SessionStore>, Arc<dyn Corrupt>) {
     let name = unique_name("damaged");
     let store = table(&name).await;
-    let raw = RawRows {
-        pool: store.pool().clone(),
-        table: name,
-    };
+    let update = format!("UPDATE `{name}` SET data = ? WHERE id = ?");
+    let raw = RawRows::new(store.pool().clone(), update);
     (Arc::new(store), Arc::new(raw))
 }
 

@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_cookie::core::SessionId;
-use session_cookie::sqlx::{self, sqlite::SqlitePool, AssertSqlSafe};
 use session_cookie::{SessionStore, SqliteStore};
-use session_tests::damage::Corrupt;
+use session_tests::damage::{Corrupt, RawRows};
 use session_tests::servers::unique_name;
 
 fn test_dir() -> PathBuf {
@@ -48,32 +46,10 @@ async fn store() -> Arc<dyn SessionStore> {
 
 session_tests::http_suite!(store());
 
-/// Overwrites a row's `data` in place, keeping its expiry and `user_id`.
-struct RawRows {
-    pool: SqlitePool,
-    table: String,
-}
-
-#[session_cookie::core::async_trait]
-impl Corrupt for RawRows {
-    async fn overwrite(&self, id: &SessionId, bytes: &[u8]) {
-        let sql = format!("UPDATE \"{}\" SET data = ?1 WHERE id = ?2", self.table);
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(bytes)
-            .bind(id.storage_key())
-            .execute(&self.pool)
-            .await
-            .expect("UPDATE the data column");
-        assert_eq!(done.rows_affected(), 1, "no row to damage");
-    }
-}
-
 async fn damageable() -> (Arc<dyn SessionStore>, Arc<dyn Corrupt>) {
     let store = open().await;
-    let raw = RawRows {
-        pool: store.pool().clone(),
-        table: "sessions".to_owned(),
-    };
+    let update = "UPDATE sessions SET data = ?1 WHERE id = ?2".to_owned();
+    let raw = RawRows::new(store.pool().clone(), update);
     (Arc::new(store), Arc::new(raw))
 }
 
