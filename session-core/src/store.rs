@@ -47,7 +47,9 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// # Errors
     ///
     /// Backend failures, or [`Error::Envelope`] / [`Error::Decode`] for stored
-    /// bytes that cannot be read.
+    /// bytes that cannot be read (a damaged record). The session layer
+    /// treats a damaged record as no session: it deletes it with
+    /// [`delete`](Self::delete), logs its storage key and clears the card.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error>;
 
     /// Replaces the data, expiry and version of an existing, unexpired
@@ -105,7 +107,9 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     }
 
     /// The live sessions bound to `user` (see [`Record::user`]), in no
-    /// particular order. Expired and deleted sessions never appear.
+    /// particular order. Expired and deleted sessions never appear, nor do
+    /// damaged records (stored bytes that do not decode): they are skipped,
+    /// never an error for the whole list.
     ///
     /// # Errors
     ///
@@ -127,7 +131,8 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
 
     /// Deletes every session bound to `user` except `keep` (when given),
     /// and returns how many it deleted. Log out everywhere: revoked cards
-    /// find nothing afterwards.
+    /// find nothing afterwards. Damaged records filed under the user are
+    /// deleted too (whether they are counted is up to the store).
     ///
     /// # Errors
     ///

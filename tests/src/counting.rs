@@ -46,6 +46,9 @@ pub struct CountingStore {
     pub fail_writes: AtomicBool,
     /// Every save answers `Error::VersionConflict`.
     pub conflict_saves: AtomicBool,
+    /// Every touch answers `Error::Vanished`, as if the record ended
+    /// between the load and the renewal.
+    pub vanish_touches: AtomicBool,
     /// Storage keys whose `load` answers `Error::Envelope` until deleted.
     damaged: Mutex<HashSet<String>>,
 }
@@ -67,6 +70,7 @@ impl CountingStore {
             fail_all: AtomicBool::new(false),
             fail_writes: AtomicBool::new(false),
             conflict_saves: AtomicBool::new(false),
+            vanish_touches: AtomicBool::new(false),
             damaged: Mutex::new(HashSet::new()),
         })
     }
@@ -137,6 +141,9 @@ impl SessionStore for CountingStore {
     }
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
         self.count(4, true)?;
+        if self.vanish_touches.load(Ordering::SeqCst) {
+            return Err(Error::Vanished);
+        }
         self.inner.touch(id, expires_at).await
     }
     async fn delete_expired(&self) -> Result<u64, Error> {

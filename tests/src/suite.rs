@@ -797,6 +797,22 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
     let r = app.get_with("/profile", &card).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(set_cookies(r.headers()).is_empty());
+    // Ended between the load and its renewal (the touch finds it gone).
+    let renewing = TestApp::hotel(
+        Arc::clone(app.store.inner()),
+        config(|b| b.max_age(Duration::from_secs(10)).refresh_after(0.001)),
+    )
+    .await;
+    let card = renewing.login_card().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    renewing.store.vanish_touches.store(true, Ordering::SeqCst);
+    let r = renewing.get_with("/profile", &card).await;
+    assert_eq!(renewing.store.calls().touch, 1, "no renewal was due");
+    assert!(
+        is_removal(r.headers(), "session"),
+        "a card whose record vanished was kept: {:?}",
+        set_cookies(r.headers())
+    );
 }
 
 /// Issue 14.2: when the response creates a new session, its card is the
