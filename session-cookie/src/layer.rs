@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookies::{read_card, remove_card, set_card};
-use crate::session::{LazySession, Loaded};
+use crate::session::{drop_damaged, is_damage, LazySession, Loaded};
 
 /// What the layer does when the store fails while loading a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -341,6 +341,13 @@ async fn retry<B: From<&'static str>>(
                 }
             }
             Ok(None) => return Err(vanished(settings, plan_id(&plan))),
+            // Damaged since this request loaded it: ended, like a vanished one.
+            Err(err) if is_damage(&err) => {
+                if let Some(id) = plan_id(&plan) {
+                    drop_damaged(settings.store.as_ref(), id, &err).await;
+                }
+                return Err(vanished(settings, plan_id(&plan)));
+            }
             Err(err) => return Err(store_failure(&err, plan_id(&plan))),
         }
         let now = SystemTime::now();

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
-use session_core::{Error as CoreError, SessionId, SessionInfo, SessionState, Verified};
+use session_core::{
+    Error as CoreError, SessionId, SessionInfo, SessionState, SessionStore, Verified,
+};
 use tokio::sync::OnceCell;
 
 use crate::cookies::CardRead;
@@ -77,24 +79,8 @@ impl LazySession {
                 match store.load(&card.id).await {
                     Ok(Some(record)) => Ok(Loaded::fresh(SessionState::from_record(record, max))),
                     Ok(None) => Ok(Loaded::fresh(SessionState::new(max))),
-                    Err(err @ (CoreError::Envelope { .. } | CoreError::Decode(_))) => {
-                        let key = card.id.storage_key();
-                        // Unreadable, so unusable: nobody can ever load it
-                        // again. Gone, it no longer locks the browser out.
-                        let deleted = store.delete(&card.id).await;
-                        tracing::warn!(
-                            key = %key,
-                            error = &err as &(dyn std::error::Error + 'static),
-                            deleted = deleted.is_ok(),
-                            "damaged session record: deleted, the request continues without a session"
-                        );
-                        if let Err(e) = deleted {
-                            tracing::error!(
-                                key = %key,
-                                error = &e as &(dyn std::error::Error + 'static),
-                                "session store failed to delete a damaged session record"
-                            );
-                        }
+                    Err(err) if is_damage(&err) => {
+                        drop_damaged(store.as_ref(), &card.id, &err).await;
                         Ok(Loaded::fresh(SessionState::new(max)))
                     }
                     Err(err) => {
@@ -118,6 +104,33 @@ impl LazySession {
             loaded: Arc::clone(loaded),
             settings: Arc::clone(&inner.settings),
         })
+    }
+}
+
+/// `true` for a load error that means the stored bytes do not decode: a
+/// damaged record, not a store failure.
+pub(crate) fn is_damage(err: &CoreError) -> bool {
+    matches!(err, CoreError::Envelope { .. } | CoreError::Decode(_))
+}
+
+/// Deletes a damaged record (unreadable, so nobody can ever load it again;
+/// gone, it no longer locks the browser out) and logs it once at `warn` by
+/// storage key. A failed delete is logged too and otherwise ignored: the
+/// request goes on without a session either way, and the card is cleared.
+pub(crate) async fn drop_damaged(store: &dyn SessionStore, id: &SessionId, err: &CoreError) {
+    let deleted = store.delete(id).await;
+    tracing::warn!(
+        key = %id.storage_key(),
+        error = err as &(dyn std::error::Error + 'static),
+        deleted = deleted.is_ok(),
+        "damaged session record (its stored bytes do not decode): the request goes on without a session"
+    );
+    if let Err(e) = deleted {
+        tracing::error!(
+            key = %id.storage_key(),
+            error = &e as &(dyn std::error::Error + 'static),
+            "session store failed to delete a damaged session record"
+        );
     }
 }
 

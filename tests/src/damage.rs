@@ -28,12 +28,14 @@ pub trait Corrupt: Send + Sync + 'static {
 /// A SQL store's rows, damaged in place: `update` is the backend's
 /// `UPDATE <table> SET data = <bytes> WHERE id = <storage key>`, taking
 /// those two parameters in that order. The expiry and `user_id` columns stay.
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 #[derive(Debug)]
 pub struct RawRows<P> {
     pool: P,
     update: String,
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 impl<P> RawRows<P> {
     /// Rows of the store on `pool`, overwritten with `update`.
     pub fn new(pool: P, update: String) -> Self {

@@ -32,7 +32,7 @@ macro_rules! http_suite {
             concurrent_requests_keep_each_others_keys, log_out_everywhere_else,
             sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
             forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
-            new_session_wins_over_the_removal);
+            new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session);
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -852,4 +852,47 @@ pub async fn new_session_wins_over_the_removal(store: Arc<dyn SessionStore>) {
             StatusCode::OK
         );
     }
+}
+
+/// Issue 15.1: a record that reads as damaged when a conflicting save
+/// reloads it ends the session like a vanished one (409, card cleared,
+/// record deleted), never a 500.
+pub async fn damaged_during_a_retry_ends_the_session(store: Arc<dyn SessionStore>) {
+    let counting = crate::CountingStore::new(store);
+    let target: Arc<std::sync::Mutex<Option<SessionId>>> = Arc::default();
+    let (spoiler, spoiled) = (Arc::clone(&counting), Arc::clone(&target));
+    // Changes the session after it was loaded; meanwhile its record turns
+    // damaged and the save conflicts, so the retry's reload meets the damage.
+    let spoil = move |session: Session| async move {
+        if let Some(id) = spoiled.lock().unwrap().as_ref() {
+            spoiler.damage(id);
+        }
+        spoiler.conflict_saves.store(true, Ordering::SeqCst);
+        session.insert("n", &1u64).map(|()| "changed")
+    };
+    let router = Router::new()
+        .route("/spoil", post(spoil))
+        .merge(crate::hotel::routes())
+        .layer(session_cookie::SessionLayer::from_arc(
+            counting.clone(),
+            config(|b| b),
+        ));
+    let app = TestApp::serve(router, counting).await;
+    let card = app.login_card().await;
+    let id = crate::damage::id_of(&card);
+    *target.lock().unwrap() = Some(id.clone());
+    let r = app
+        .send_with(reqwest::Method::POST, "/spoil", card.as_bytes())
+        .await;
+    app.store.conflict_saves.store(false, Ordering::SeqCst);
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(
+        is_removal(r.headers(), "session"),
+        "{:?}",
+        set_cookies(r.headers())
+    );
+    assert!(
+        matches!(app.store.load(&id).await, Ok(None)),
+        "the damaged record was not deleted"
+    );
 }
