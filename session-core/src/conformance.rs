@@ -1,42 +1,115 @@
 //! # Writing a custom store
 //!
 //! A store is any type implementing [`SessionStore`]. Its records are
-//! [`Record`]s; the simplest faithful store keeps the bytes from
+//! [`Record`]s; a real store keeps the bytes from
 //! [`codec::encode`](crate::codec::encode) under [`SessionId::storage_key`]
-//! together with the expiry, and answers every method in one atomic step.
+//! (so a dump of the backend holds no usable cookie), together with the
+//! expiry, and answers every method in one atomic step.
 //!
-//! Prove it keeps the contract with one line in its tests:
+//! ## Proving it keeps the contract
+//!
+//! The suite is behind this crate's `conformance` feature. Add it to the
+//! store crate's dev-dependencies (without the feature, the macro below
+//! fails with "cannot find macro `store_conformance`"):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! session-core = { version = "0.1", features = ["conformance"] }
+//! ```
+//!
+//! Then one line in the store's tests, say `tests/conformance.rs`:
+//!
+//! ```text
+//! session_core::store_conformance!(async { MyStore::connect(&url).await.unwrap() });
+//! ```
+//!
 //! [`store_conformance!`](crate::store_conformance) expands to one `#[test]`
-//! per rule, each on a fresh store from your factory. Rules checked:
-//! nested values round trip; `create` on a live ID is a `Conflict` and never
-//! overwrites; 32 concurrent creates of one ID have exactly one winner, also
-//! over an expired record; `delete_expired` never removes a record re-created
-//! over an expired one;
-//! nothing loads after expiry, down to a record written 50 ms before it
-//! expires; `save` of a vanished record reports [`Error::Vanished`] and does
-//! not resurrect it; `touch` extends and shortens without rewriting data;
-//! `delete` is idempotent; `delete_expired` keeps live records; 10,000
-//! sessions round trip; and either the per-user index works (list, count,
-//! revoke all or all but one, never an expired or deleted session) or the
-//! store declares it has none ([`SessionStore::indexes_users`] is `false`
-//! and the index methods answer [`Error::Unsupported`]).
+//! per rule, each on a fresh store from your factory, named after the rule.
+//! To check two stores (or two settings of one) in one file, give each call
+//! a module of its own, or the test names clash:
+//!
+//! ```text
+//! mod standalone { session_core::store_conformance!(async { MyStore::standalone().await }); }
+//! mod clustered { session_core::store_conformance!(async { MyStore::cluster().await }); }
+//! ```
+//!
+//! Rules checked: nested values round trip; `create` on a live ID is a
+//! `Conflict` and never overwrites; 32 concurrent creates of one ID have
+//! exactly one winner, also over an expired record; `delete_expired` never
+//! removes a record re-created over an expired one; nothing loads after
+//! expiry, down to a record written 50 ms before it expires; `save` of a
+//! vanished record reports [`Error::Vanished`] and does not resurrect it;
+//! versioned saves have one winner; `touch` extends and shortens without
+//! rewriting data, and never revives an expired record that is not swept
+//! yet; `delete` is idempotent; `delete_expired` keeps live records, also
+//! those with a few seconds to live; 10,000 sessions round trip; `load`
+//! returns [`Record::user`] as created and saved; and either the per-user
+//! index works (list, count, revoke all or all but one, never an expired or
+//! deleted session, and a session saved again without a change of user
+//! stays indexed) or the store declares it has none
+//! ([`SessionStore::indexes_users`] is `false` and the index methods answer
+//! [`Error::Unsupported`]).
+//!
+//! ## An example store
+//!
+//! A toy store with a per-user index, kept with the records under one
+//! mutex: it holds [`Record`]s as they are (a real store encodes them), and
+//! files each bound session's storage key under its user, so listing and
+//! revoking a user's sessions never scans the store.
 //!
 //! ```
-//! use std::collections::HashMap;
-//! use std::sync::Mutex;
+//! use std::collections::{HashMap, HashSet};
+//! use std::sync::{Mutex, MutexGuard};
 //! use std::time::SystemTime;
 //!
-//! use session_core::{async_trait, Error, Record, SessionId, SessionStore};
+//! use session_core::{async_trait, Error, Record, SessionId, SessionInfo, SessionStore};
 //!
-//! /// A toy store: one mutex around a map of encoded records.
+//! /// A toy store: records and the per-user index under one mutex.
 //! #[derive(Debug, Default)]
-//! pub struct ToyStore(Mutex<HashMap<String, Vec<u8>>>);
+//! pub struct ToyStore(Mutex<Toy>);
+//!
+//! #[derive(Debug, Default)]
+//! struct Toy {
+//!     /// Records by storage key.
+//!     records: HashMap<String, Record>,
+//!     /// user -> storage keys of the sessions bound to them.
+//!     users: HashMap<String, HashSet<String>>,
+//! }
+//!
+//! impl Toy {
+//!     /// The live record under `key`; an expired one is removed on the way.
+//!     fn live(&mut self, key: &str) -> Option<&mut Record> {
+//!         if self.records.get(key)?.is_expired_at(SystemTime::now()) {
+//!             self.remove(key);
+//!             return None;
+//!         }
+//!         self.records.get_mut(key)
+//!     }
+//!     /// Stores a record and files it under its user.
+//!     fn insert(&mut self, key: String, record: Record) {
+//!         if let Some(user) = &record.user {
+//!             self.users.entry(user.clone()).or_default().insert(key.clone());
+//!         }
+//!         self.records.insert(key, record);
+//!     }
+//!     /// Removes a record and its index entry.
+//!     fn remove(&mut self, key: &str) -> Option<Record> {
+//!         let old = self.records.remove(key)?;
+//!         if let Some(keys) = old.user.as_ref().and_then(|u| self.users.get_mut(u)) {
+//!             keys.remove(key);
+//!         }
+//!         Some(old)
+//!     }
+//!     /// Storage keys of `user`'s live sessions.
+//!     fn keys_of(&mut self, user: &str) -> Vec<String> {
+//!         let keys: Vec<String> = self.users.get(user).into_iter().flatten().cloned().collect();
+//!         keys.into_iter().filter(|k| self.live(k).is_some()).collect()
+//!     }
+//! }
 //!
 //! impl ToyStore {
-//!     fn live(&self, key: &str, now: SystemTime) -> bool {
-//!         let map = self.0.lock().unwrap();
-//!         map.get(key).and_then(|b| session_core::codec::read_expiry(b))
-//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now)
+//!     fn lock(&self) -> MutexGuard<'_, Toy> {
+//!         self.0.lock().unwrap()
 //!     }
 //! }
 //!
@@ -44,57 +117,65 @@
 //! impl SessionStore for ToyStore {
 //!     async fn create(&self, record: &Record) -> Result<(), Error> {
 //!         let key = record.id.storage_key();
-//!         let bytes = session_core::codec::encode(record)?;
-//!         let now = SystemTime::now();
-//!         let mut map = self.0.lock().unwrap();
-//!         let live = map.get(&key).and_then(|b| session_core::codec::read_expiry(b))
-//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now);
-//!         if live { return Err(Error::Conflict); }
-//!         map.insert(key, bytes);
+//!         let mut toy = self.lock();
+//!         if toy.live(&key).is_some() {
+//!             return Err(Error::Conflict);
+//!         }
+//!         toy.insert(key, record.clone());
 //!         Ok(())
 //!     }
 //!     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-//!         let now = SystemTime::now();
-//!         let bytes = self.0.lock().unwrap().get(&id.storage_key()).cloned();
-//!         match bytes {
-//!             Some(b) => {
-//!                 let r = session_core::codec::decode(id.clone(), &b)?;
-//!                 Ok((!r.is_expired_at(now)).then_some(r))
-//!             }
-//!             None => Ok(None),
-//!         }
+//!         Ok(self.lock().live(&id.storage_key()).cloned())
 //!     }
 //!     async fn save(&self, record: &Record) -> Result<(), Error> {
 //!         let key = record.id.storage_key();
-//!         let now = SystemTime::now();
-//!         let mut map = self.0.lock().unwrap();
-//!         let Some(old) = map.get(&key) else { return Err(Error::Vanished) };
-//!         let old = session_core::codec::decode(record.id.clone(), old)?;
-//!         if old.is_expired_at(now) { return Err(Error::Vanished); }
-//!         if old.version + 1 != record.version { return Err(Error::VersionConflict); }
-//!         let new = Record { created_at: old.created_at, ..record.clone() };
-//!         map.insert(key, session_core::codec::encode(&new)?);
+//!         let mut toy = self.lock();
+//!         let old = toy.live(&key).ok_or(Error::Vanished)?;
+//!         if old.version.checked_add(1) != Some(record.version) {
+//!             return Err(Error::VersionConflict);
+//!         }
+//!         let created_at = old.created_at;
+//!         // Out of the old user's index, into the new one's (often the same).
+//!         toy.remove(&key);
+//!         toy.insert(key, Record { created_at, ..record.clone() });
 //!         Ok(())
 //!     }
 //!     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-//!         self.0.lock().unwrap().remove(&id.storage_key());
+//!         self.lock().remove(&id.storage_key());
 //!         Ok(())
 //!     }
 //!     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-//!         let mut record = self.load(id).await?.ok_or(Error::Vanished)?;
+//!         let mut toy = self.lock();
+//!         let record = toy.live(&id.storage_key()).ok_or(Error::Vanished)?;
 //!         record.expires_at = session_core::record::truncate_ms(expires_at);
-//!         let bytes = session_core::codec::encode(&record)?;
-//!         if !self.live(&id.storage_key(), SystemTime::now()) { return Err(Error::Vanished); }
-//!         self.0.lock().unwrap().insert(id.storage_key(), bytes);
 //!         Ok(())
 //!     }
 //!     async fn delete_expired(&self) -> Result<u64, Error> {
 //!         let now = SystemTime::now();
-//!         let mut map = self.0.lock().unwrap();
-//!         let before = map.len();
-//!         map.retain(|_, b| session_core::codec::read_expiry(b)
-//!             .is_some_and(|ms| session_core::record::from_unix_ms(ms) > now));
-//!         Ok((before - map.len()) as u64)
+//!         let mut toy = self.lock();
+//!         let expired: Vec<String> = toy.records.iter()
+//!             .filter(|(_, r)| r.is_expired_at(now))
+//!             .map(|(k, _)| k.clone())
+//!             .collect();
+//!         for key in &expired {
+//!             toy.remove(key);
+//!         }
+//!         Ok(expired.len() as u64)
+//!     }
+//!     fn indexes_users(&self) -> bool {
+//!         true
+//!     }
+//!     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+//!         let mut toy = self.lock();
+//!         let keys = toy.keys_of(user);
+//!         Ok(keys.iter().map(|k| SessionInfo::of(toy.records[k].clone())).collect())
+//!     }
+//!     async fn delete_user_sessions(&self, user: &str, keep: Option<&SessionId>) -> Result<u64, Error> {
+//!         let keep = keep.map(SessionId::storage_key);
+//!         let mut toy = self.lock();
+//!         let keys = toy.keys_of(user);
+//!         let ended = keys.iter().filter(|k| Some(*k) != keep.as_ref());
+//!         Ok(ended.filter_map(|k| toy.remove(k)).count() as u64)
 //!     }
 //! }
 //!
@@ -104,9 +185,6 @@
 //!     ToyStore::default()
 //! }));
 //! ```
-//!
-//! (The toy store's `touch` is not atomic: it is a teaching example, and a
-//! real store answers each method in one step.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -155,7 +233,9 @@ macro_rules! store_conformance {
             concurrent_saves_have_one_winner_per_round, touch_extends_and_shortens,
             touch_does_not_rewrite_data, delete_is_idempotent,
             delete_expired_keeps_live_records, ten_thousand_sessions,
-            user_index_or_declared_unsupported);
+            user_index_or_declared_unsupported, user_survives_load_and_save,
+            touch_never_revives_an_expired_record, delete_expired_keeps_short_lived_records,
+            user_index_keeps_sessions_saved_without_a_user_change);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -195,6 +275,10 @@ where
     delete_expired_keeps_live_records(&Arc::new(factory().await)).await;
     ten_thousand_sessions(&Arc::new(factory().await)).await;
     user_index_or_declared_unsupported(&Arc::new(factory().await)).await;
+    user_survives_load_and_save(&Arc::new(factory().await)).await;
+    touch_never_revives_an_expired_record(&Arc::new(factory().await)).await;
+    delete_expired_keeps_short_lived_records(&Arc::new(factory().await)).await;
+    user_index_keeps_sessions_saved_without_a_user_change(&Arc::new(factory().await)).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -820,4 +904,108 @@ pub async fn user_index_or_declared_unsupported<S: SessionStore>(store: &Arc<S>)
     );
     must_be_gone(store, &a.id, "revoked session").await;
     assert!(listed(&**store, &user).await.is_empty());
+}
+
+/// `load` returns the user a session is bound to, after `create` and after
+/// a `save` that changes, keeps or removes the binding.
+pub async fn user_survives_load_and_save<S: SessionStore>(store: &Arc<S>) {
+    let user = format!("user-{}", &SessionId::generate().storage_key()[..8]);
+    let record = bound(1, LONG, &user);
+    store.create(&record).await.expect("create");
+    let user_of = |r: Record| r.user;
+    assert_eq!(
+        user_of(must_load(store, &record.id, "bound").await).as_deref(),
+        Some(user.as_str()),
+        "load dropped or changed Record::user after create"
+    );
+    let mut next = record.clone();
+    for (version, bound_to) in [(2, Some(&user)), (3, Some(&format!("{user}-2"))), (4, None)] {
+        next.version = version;
+        next.user = bound_to.cloned();
+        next.data.insert("n".into(), encode_value(&version).unwrap());
+        store.save(&next).await.expect("save");
+        let loaded = must_load(store, &record.id, "after save").await;
+        assert_eq!(
+            (loaded.user.as_deref(), value_of(&loaded)),
+            (bound_to.map(String::as_str), version),
+            "load dropped or changed Record::user after a save (version {version})"
+        );
+    }
+}
+
+/// `touch` of a record that expired but may not be swept yet reports
+/// `Vanished` and does not bring it back.
+pub async fn touch_never_revives_an_expired_record<S: SessionStore>(store: &Arc<S>) {
+    let record = record_with(1, Duration::from_millis(20));
+    store.create(&record).await.expect("create");
+    sleep_until(record.expires_at + Duration::from_millis(2)).await;
+    assert_vanished(
+        store
+            .touch(&record.id, truncate_ms(SystemTime::now() + LONG))
+            .await,
+        "touch of an expired record",
+    );
+    must_be_gone(store, &record.id, "touch revived an expired record").await;
+}
+
+/// `delete_expired` keeps records that expire in a few seconds (not only
+/// long-lived ones), and removes the expired ones next to them.
+pub async fn delete_expired_keeps_short_lived_records<S: SessionStore>(store: &Arc<S>) {
+    let short: Vec<Record> = [1_000, 2_000, 3_000, 5_000]
+        .into_iter()
+        .map(|ms| record_with(ms, Duration::from_millis(ms)))
+        .collect();
+    let dying = record_with(0, Duration::from_millis(20));
+    for r in short.iter().chain([&dying]) {
+        store.create(r).await.expect("create");
+    }
+    sleep_until(dying.expires_at + Duration::from_millis(2)).await;
+    store.delete_expired().await.expect("delete_expired");
+    for r in &short {
+        let what = format!("a record with {} ms to live, after delete_expired", value_of(r));
+        must_load(store, &r.id, &what).await;
+    }
+    must_be_gone(store, &dying.id, "expired after delete_expired").await;
+}
+
+/// A bound session saved without a change of user (the usual save after
+/// login) stays in its user's index: it is listed, counted and revoked.
+pub async fn user_index_keeps_sessions_saved_without_a_user_change<S: SessionStore>(
+    store: &Arc<S>,
+) {
+    if !store.indexes_users() {
+        return;
+    }
+    let user = format!("user-{}", &SessionId::generate().storage_key()[..8]);
+    let record = bound(1, LONG, &user);
+    store.create(&record).await.expect("create");
+    let mut saved = record.clone();
+    for version in 2..=3 {
+        saved.version = version;
+        saved.data.insert("n".into(), encode_value(&version).unwrap());
+        store.save(&saved).await.expect("save");
+        assert_eq!(
+            listed(&**store, &user).await,
+            keys_of(&[&record]),
+            "a session saved without a user change left its user's index"
+        );
+    }
+    store
+        .touch(&record.id, truncate_ms(SystemTime::now() + LONG * 2))
+        .await
+        .expect("touch");
+    assert_eq!(
+        listed(&**store, &user).await,
+        keys_of(&[&record]),
+        "a touched session left its user's index"
+    );
+    assert_eq!(
+        store
+            .delete_user_sessions(&user, None)
+            .await
+            .expect("delete_user_sessions"),
+        1,
+        "log out everywhere missed a session saved after login"
+    );
+    must_be_gone(store, &record.id, "revoked after a save").await;
 }
