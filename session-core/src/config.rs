@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::Error;
+use crate::secret::check_secret;
+use crate::{Error, Secret};
 
-/// Shortest accepted secret, in bytes.
-pub const MIN_SECRET_LEN: usize = 32;
 /// Longest accepted cookie name (`session_cookie`), in bytes.
 ///
 /// Browsers keep name and value within 4096 bytes together; a key card is
@@ -18,46 +17,6 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_COOKIE_NAME_LEN: usize = 64;
 /// Longest accepted `max_age`: 400 days, where browsers cap cookie lifetimes.
 pub const MAX_MAX_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
-
-/// A signing secret. [`Debug`](fmt::Debug) never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Box<[u8]>);
-
-impl Secret {
-    /// Wraps secret bytes (validated when the config is built).
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into().into_boxed_slice())
-    }
-
-    /// The secret bytes.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Self::new(s.as_bytes())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Self::new(s.into_bytes())
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret::from)
-    }
-}
 
 /// The cookie's `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -111,7 +70,7 @@ impl std::str::FromStr for SameSite {
 /// | `path` | `"/"` |
 /// | `domain` | none |
 /// | `http_only` | `true` |
-/// | `absolute_max_age` | none (a cap on renewals, counted from creation) |
+/// | `absolute_max_age` | none (a cap on renewals, counted from creation or the last `cycle_id`, i.e. login) |
 /// | `refresh_after` | `0.25`: a request whose handler uses the session (reads or writes it) renews the expiry once this fraction of `max_age` has passed since the last renewal; a handler that never extracts it renews nothing |
 /// | `max_data_size` | 65536 bytes of encoded session data |
 ///
@@ -267,7 +226,7 @@ impl TryFrom<RawConfig> for SessionConfig {
         if raw.max_data_size == 0 {
             return Err(Error::config("max_data_size", "must be at least 1 byte"));
         }
-        Ok(Self {
+        let config = Self {
             secret_key,
             fallback_secret_keys: raw.fallback_secret_keys,
             session_cookie: raw.session_cookie,
@@ -280,21 +239,36 @@ impl TryFrom<RawConfig> for SessionConfig {
             absolute_max_age,
             refresh_after: raw.refresh_after,
             max_data_size: raw.max_data_size,
-        })
+        };
+        warn_if_risky(&config);
+        Ok(config)
     }
 }
 
-fn check_secret(field: &'static str, secret: &Secret) -> Result<(), Error> {
-    if secret.expose().len() < MIN_SECRET_LEN {
-        return Err(Error::config(
-            field,
-            format!(
-                "is {} bytes; use at least {MIN_SECRET_LEN} random bytes (e.g. `openssl rand -base64 32`)",
-                secret.expose().len()
-            ),
-        ));
+/// Logs a warning for each accepted but risky setting.
+fn warn_if_risky(config: &SessionConfig) {
+    if !config.http_only {
+        tracing::warn!(
+            cookie = %config.session_cookie,
+            "session config: http_only = false lets page scripts read the session cookie, \
+             so one XSS bug leaks every session; keep http_only = true unless scripts must read it"
+        );
     }
-    Ok(())
+    if config.same_site == SameSite::None {
+        tracing::warn!(
+            cookie = %config.session_cookie,
+            "session config: same_site = \"none\" sends the session cookie with cross-site \
+             requests; protect state-changing routes against CSRF, or use \"lax\""
+        );
+    }
+    if let (Some(domain), false) = (&config.domain, config.secure()) {
+        tracing::warn!(
+            cookie = %config.session_cookie,
+            domain = %domain,
+            "session config: a domain without https_only sends the session cookie in clear \
+             text to every subdomain of it; set https_only = true"
+        );
+    }
 }
 
 fn check_cookie_name(name: &str) -> Result<(), Error> {
@@ -488,7 +462,8 @@ impl SessionConfig {
     pub fn http_only(&self) -> bool {
         self.http_only
     }
-    /// Cap on the total lifetime, counted from creation, if any.
+    /// Cap on the total lifetime, counted from creation or the last
+    /// `cycle_id` (login), if any.
     pub fn absolute_max_age(&self) -> Option<Duration> {
         self.absolute_max_age
     }
@@ -556,7 +531,8 @@ impl SessionConfigBuilder {
         self.0.http_only = http_only;
         self
     }
-    /// Caps the total lifetime from creation, however active the session is.
+    /// Caps the total lifetime from creation or the last `cycle_id` (login),
+    /// however active the session is.
     pub fn absolute_max_age(mut self, cap: Duration) -> Self {
         self.0.absolute_max_age = Some(cap.as_secs());
         self
@@ -666,6 +642,75 @@ mod tests {
             assert!(
                 !b().session_cookie(name).build().unwrap().secure(),
                 "{name}"
+            );
+        }
+    }
+
+    /// Builds `builder` under a subscriber that keeps every event's text.
+    fn warnings_of(builder: SessionConfigBuilder) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Level, Metadata, Subscriber};
+
+        #[derive(Default)]
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        struct Text<'a>(&'a mut String);
+        impl Visit for Text<'_> {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        impl Subscriber for Capture {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut text = String::new();
+                if *event.metadata().level() == Level::WARN {
+                    text.push_str("WARN");
+                }
+                event.record(&mut Text(&mut text));
+                self.0.lock().unwrap().push(text);
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+        let capture = Capture::default();
+        let lines = Arc::clone(&capture.0);
+        tracing::subscriber::with_default(capture, || builder.build().unwrap());
+        let lines = lines.lock().unwrap().clone();
+        lines
+    }
+
+    #[test]
+    fn risky_settings_warn_at_build_time() {
+        let b = || SessionConfig::builder(SECRET);
+        assert_eq!(warnings_of(b()), Vec::<String>::new(), "the defaults warn");
+        assert_eq!(
+            warnings_of(b().https_only(true).domain("example.com")).len(),
+            0
+        );
+        for (builder, says) in [
+            (b().http_only(false), "http_only = false"),
+            (
+                b().same_site(SameSite::None).https_only(true),
+                "same_site = \"none\"",
+            ),
+            (b().domain("example.com"), "a domain without https_only"),
+        ] {
+            let warnings = warnings_of(builder);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].starts_with("WARN"), "{warnings:?}");
+            assert!(warnings[0].contains(says), "{warnings:?}");
+            assert!(
+                !warnings[0].contains(SECRET),
+                "a warning printed the secret"
             );
         }
     }

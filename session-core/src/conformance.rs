@@ -922,7 +922,8 @@ pub async fn user_survives_load_and_save<S: SessionStore>(store: &Arc<S>) {
     for (version, bound_to) in [(2, Some(&user)), (3, Some(&format!("{user}-2"))), (4, None)] {
         next.version = version;
         next.user = bound_to.cloned();
-        next.data.insert("n".into(), encode_value(&version).unwrap());
+        next.data
+            .insert("n".into(), encode_value(&version).unwrap());
         store.save(&next).await.expect("save");
         let loaded = must_load(store, &record.id, "after save").await;
         assert_eq!(
@@ -962,7 +963,10 @@ pub async fn delete_expired_keeps_short_lived_records<S: SessionStore>(store: &A
     sleep_until(dying.expires_at + Duration::from_millis(2)).await;
     store.delete_expired().await.expect("delete_expired");
     for r in &short {
-        let what = format!("a record with {} ms to live, after delete_expired", value_of(r));
+        let what = format!(
+            "a record with {} ms to live, after delete_expired",
+            value_of(r)
+        );
         must_load(store, &r.id, &what).await;
     }
     must_be_gone(store, &dying.id, "expired after delete_expired").await;
@@ -982,7 +986,9 @@ pub async fn user_index_keeps_sessions_saved_without_a_user_change<S: SessionSto
     let mut saved = record.clone();
     for version in 2..=3 {
         saved.version = version;
-        saved.data.insert("n".into(), encode_value(&version).unwrap());
+        saved
+            .data
+            .insert("n".into(), encode_value(&version).unwrap());
         store.save(&saved).await.expect("save");
         assert_eq!(
             listed(&**store, &user).await,

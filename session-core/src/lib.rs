@@ -25,6 +25,7 @@ mod id;
 mod info;
 mod merge;
 pub mod record;
+mod secret;
 mod session;
 mod signing;
 mod store;
@@ -33,14 +34,12 @@ mod store;
 pub mod conformance;
 
 pub use async_trait::async_trait;
-pub use config::{
-    SameSite, Secret, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE,
-    MIN_SECRET_LEN,
-};
+pub use config::{SameSite, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE};
 pub use error::{BoxError, Error, Result};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
 pub use info::SessionInfo;
 pub use record::{Data, Record};
+pub use secret::{Secret, GENERATED_SECRET_LEN, MIN_SECRET_DISTINCT_BYTES, MIN_SECRET_LEN};
 pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
 pub use signing::{KeyCard, Verified, CARD_LEN};
 pub use store::SessionStore;

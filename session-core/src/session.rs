@@ -203,10 +203,13 @@ impl SessionState {
     }
 
     /// Moves the data to a new ID (call it at login): the old card stops
-    /// working, the data stays.
+    /// working, the data stays. The new record counts as created now, so
+    /// the `absolute_max_age` cap runs from the login, not from the first
+    /// anonymous visit.
     pub fn cycle_id(&mut self) {
         if let Some(old) = self.id.take() {
             self.retired.push(old);
+            self.created_at = None;
             self.changed = true;
         }
     }
@@ -639,6 +642,35 @@ mod tests {
                 assert_eq!(decode_value::<u64>(&r.data["k"]).unwrap(), 1);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cycle_id_restarts_the_absolute_clock() {
+        let config = SessionConfig::builder("0123456789abcdef0123456789abcdef")
+            .max_age(Duration::from_secs(100))
+            .absolute_max_age(Duration::from_secs(150))
+            .build()
+            .unwrap();
+        let now = SystemTime::now();
+        // An anonymous session first stored 120 s ago: 30 s left of its cap.
+        let mut record = Record::new(
+            SessionId::generate(),
+            Data::new(),
+            now + Duration::from_secs(60),
+        );
+        record.created_at = truncate_ms(now - Duration::from_secs(120));
+        record
+            .data
+            .insert("cart".into(), encode_value(&1u64).unwrap());
+        let mut s = SessionState::from_record(record, 1024);
+        s.cycle_id(); // login
+        match s.commit(&config, now).write {
+            Write::Create(r) => {
+                assert_eq!(r.created_at, truncate_ms(now), "the clock did not restart");
+                assert_eq!(r.expires_at, truncate_ms(now + Duration::from_secs(100)));
+            }
+            other => panic!("cycle_id must create a new record, got {other:?}"),
         }
     }
 

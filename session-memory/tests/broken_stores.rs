@@ -199,7 +199,9 @@ where
         message.contains(says),
         "{flaw:?} failed the check for another reason: {message}"
     );
-    let suite = failure_of(flaw, |_| conformance::run_all(move || async move { Broken::new(flaw) }));
+    let suite = failure_of(flaw, |_| {
+        conformance::run_all(move || async move { Broken::new(flaw) })
+    });
     assert!(suite.is_some(), "run_all passed a store with flaw {flaw:?}");
 }
 

@@ -18,8 +18,7 @@ mod app;
 
 use std::net::SocketAddr;
 
-use session_cookie::core::SessionId;
-use session_cookie::SessionConfig;
+use session_cookie::{Secret, SessionConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,9 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "warning: SESSION_SECRET is not set; using a random secret, so sessions end when the \
              server restarts. Set SESSION_SECRET to at least 32 random bytes in production."
         );
-        // Two 128-bit IDs from the OS CSPRNG: 44 random base64url characters.
-        let secret = format!("{}{}", SessionId::generate(), SessionId::generate());
-        SessionConfig::builder(secret).build()?
+        SessionConfig::builder(Secret::generate()).build()?
     };
     let store_url = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
     let store = session_cookie::connect(&store_url).await?;
