@@ -10,7 +10,7 @@ use crate::Error;
 ///
 /// | URL | store | feature |
 /// |---|---|---|
-/// | `memory` | `MemoryStore` | `memory` |
+/// | `memory` | `MemoryStore::new()`: at most `session_memory::DEFAULT_CAPACITY` (2,048) sessions, evicting the soonest to expire | `memory` |
 /// | `redis://host:port` | `RedisStore` | `redis` |
 /// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster | `redis` |
 /// | `postgres://…` | `PostgresStore` (migrated) | `postgres` |
@@ -107,6 +107,28 @@ mod tests {
             cluster_nodes("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,"),
             ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
         );
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn the_memory_store_is_bounded() {
+        use session_core::{Data, Record, SessionId};
+        use session_memory::DEFAULT_CAPACITY;
+        use std::time::{Duration, SystemTime};
+
+        let store = connect("memory").await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 * DEFAULT_CAPACITY {
+            let expires_at = SystemTime::now() + Duration::from_secs(600);
+            let record = Record::new(SessionId::generate(), Data::new(), expires_at);
+            store.create(&record).await.unwrap();
+            ids.push(record.id);
+        }
+        let mut live = 0;
+        for id in &ids {
+            live += usize::from(store.load(id).await.unwrap().is_some());
+        }
+        assert_eq!(live, DEFAULT_CAPACITY, "connect(\"memory\") is not bounded");
     }
 
     #[tokio::test]

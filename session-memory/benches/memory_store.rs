@@ -66,7 +66,10 @@ fn bench(c: &mut Criterion) {
                 let records: Vec<_> = (0..TASKS * OPS_PER_TASK)
                     .map(|_| typical_record())
                     .collect();
-                (MemoryStore::new(), Arc::new(records))
+                (
+                    MemoryStore::builder().unbounded().build(),
+                    Arc::new(records),
+                )
             },
             |(store, records)| async move {
                 on_two_tasks(&store, &records, |s, r| async move {
@@ -78,7 +81,7 @@ fn bench(c: &mut Criterion) {
         );
     });
 
-    let store = rt.block_on(async { MemoryStore::new() });
+    let store = rt.block_on(async { MemoryStore::builder().unbounded().build() });
     let records: Arc<Vec<Record>> = Arc::new(
         (0..TASKS * OPS_PER_TASK)
             .map(|_| typical_record())

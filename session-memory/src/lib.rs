@@ -6,14 +6,18 @@
 //!   sweeps expired records every second (see
 //!   [`MemoryStoreBuilder::sweep_interval`]). The task ends when the last
 //!   clone of the store is dropped or on [`MemoryStore::shutdown`].
-//! * Gives memory back: after a sweep that halved the store once a burst
-//!   of sessions has ended (a login storm, say), the sweeper shrinks its
-//!   tables and asks the allocator to return the freed memory to the system
-//!   (see [`MemoryStoreBuilder::release_memory`]), so the process does not
-//!   stay at its peak size.
-//! * Bounded on request: with [`MemoryStoreBuilder::capacity`], a `create`
-//!   that finds its shard full first drops expired records and then evicts the
-//!   record closest to expiry in that shard.
+//! * Bounded by default: at most [`DEFAULT_CAPACITY`] records (2,048: about
+//!   130 MiB when every session is at the default 64 KiB `max_data_size`;
+//!   see [`MemoryStoreBuilder::capacity`] for the measured figures). A
+//!   `create` that finds its shard full first drops expired records and then
+//!   evicts the record closest to expiry in that shard. Set your own bound
+//!   with [`MemoryStoreBuilder::capacity`], or none with
+//!   [`MemoryStoreBuilder::unbounded`].
+//! * Gives memory back on request: with
+//!   [`MemoryStoreBuilder::release_memory`], after a sweep that halved the
+//!   store once a burst of sessions has ended (a login storm, say), the
+//!   sweeper shrinks its tables and asks the allocator to return the freed
+//!   memory to the system, so the process does not stay at its peak size.
 //! * Indexed by user: sessions bound to a user ([`Record::user`]) are kept
 //!   in a user -> IDs map maintained with the records, so listing, counting
 //!   and revoking a user's sessions never scans the store.
@@ -50,6 +54,14 @@ use session_core::{Data, Error, Record, SessionId, SessionInfo, SessionStore};
 /// a scan.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_SHARDS: usize = 32;
+/// Default bound on the number of records: 2,048 (64 per shard).
+///
+/// Sized so that a full store of sessions at the default `max_data_size`
+/// (64 KiB each, the most a session may hold) stays within about 130 MiB;
+/// see [`MemoryStoreBuilder::capacity`] for the measured figures. Small
+/// sessions cost far less, so an application with small sessions and many
+/// users raises it.
+pub const DEFAULT_CAPACITY: usize = 2_048;
 /// At most this many expired records are removed per shard lock (and, in
 /// the background sweeper, between two yields to the runtime), so that a
 /// large sweep never keeps a request waiting for long.
@@ -190,9 +202,9 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with default settings: unbounded, swept every second (and
-    /// giving memory back after a burst) when created inside a tokio
-    /// runtime.
+    /// A store with default settings: at most [`DEFAULT_CAPACITY`] records
+    /// (evicting the soonest to expire), swept every second when created
+    /// inside a tokio runtime, leaving the allocator alone.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -201,9 +213,9 @@ impl MemoryStore {
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
-            capacity: None,
+            capacity: Some(DEFAULT_CAPACITY),
             shards: DEFAULT_SHARDS,
-            release_memory: true,
+            release_memory: false,
         }
     }
 
@@ -518,15 +530,35 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Bounds the number of records. The bound is kept per shard
-    /// (`capacity / shards`, at least 1 each); a full shard drops its expired
-    /// records, then evicts the record closest to expiry.
+    /// Bounds the number of records (default [`DEFAULT_CAPACITY`], 2,048).
+    ///
+    /// The bound is kept per shard (`capacity / shards` rounded up, at least
+    /// 1 each, so the store never holds more than that times the shard
+    /// count). A `create` into a full shard first drops the shard's expired
+    /// records, then evicts its records closest to expiry (the sessions
+    /// idle longest) until there is room; saves, touches and loads never
+    /// evict.
+    ///
+    /// Measured cost of a full store (resident memory of the process, glibc,
+    /// see `BENCHMARKS.md` and `examples/footprint.rs`): about 65 KiB per
+    /// session at the 64 KiB `max_data_size` (the default 2,048 sessions:
+    /// about 130 MiB) and about 1.1 KiB per typical session of five small
+    /// values (100,000 sessions: about 104 MiB).
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
+        self.capacity = Some(capacity.max(1));
         self
     }
 
-    /// Whether the sweeper gives memory back after a burst (default `true`).
+    /// No bound on the number of records: memory grows with the number of
+    /// live sessions (each cookieless request to a route that writes the
+    /// session adds one, until it expires).
+    pub fn unbounded(mut self) -> Self {
+        self.capacity = None;
+        self
+    }
+
+    /// Whether the sweeper gives memory back after a burst (default `false`:
+    /// a library does not manage the host's allocator unasked).
     ///
     /// After a sweep that leaves at most half of the most records held
     /// since the last release (and at least 4,096 fewer), once the store has
@@ -536,8 +568,14 @@ impl MemoryStoreBuilder {
     /// process returns to about its size before the burst. This is
     /// process-wide: it also returns memory the rest of the application
     /// freed. Other allocators return memory on their own; there only the
-    /// tables are shrunk. Turn it off if the application manages its
-    /// allocator itself.
+    /// tables are shrunk.
+    ///
+    /// Measured after a storm of 1,000,000 short sessions in an unbounded
+    /// store (see `BENCHMARKS.md`): without it the process stays at its
+    /// peak (451 MiB) once the sessions are gone, as glibc keeps the freed
+    /// memory for the next burst; with it the process returns to 7 MiB (it
+    /// was 3 MiB before the storm). A bounded store (the default) never
+    /// grows past its capacity, so there is little to give back.
     pub fn release_memory(mut self, release: bool) -> Self {
         self.release_memory = release;
         self
@@ -611,6 +649,12 @@ mod tests {
 
     fn record(ttl: Duration) -> Record {
         Record::new(SessionId::generate(), Data::new(), SystemTime::now() + ttl)
+    }
+
+    #[test]
+    fn the_allocator_is_left_alone_unless_asked() {
+        assert!(!MemoryStore::builder().release_memory);
+        assert!(MemoryStore::builder().release_memory(true).release_memory);
     }
 
     #[tokio::test]
@@ -691,7 +735,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_shrinks_tables_left_mostly_empty() {
-        let store = MemoryStore::builder().shards(1).no_sweeper().build();
+        let store = MemoryStore::builder()
+            .unbounded()
+            .shards(1)
+            .no_sweeper()
+            .build();
         for _ in 0..10_000 {
             store
                 .create(&record(Duration::from_millis(1)))

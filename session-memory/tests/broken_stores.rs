@@ -44,7 +44,7 @@ impl Broken {
     fn new(flaw: Flaw) -> Self {
         Self {
             // No sweeper: expired records stay in the store until swept by hand.
-            inner: MemoryStore::builder().no_sweeper().build(),
+            inner: MemoryStore::builder().unbounded().no_sweeper().build(),
             flaw,
             written: Mutex::default(),
             forgotten: Mutex::default(),
