@@ -146,6 +146,17 @@ pub use session_sqlx::SqliteStore;
 #[doc(inline)]
 pub use session_sqlx::MySqlStore;
 
+/// Not part of the API: the `Cookie` header reader the layer uses, exposed
+/// only for the fuzz tests (`tests/tests/fuzz.rs`).
+#[doc(hidden)]
+pub fn __fuzz_read_card(
+    headers: &http::HeaderMap,
+    name: &str,
+    cards: &session_core::KeyCard,
+) -> Option<session_core::Verified> {
+    cookies::read_card(headers, name, cards)
+}
+
 /// The README's examples, compiled as doctests so the README stays true.
 #[cfg(all(doctest, feature = "memory", feature = "axum"))]
 #[doc = include_str!("../../README.md")]
