@@ -645,13 +645,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cycle_id_restarts_the_absolute_clock() {
-        let config = SessionConfig::builder("0123456789abcdef0123456789abcdef")
+    /// 100 s idle lifetime, capped at 150 s.
+    fn capped() -> SessionConfig {
+        SessionConfig::builder("0123456789abcdef0123456789abcdef")
             .max_age(Duration::from_secs(100))
             .absolute_max_age(Duration::from_secs(150))
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn cycle_id_restarts_the_absolute_clock() {
+        let config = capped();
         let now = SystemTime::now();
         // An anonymous session first stored 120 s ago: 30 s left of its cap.
         let mut record = Record::new(
@@ -701,11 +706,7 @@ mod tests {
 
     #[test]
     fn absolute_cap_limits_renewal() {
-        let config = SessionConfig::builder("0123456789abcdef0123456789abcdef")
-            .max_age(Duration::from_secs(100))
-            .absolute_max_age(Duration::from_secs(150))
-            .build()
-            .unwrap();
+        let config = capped();
         let created = SystemTime::now() - Duration::from_secs(120);
         let now = SystemTime::now();
         assert_eq!(

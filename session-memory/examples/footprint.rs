@@ -6,8 +6,8 @@
 //!
 //! * `full-max`: the default store (`MemoryStore::new()`) flooded with 4 ×
 //!   `DEFAULT_CAPACITY` sessions at the default 64 KiB `max_data_size`;
-//! * `full-typical`: 100,000 typical sessions (five small values) in an
-//!   unbounded store;
+//! * `full-typical`: 100,000 typical sessions (the hotel example's after
+//!   login) in an unbounded store;
 //! * `storm-keep` / `storm-release`: 1,000,000 typical sessions living
 //!   1 s in an unbounded store, then the size once the sweeper has removed
 //!   them all, without and with `release_memory`.
@@ -55,17 +55,17 @@ fn rss_mib() -> f64 {
     kib / 1024.0
 }
 
+/// The hotel example's session after login: a user ID, an e-mail address
+/// and a browser's user agent.
 fn typical(ttl: Duration) -> Record {
+    let agent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
     let mut data = Data::new();
     data.insert("user_id".into(), encode_value(&42u64).unwrap());
     data.insert("email".into(), encode_value("guest@example.com").unwrap());
-    data.insert("visits".into(), encode_value(&7u32).unwrap());
-    data.insert("theme".into(), encode_value("dark").unwrap());
-    data.insert(
-        "cart".into(),
-        encode_value(&["tea", "scones", "jam"]).unwrap(),
-    );
-    Record::new(SessionId::generate(), data, SystemTime::now() + ttl)
+    data.insert("user_agent".into(), encode_value(agent).unwrap());
+    let mut record = Record::new(SessionId::generate(), data, SystemTime::now() + ttl);
+    record.user = Some("42".into());
+    record
 }
 
 fn max_size(ttl: Duration) -> Record {

@@ -542,8 +542,9 @@ impl MemoryStoreBuilder {
     /// Measured cost of a full store (resident memory of the process, glibc,
     /// see `BENCHMARKS.md` and `examples/footprint.rs`): about 65 KiB per
     /// session at the 64 KiB `max_data_size` (the default 2,048 sessions:
-    /// about 130 MiB) and about 1.1 KiB per typical session of five small
-    /// values (100,000 sessions: about 104 MiB).
+    /// about 130 MiB) and about 1 KiB per typical session (the hotel
+    /// example's after login: user ID, e-mail address and user agent, bound
+    /// to the user; 100,000 sessions: about 104 MiB).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
@@ -571,10 +572,10 @@ impl MemoryStoreBuilder {
     /// tables are shrunk.
     ///
     /// Measured after a storm of 1,000,000 short sessions in an unbounded
-    /// store (see `BENCHMARKS.md`): without it the process stays at its
-    /// peak (451 MiB) once the sessions are gone, as glibc keeps the freed
-    /// memory for the next burst; with it the process returns to 7 MiB (it
-    /// was 3 MiB before the storm). A bounded store (the default) never
+    /// store (see `BENCHMARKS.md`): without it the process stays near its
+    /// peak (513 of 530 MiB) once the sessions are gone, as glibc keeps the
+    /// freed memory for the next burst; with it the process returns to
+    /// 5 MiB (it was 3 MiB before the storm). A bounded store (the default) never
     /// grows past its capacity, so there is little to give back.
     pub fn release_memory(mut self, release: bool) -> Self {
         self.release_memory = release;
