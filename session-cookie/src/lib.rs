@@ -56,8 +56,9 @@
 //!    `refresh_after` of `max_age` has passed since the last renewal: a
 //!    read renews with one `touch`, a write moves the expiry within its
 //!    `save`, and the cookie is then re-sent with the new `Max-Age`.
-//!    `absolute_max_age` caps renewals. The cookie's `Max-Age` and the
-//!    store's expiry always come from one instant.
+//!    `absolute_max_age` caps renewals, counted from creation or the last
+//!    `cycle_id` (login). The cookie's `Max-Age` and the store's expiry
+//!    always come from one instant.
 //! 5. Dead cards are cleared: when the request sent a session cookie and the
 //!    response ends with no session, it carries the removal cookie (same
 //!    name, path and domain, `Cache-Control: no-store`), unless it sets the

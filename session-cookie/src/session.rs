@@ -233,7 +233,8 @@ impl Session {
     }
 
     /// Gives the session a new ID, keeping its data (call it at login, to
-    /// prevent session fixation). The old card stops working.
+    /// prevent session fixation). The old card stops working, and the
+    /// `absolute_max_age` cap counts from now (from login).
     pub fn cycle_id(&self) {
         self.state().state.cycle_id();
     }
