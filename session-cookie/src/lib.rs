@@ -148,14 +148,16 @@ pub use session_sqlx::SqliteStore;
 pub use session_sqlx::MySqlStore;
 
 /// Not part of the API: the `Cookie` header reader the layer uses, exposed
-/// only for the fuzz tests (`tests/tests/fuzz.rs`).
+/// only for the fuzz tests (`tests/tests/fuzz.rs`): the first card that
+/// verified, and whether any cookie of that name was sent.
 #[doc(hidden)]
 pub fn __fuzz_read_card(
     headers: &http::HeaderMap,
     name: &str,
     cards: &session_core::KeyCard,
-) -> Option<session_core::Verified> {
-    cookies::read_card(headers, name, cards)
+) -> (Option<session_core::Verified>, bool) {
+    let read = cookies::read_card(headers, name, cards);
+    (read.card, read.presented)
 }
 
 /// The README's examples, compiled as doctests so the README stays true.

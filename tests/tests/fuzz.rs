@@ -256,11 +256,21 @@ fn cookie_header_parser() {
                     map.append(http::header::COOKIE, v);
                 }
             }
-            let (found, peak) =
+            let ((found, presented), peak) =
                 peak_of(|| session_cookie::__fuzz_read_card(&map, "session", &cards));
-            if let Some(v) = found {
+            if let Some(v) = &found {
                 prop_assert_eq!(&v.id, &id, "a card that was never signed verified");
+                prop_assert!(presented, "a card was found but not presented");
             }
+            // Our card as a `;`-separated pair of its own is always found,
+            // whatever its neighbours are.
+            let ours = format!("session={card}");
+            let sent = map.get_all(http::header::COOKIE).iter().any(|h| {
+                h.as_bytes()
+                    .split(|&b| b == b';')
+                    .any(|pair| pair.trim_ascii() == ours.as_bytes())
+            });
+            prop_assert!(!sent || found.is_some(), "our card was sent but not found");
             COOKIE_BOUND.check("read_card", len, peak)
         })
         .unwrap();
