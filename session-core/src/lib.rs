@@ -20,6 +20,7 @@
 
 pub mod codec;
 mod config;
+mod duration;
 mod error;
 mod id;
 mod info;
