@@ -97,6 +97,31 @@ impl Error {
     }
 }
 
+/// An error and its [`source`](std::error::Error::source)s on one line,
+/// `error: cause: cause`, for logs and for what `main` prints.
+///
+/// [`Error`]'s `Display` does not repeat its source, so printing only
+/// `{err}` hides the cause; print this instead.
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = session_core::Error::backend(io);
+/// assert_eq!(
+///     session_core::error_chain(&err),
+///     "the session store backend failed: refused"
+/// );
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 /// Shorthand for `Result<T, session_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

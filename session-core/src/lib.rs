@@ -26,6 +26,7 @@ mod id;
 mod info;
 mod merge;
 pub mod record;
+mod redact;
 mod session;
 mod signing;
 mod store;
@@ -38,10 +39,11 @@ pub use config::{
     SameSite, Secret, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE,
     MIN_SECRET_LEN,
 };
-pub use error::{BoxError, Error, Result};
+pub use error::{error_chain, BoxError, Error, Result};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
 pub use info::SessionInfo;
 pub use record::{Data, Record};
+pub use redact::redact_url;
 pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
 pub use signing::{KeyCard, Verified, CARD_LEN};
 pub use store::SessionStore;
