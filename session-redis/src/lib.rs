@@ -276,6 +276,7 @@
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
 mod builder;
+mod error;
 mod index;
 mod scripts;
 mod store;
@@ -291,6 +292,7 @@ use session_core::{codec, Error, Record, SessionId, SessionStore};
 pub use redis;
 
 pub use builder::RedisStoreBuilder;
+pub use error::ConnectError;
 pub use store::RedisStore;
 
 /// The default key prefix: records are filed under `session:<storage key>`.

@@ -12,7 +12,7 @@ use redis::AsyncCommands as _;
 use session_core::codec::{self, encode_value, EXPIRY_OFFSET};
 use session_core::record::{truncate_ms, unix_ms};
 use session_core::{Data, Error, Record, SessionId, SessionStore};
-use session_redis::{RedisStore, DEFAULT_KEY_PREFIX};
+use session_redis::{ConnectError, RedisStore, DEFAULT_KEY_PREFIX};
 
 use common::{raw_standalone, standalone_store, RedisProcs};
 
@@ -345,10 +345,91 @@ async fn connection_errors_keep_the_redis_error_as_source() {
     let err = RedisStore::connect(url.as_str()).await.unwrap_err();
     assert!(matches!(err, Error::Backend(_)), "{err:?}");
     let source = std::error::Error::source(&err).expect("a source");
-    let redis_err = source
-        .downcast_ref::<redis::RedisError>()
-        .expect("the source is the RedisError");
+    let connect = source
+        .downcast_ref::<ConnectError>()
+        .expect("the source is a ConnectError");
+    assert_eq!(connect.url(), format!("{url}/0"));
+    let redis_err = std::error::Error::source(connect)
+        .and_then(|e| e.downcast_ref::<redis::RedisError>())
+        .expect("whose source is the RedisError");
     assert!(redis_err.is_connection_refusal(), "{redis_err}");
+}
+
+/// The one-line message of a failed `connect` to `url`: the error and its sources.
+async fn connect_message(url: &str) -> String {
+    let err = RedisStore::builder()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("connecting to {url} should fail"));
+    session_core::error_chain(&err)
+}
+
+/// `host:port` of the test Redis.
+fn test_server() -> String {
+    use redis::IntoConnectionInfo as _;
+    let info = common::redis_url()
+        .as_str()
+        .into_connection_info()
+        .expect("REDIS_URL parses");
+    info.addr().to_string()
+}
+
+#[tokio::test]
+async fn refused_connection_says_to_start_redis() {
+    let port = closed_port();
+    let msg = connect_message(&format!("redis://:hunter2@127.0.0.1:{port}/3")).await;
+    assert!(
+        msg.starts_with(&format!(
+            "the session store backend failed: could not connect to the Redis session store at \
+             redis://:***@127.0.0.1:{port}/3: nothing accepts connections there: is Redis running \
+             at this host and port?"
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[tokio::test]
+async fn wrong_password_says_to_check_the_credentials() {
+    // An ACL user that does not exist: Redis answers WRONGPASS.
+    let server = test_server();
+    let msg = connect_message(&format!("redis://no-such-user:hunter2@{server}")).await;
+    assert!(
+        msg.contains(&format!(
+            "could not connect to the Redis session store at redis://no-such-user:***@{server}/0: \
+             authentication failed: check the user name and password in the URL"
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[tokio::test]
+async fn database_index_out_of_range_says_the_limit() {
+    let server = test_server();
+    let msg = connect_message(&format!("redis://{server}/100000")).await;
+    assert!(
+        msg.contains(&format!(
+            "could not connect to the Redis session store at redis://{server}/100000: the server \
+             refused the database number (the URL path, e.g. /0): it must be below the server's \
+             `databases` setting"
+        )),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_host_says_to_fix_the_host() {
+    let msg = connect_message("redis://no-such-host.invalid:6379").await;
+    assert!(
+        msg.contains(
+            "could not connect to the Redis session store at redis://no-such-host.invalid:6379/0: \
+             the host name does not resolve: fix the host in the URL"
+        ),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
