@@ -18,6 +18,7 @@
 //! Applications add the `session-cookie` crate instead, which re-exports
 //! what they need.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 pub mod codec;
 mod config;
 mod duration;
@@ -32,6 +33,7 @@ mod signing;
 mod store;
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
 pub use async_trait::async_trait;

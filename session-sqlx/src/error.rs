@@ -65,7 +65,11 @@ pub(crate) fn connect_error(
             )
         }
         sqlx::Error::Database(db) if missing_database(db.as_ref()) && backend == "SQLite" => {
-            "the database file does not exist: add `?mode=rwc` to the URL to create it, or fix the path"
+            if url.contains("mode=rwc") {
+                "the database file cannot be created: check that its directory exists and is writable"
+            } else {
+                "the database file does not exist: add `?mode=rwc` to the URL to create it, or fix the path"
+            }
         }
         sqlx::Error::Database(db) if missing_database(db.as_ref()) => {
             "the database does not exist: create it, or fix the database name in the URL"
