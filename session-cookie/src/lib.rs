@@ -168,7 +168,17 @@ pub use session_sqlx::SqliteStore;
 #[doc(inline)]
 pub use session_sqlx::MySqlStore;
 
-/// The README's examples, compiled as doctests so the README stays true.
-#[cfg(all(doctest, feature = "memory", feature = "axum"))]
+/// The README's examples, compiled as doctests so the README stays true
+/// (they use every backend, so they build with all features, as
+/// `scripts/test.sh` does).
+#[cfg(all(
+    doctest,
+    feature = "memory",
+    feature = "axum",
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql"
+))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
