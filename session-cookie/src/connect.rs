@@ -160,10 +160,9 @@ mod tests {
         assert!(path.exists());
 
         let missing = dir.join("missing.db");
-        let err = connect(&format!("sqlite://{}?mode=rw", missing.display()))
-            .await
-            .err()
-            .expect("mode=rw must not create the file");
+        let Err(err) = connect(&format!("sqlite://{}?mode=rw", missing.display())).await else {
+            panic!("mode=rw must not create the file");
+        };
         let err = session_core::error_chain(&err);
         assert!(
             err.contains("could not connect to the SQLite session database")
