@@ -66,7 +66,7 @@ pub(crate) fn connect_error(
         }
         sqlx::Error::Database(db) if missing_database(db.as_ref()) && backend == "SQLite" => {
             if url.contains("mode=rwc") {
-                "the database file cannot be created: check that its directory exists and is writable"
+                "the database file cannot be created: its directory does not exist or is not writable"
             } else {
                 "the database file does not exist: add `?mode=rwc` to the URL to create it, or fix the path"
             }

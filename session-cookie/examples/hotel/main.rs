@@ -160,7 +160,7 @@ mod tests {
             msg.starts_with(
                 "error: the session store backend failed: could not connect to the SQLite \
                  session database at sqlite:///nonexistent-dir/x.db?mode=rwc: the database \
-                 file cannot be created: check that its directory exists and is writable: "
+                 file cannot be created: its directory does not exist or is not writable: "
             ),
             "{msg}"
         );
