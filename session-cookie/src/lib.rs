@@ -104,7 +104,8 @@
 //! `default-features = false, features = ["axum", "redis"]`. Without `axum`,
 //! a handler taking `Session` does not compile (axum: "the trait bound
 //! `fn(Session) -> … : Handler<_, _>` is not satisfied"; `#[axum::debug_handler]`
-//! on the handler names `Session` as the argument at fault). Without it the
+//! on the handler says "`FromRequestParts<()>` is not implemented for
+//! `session_cookie::Session`"). The fix is the `axum` feature. Without `axum` the
 //! crate is a plain tower layer: read the session from the request
 //! extensions ([`LazySession`]).
 //!
