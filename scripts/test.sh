@@ -145,8 +145,8 @@ RESULTS="$TMP/results"
 : >"$RESULTS"
 total() {
   local status=$? passed failed
-  passed=$(grep -Eo '[0-9]+ passed' "$RESULTS" 2>/dev/null | awk '{s += $1} END {print s + 0}')
-  failed=$(grep -Eo '[0-9]+ failed' "$RESULTS" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+  passed=$(grep -E '^test result: ' "$RESULTS" 2>/dev/null | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+  failed=$(grep -E '^test result: ' "$RESULTS" 2>/dev/null | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
   if ((status != 0 && failed == 0)); then
     say "cargo test failed before every test ran (see the errors above)"
   fi
