@@ -9,6 +9,8 @@
 #      (redis-server; initdb + pg_ctl; mariadb-install-db + mariadbd) in a
 #      temp dir on a free loopback port, stopped on exit.
 # If none works it stops with what to install or start. Nothing is skipped.
+# The last line of the output is the total over every test binary and
+# doctest run: "N passed, N failed".
 # The Redis Cluster tests start their own 3-node cluster from redis-server
 # (or use REDIS_CLUSTER_URLS).
 #
@@ -137,7 +139,23 @@ esac
 ((need_my)) && provide MariaDB MYSQL_URL mysql://root@127.0.0.1:3306/test mariadb start_mariadb
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
-run() { say "running: $*"; "$@"; }
+# Every cargo test's output also goes to $RESULTS; on exit, however the run
+# ends, the last line printed is the sum of its "test result:" lines.
+RESULTS="$TMP/results"
+: >"$RESULTS"
+total() {
+  local status=$? passed failed
+  passed=$(grep -E '^test result: ' "$RESULTS" 2>/dev/null | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+  failed=$(grep -E '^test result: ' "$RESULTS" 2>/dev/null | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+  if ((status != 0 && failed == 0)); then
+    say "cargo test failed before every test ran (see the errors above)"
+  fi
+  cleanup
+  echo "$passed passed, $failed failed"
+  exit "$status"
+}
+trap total EXIT
+run() { say "running: $*"; "$@" 2>&1 | tee -a "$RESULTS"; }
 case $backend in
   all) run cargo test --workspace --all-features --no-fail-fast "$@" ;;
   memory)

@@ -14,12 +14,20 @@ use crate::Error;
 /// | `redis://host:port` | `RedisStore` | `redis` |
 /// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster | `redis` |
 /// | `postgres://…` | `PostgresStore` (migrated) | `postgres` |
-/// | `sqlite://path` | `SqliteStore` (migrated) | `sqlite` |
+/// | `sqlite://path` | `SqliteStore` (migrated; the file is created if missing) | `sqlite` |
 /// | `mysql://…` | `MySqlStore` (migrated) | `mysql` |
 ///
 /// SQL stores are migrated here (`migrate()` is idempotent and safe to run
-/// from several instances at once). A scheme whose feature is not compiled
-/// in is a clear error naming the feature.
+/// from several instances at once). A `sqlite://` URL without a `mode=`
+/// parameter gets `mode=rwc`, so a missing database file is created (give
+/// `?mode=rw` to refuse that). A scheme whose feature is not compiled in is
+/// a clear error naming the feature.
+///
+/// Use `connect` when the store is a setting (one binary, several
+/// deployments); construct a store type directly (`RedisStore::connect`,
+/// `PostgresStore::connect` + `migrate`, ...) when you need its own settings
+/// (key prefix, timeouts, pool size, table name) or its type (for example
+/// `spawn_cleanup` on a SQL store).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -67,7 +75,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
 
         #[cfg(feature = "sqlite")]
         "sqlite" => {
-            let store = session_sqlx::SqliteStore::connect(url).await?;
+            let store = session_sqlx::SqliteStore::connect(&create_if_missing(url)).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }
@@ -84,6 +92,19 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "mysql" | "mariadb" => Err(disabled("mysql")),
 
         _ => Err(Error::UnknownStore(scheme.to_owned())),
+    }
+}
+
+/// `url` with `mode=rwc` added unless it already says a `mode`.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+fn create_if_missing(url: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q);
+    if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("mode="))) {
+        url.to_owned()
+    } else if query.is_some() {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
     }
 }
 
@@ -129,6 +150,48 @@ mod tests {
             live += usize::from(store.load(id).await.unwrap().is_some());
         }
         assert_eq!(live, DEFAULT_CAPACITY, "connect(\"memory\") is not bounded");
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_they_say_a_mode() {
+        assert_eq!(create_if_missing("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(
+            create_if_missing("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            create_if_missing("sqlite://a.db?mode=rw"),
+            "sqlite://a.db?mode=rw"
+        );
+    }
+
+    /// `connect` creates a missing SQLite file; `mode=rw` refuses, with an
+    /// error naming the fix.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_creates_a_missing_file_or_names_mode_rwc() {
+        let dir = std::env::temp_dir().join(format!(
+            "keycard-connect-{}-{}",
+            std::process::id(),
+            session_core::SessionId::generate().storage_key()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("other.db");
+        let store = connect(&format!("sqlite://{}", path.display())).await;
+        assert!(store.is_ok(), "{:?}", store.err().map(|e| e.to_string()));
+        assert!(path.exists());
+
+        let missing = dir.join("missing.db");
+        let Err(err) = connect(&format!("sqlite://{}?mode=rw", missing.display())).await else {
+            panic!("mode=rw must not create the file");
+        };
+        let err = session_core::error_chain(&err);
+        assert!(
+            err.contains("could not connect to the SQLite session database")
+                && err.contains("add `?mode=rwc` to the URL"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ use crate::{Error, LazySession, Session};
 ///     .layer(SessionLayer::new(MemoryStore::new(), config));
 /// # Ok::<(), session_cookie::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = Error;
 

@@ -31,7 +31,9 @@ pub enum OnStoreError {
 }
 
 /// How the layer retries a save that lost to a concurrent request of the
-/// same session (see `SessionState::update` for the merge semantics).
+/// same session (see [Concurrent requests of one
+/// session](crate#concurrent-requests-of-one-session) and
+/// [`Session::update`](crate::Session::update) for what is merged).
 ///
 /// Each retry reloads the record, re-applies this request's changes key by
 /// key and saves again, after a jittered backoff. When `max_attempts` or

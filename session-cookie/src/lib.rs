@@ -94,15 +94,27 @@
 //!
 //! # Features
 //!
-//! * `memory` (default): `MemoryStore`, in-process, for one machine and tests.
-//! * `axum` (default): the [`Session`] extractor.
-//! * `redis`: `RedisStore` on Redis or Redis Cluster, and `redis` (the driver).
-//! * `postgres`, `sqlite`, `mysql`: `PostgresStore`, `SqliteStore`,
-//!   `MySqlStore`, and `sqlx` (the driver).
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `axum` | yes | [`Session`] as an axum extractor, and [`Error`] as a response |
+//! | `memory` | yes | `MemoryStore`, in-process, for one machine and tests |
+//! | `redis` | | `RedisStore` on Redis or Redis Cluster, and `redis` (the driver) |
+//! | `postgres`, `sqlite`, `mysql` | | `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and `sqlx` (the driver) |
+//!
+//! Turning the defaults off to pick one backend turns `axum` off too: write
+//! `default-features = false, features = ["axum", "redis"]`. Without `axum`,
+//! a handler taking `Session` does not compile (axum: "the trait bound
+//! `fn(Session) -> … : Handler<_, _>` is not satisfied"; `#[axum::debug_handler]`
+//! on the handler says "`FromRequestParts<()>` is not implemented for
+//! `session_cookie::Session`"). The fix is the `axum` feature. Without `axum` the
+//! crate is a plain tower layer: read the session from the request
+//! extensions ([`LazySession`]).
 //!
 //! Which store? One machine: memory (or SQLite to survive restarts). Many app
 //! servers: Redis (fastest, native expiry) or the PostgreSQL / MySQL database
 //! the application already runs (durable, no extra service).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
 mod cookies;
@@ -118,32 +130,43 @@ pub use layer::{ConflictRetry, OnStoreError, SessionLayer, SessionService};
 pub use session::{LazySession, Session, UserSession};
 
 #[doc(inline)]
-pub use session_core::{SameSite, Secret, SessionConfig, SessionConfigBuilder, SessionStore};
+pub use session_core::{
+    error_chain, SameSite, Secret, SessionConfig, SessionConfigBuilder, SessionStore,
+};
 
 /// The framework-free core: store trait, records, IDs, codec, conformance suite.
 pub use session_core as core;
 
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 #[doc(inline)]
 pub use session_memory::MemoryStore;
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[doc(inline)]
 pub use session_redis::{redis, RedisStore};
 
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
+)]
 #[doc(inline)]
 pub use session_sqlx::{sqlx, CleanupHandle};
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[doc(inline)]
 pub use session_sqlx::PostgresStore;
 
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[doc(inline)]
 pub use session_sqlx::SqliteStore;
 
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 #[doc(inline)]
 pub use session_sqlx::MySqlStore;
 
@@ -160,7 +183,17 @@ pub fn __fuzz_read_card(
     (read.card, read.presented)
 }
 
-/// The README's examples, compiled as doctests so the README stays true.
-#[cfg(all(doctest, feature = "memory", feature = "axum"))]
+/// The README's examples, compiled as doctests so the README stays true
+/// (they use every backend, so they build with all features, as
+/// `scripts/test.sh` does).
+#[cfg(all(
+    doctest,
+    feature = "memory",
+    feature = "axum",
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "mysql"
+))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

@@ -158,6 +158,12 @@ impl fmt::Debug for LazySession {
 /// Values are any serde type. Changes are written back once, after the
 /// handler: nothing changed means no store write and no `Set-Cookie`.
 ///
+/// Taking `Session` as an axum handler argument needs the `axum` feature
+/// (on by default). With `default-features = false` and without `axum` in
+/// the feature list, `Session` is not an extractor and axum reports that
+/// the handler function does not implement `Handler<_, _>`: add `"axum"` to
+/// the features of `session-cookie`.
+///
 /// ```
 /// # async fn demo(session: session_cookie::Session) -> Result<(), session_cookie::Error> {
 /// session.insert("user_id", &42u64)?;
@@ -208,6 +214,30 @@ impl Session {
     /// # async fn demo(session: session_cookie::Session) -> Result<(), session_cookie::Error> {
     /// let visits: u64 = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
     /// # let _ = visits; Ok(()) }
+    /// ```
+    ///
+    /// # Why `Fn + Send + Sync + 'static`
+    ///
+    /// The closure is kept with the session and re-run by the layer *after
+    /// the handler has returned*, once per lost race (see
+    /// [`ConflictRetry`](crate::ConflictRetry)), possibly on another thread.
+    /// So it must own what it uses (`'static`: `move` it in; a borrow of a
+    /// handler's local would not live long enough, E0373), must be callable
+    /// more than once (`Fn`: clone a captured value inside instead of
+    /// moving it out, E0507), and must be `Send + Sync` to cross threads.
+    /// To use request data, move an owned copy in and clone it inside:
+    ///
+    /// ```
+    /// # async fn demo(session: session_cookie::Session, email: String) -> Result<(), session_cookie::Error> {
+    /// // `email` comes from the request (a String owned by the handler).
+    /// let emails: Vec<String> = session.update("emails", move |list: Option<Vec<String>>| {
+    ///     let mut list = list.unwrap_or_default();
+    ///     if !list.contains(&email) {
+    ///         list.push(email.clone()); // clone: the closure may run again
+    ///     }
+    ///     list
+    /// })?;
+    /// # let _ = emails; Ok(()) }
     /// ```
     ///
     /// # Errors

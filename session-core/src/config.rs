@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::duration;
 use crate::secret::check_secret;
 use crate::{Error, Secret};
 
@@ -77,6 +78,13 @@ impl std::str::FromStr for SameSite {
 /// A value of this type is always valid: the builder, [`Deserialize`] and
 /// [`from_env`](Self::from_env) all validate.
 ///
+/// In settings files and the environment, `max_age` and `absolute_max_age`
+/// take whole seconds (`14400`, as in Ravyn) or a number with a unit `s`,
+/// `m`, `h` or `d` (`"30m"`, `"4h"`, `"1d"`, `"1h30m"`). Reading a TOML
+/// file needs the [`toml`](https://docs.rs/toml) crate in your own
+/// `Cargo.toml` (`toml::from_str::<SessionConfig>(&text)?`); any serde
+/// format works the same way.
+///
 /// ```
 /// use std::time::Duration;
 /// use session_core::{SameSite, SessionConfig};
@@ -119,12 +127,14 @@ struct RawConfig {
     secret_key: Option<Secret>,
     fallback_secret_keys: Vec<Secret>,
     session_cookie: String,
+    #[serde(deserialize_with = "duration::deserialize_secs")]
     max_age: u64,
     same_site: SameSite,
     https_only: bool,
     path: String,
     domain: Option<String>,
     http_only: bool,
+    #[serde(deserialize_with = "duration::deserialize_opt_secs")]
     absolute_max_age: Option<u64>,
     refresh_after: f64,
     max_data_size: usize,
@@ -335,16 +345,19 @@ impl SessionConfig {
     /// | variable | field |
     /// |---|---|
     /// | `SESSION_SECRET` (required) | `secret_key` |
-    /// | `SESSION_FALLBACK_SECRETS` (comma-separated) | `fallback_secret_keys` |
+    /// | `SESSION_FALLBACK_SECRET_KEYS` (comma-separated) | `fallback_secret_keys` |
     /// | `SESSION_COOKIE` | `session_cookie` |
-    /// | `SESSION_MAX_AGE` (seconds) | `max_age` |
+    /// | `SESSION_MAX_AGE` (`14400`, `30m`, `4h`, `1d`) | `max_age` |
     /// | `SESSION_SAME_SITE` | `same_site` |
     /// | `SESSION_HTTPS_ONLY` (`true`/`false`) | `https_only` |
     /// | `SESSION_PATH`, `SESSION_DOMAIN` | `path`, `domain` |
     /// | `SESSION_HTTP_ONLY` | `http_only` |
-    /// | `SESSION_ABSOLUTE_MAX_AGE` (seconds) | `absolute_max_age` |
+    /// | `SESSION_ABSOLUTE_MAX_AGE` (as `SESSION_MAX_AGE`) | `absolute_max_age` |
     /// | `SESSION_REFRESH_AFTER` (fraction) | `refresh_after` |
     /// | `SESSION_MAX_DATA_SIZE` (bytes) | `max_data_size` |
+    ///
+    /// `SESSION_FALLBACK_SECRETS`, the name before 0.1, is still read when
+    /// `SESSION_FALLBACK_SECRET_KEYS` is unset (deprecated).
     ///
     /// # Errors
     ///
@@ -370,6 +383,9 @@ impl SessionConfig {
                 .parse()
                 .map_err(|_| Error::config(field, format!("{var}={value:?} does not parse")))
         }
+        fn parse_duration(field: &'static str, var: &str, value: &str) -> Result<u64, Error> {
+            duration::parse_secs(value).map_err(|fix| Error::config(field, format!("{var}={fix}")))
+        }
         let mut raw = RawConfig {
             secret_key: lookup("SESSION_SECRET").map(Secret::from),
             ..RawConfig::default()
@@ -380,7 +396,9 @@ impl SessionConfig {
                 "SESSION_SECRET is not set; set it to at least 32 random bytes",
             ));
         }
-        if let Some(v) = lookup("SESSION_FALLBACK_SECRETS") {
+        let fallback =
+            lookup("SESSION_FALLBACK_SECRET_KEYS").or_else(|| lookup("SESSION_FALLBACK_SECRETS"));
+        if let Some(v) = fallback {
             raw.fallback_secret_keys = v
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -391,7 +409,7 @@ impl SessionConfig {
             raw.session_cookie = v;
         }
         if let Some(v) = lookup("SESSION_MAX_AGE") {
-            raw.max_age = parse("max_age", "SESSION_MAX_AGE", v)?;
+            raw.max_age = parse_duration("max_age", "SESSION_MAX_AGE", &v)?;
         }
         if let Some(v) = lookup("SESSION_SAME_SITE") {
             raw.same_site = v.parse()?;
@@ -409,7 +427,11 @@ impl SessionConfig {
             raw.http_only = parse("http_only", "SESSION_HTTP_ONLY", v)?;
         }
         if let Some(v) = lookup("SESSION_ABSOLUTE_MAX_AGE") {
-            raw.absolute_max_age = Some(parse("absolute_max_age", "SESSION_ABSOLUTE_MAX_AGE", v)?);
+            raw.absolute_max_age = Some(parse_duration(
+                "absolute_max_age",
+                "SESSION_ABSOLUTE_MAX_AGE",
+                &v,
+            )?);
         }
         if let Some(v) = lookup("SESSION_REFRESH_AFTER") {
             raw.refresh_after = parse("refresh_after", "SESSION_REFRESH_AFTER", v)?;
@@ -491,10 +513,25 @@ impl fmt::Debug for RawConfig {
 }
 
 impl SessionConfigBuilder {
-    /// Adds an older secret that still verifies cookies.
-    pub fn fallback_secret_key(mut self, key: impl Into<Secret>) -> Self {
-        self.0.fallback_secret_keys.push(key.into());
+    /// Adds older secrets that still verify cookies (which are then
+    /// re-issued under `secret_key`): rotate by moving the current secret
+    /// here and setting a new `secret_key`.
+    pub fn fallback_secret_keys<K: Into<Secret>>(
+        mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.0
+            .fallback_secret_keys
+            .extend(keys.into_iter().map(Into::into));
         self
+    }
+    /// Adds one older secret; the same as `fallback_secret_keys([key])`.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `fallback_secret_keys([key])`, named like the setting"
+    )]
+    pub fn fallback_secret_key(self, key: impl Into<Secret>) -> Self {
+        self.fallback_secret_keys([key])
     }
     /// Sets the cookie name (default `"session"`).
     pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
@@ -588,7 +625,7 @@ mod tests {
         let cases = [
             (SessionConfig::builder("short").build(), "secret_key"),
             (
-                b().fallback_secret_key("old").build(),
+                b().fallback_secret_keys(["old"]).build(),
                 "fallback_secret_keys",
             ),
             (b().max_age(Duration::ZERO).build(), "max_age"),
@@ -747,7 +784,7 @@ mod tests {
     #[test]
     fn debug_never_prints_secrets() {
         let c = SessionConfig::builder(SECRET)
-            .fallback_secret_key("fedcba9876543210fedcba9876543210")
+            .fallback_secret_keys(["fedcba9876543210fedcba9876543210"])
             .build()
             .unwrap();
         let debug = format!("{c:?}");
@@ -792,5 +829,78 @@ mod tests {
             field_of(SessionConfig::from_lookup(bad).unwrap_err()),
             "max_age"
         );
+    }
+
+    fn env_with(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| match k {
+            "SESSION_SECRET" => Some(SECRET.to_string()),
+            _ => extra
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string()),
+        }
+    }
+
+    #[test]
+    fn durations_take_units_in_the_environment() {
+        let c = SessionConfig::from_lookup(env_with(&[
+            ("SESSION_MAX_AGE", "30m"),
+            ("SESSION_ABSOLUTE_MAX_AGE", "1d"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_age(), Duration::from_secs(1_800));
+        assert_eq!(c.absolute_max_age(), Some(Duration::from_secs(86_400)));
+        let err = SessionConfig::from_lookup(env_with(&[("SESSION_MAX_AGE", "30 minutes")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid session configuration: `max_age`: SESSION_MAX_AGE=\"30 minutes\" is not a \
+             duration; use whole seconds (`14400`) or a number with a unit s, m, h or d (`30m`, \
+             `4h`, `1d`, `1h30m`)"
+        );
+    }
+
+    #[test]
+    fn durations_take_units_in_settings_files() {
+        let file = |body: &str| {
+            toml::from_str::<SessionConfig>(&format!("secret_key = \"{SECRET}\"\n{body}"))
+        };
+        let c = file("max_age = \"4h\"\nabsolute_max_age = \"1d\"").unwrap();
+        assert_eq!(c.max_age(), Duration::from_secs(14_400));
+        assert_eq!(c.absolute_max_age(), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            file("max_age = 60").unwrap().max_age(),
+            Duration::from_secs(60)
+        );
+        let err = file("max_age = \"4 hours\"").unwrap_err().to_string();
+        assert!(err.contains("max_age") && err.contains("`4h`"), "{err}");
+        let err = file("max_age = -5").unwrap_err().to_string();
+        assert!(err.contains("negative") && err.contains("`4h`"), "{err}");
+    }
+
+    #[test]
+    fn fallback_secret_keys_have_one_name_and_an_old_alias() {
+        const OLD: &str = "fedcba9876543210fedcba9876543210";
+        for var in ["SESSION_FALLBACK_SECRET_KEYS", "SESSION_FALLBACK_SECRETS"] {
+            let env = move |k: &str| match k {
+                "SESSION_SECRET" => Some(SECRET.to_string()),
+                k if k == var => Some(format!("{OLD},")),
+                _ => None,
+            };
+            let c = SessionConfig::from_lookup(env).unwrap();
+            assert_eq!(c.fallback_secret_keys(), [Secret::from(OLD)], "{var}");
+        }
+        let c: SessionConfig = toml::from_str(&format!(
+            "secret_key = \"{SECRET}\"\nfallback_secret_keys = [\"{OLD}\"]"
+        ))
+        .unwrap();
+        assert_eq!(c.fallback_secret_keys(), [Secret::from(OLD)]);
+        #[allow(deprecated)]
+        let c = SessionConfig::builder(SECRET)
+            .fallback_secret_key(OLD)
+            .build()
+            .unwrap();
+        assert_eq!(c.fallback_secret_keys(), [Secret::from(OLD)]);
     }
 }

@@ -221,6 +221,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// In a store crate's `tests/conformance.rs`:
 /// `session_core::store_conformance!(async { MyStore::connect(&url).await.unwrap() });`
 /// (the module docs run the same checks on a complete example store).
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 #[macro_export]
 macro_rules! store_conformance {
     ($factory:expr) => {

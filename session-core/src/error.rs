@@ -97,6 +97,36 @@ impl Error {
     }
 }
 
+/// An error and its [`source`](std::error::Error::source)s on one line,
+/// `error: cause: cause`, for logs and for what `main` prints.
+///
+/// [`Error`]'s `Display` does not repeat its source, so printing only
+/// `{err}` hides the cause; print this instead. A cause whose text the line
+/// already ends with (drivers often print their source in their own
+/// message) is not repeated.
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = session_core::Error::backend(io);
+/// assert_eq!(
+///     session_core::error_chain(&err),
+///     "the session store backend failed: refused"
+/// );
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// Shorthand for `Result<T, session_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -112,6 +142,28 @@ mod tests {
         assert!(err.is_unavailable());
         assert!(!err.to_string().contains("refused by peer"));
         assert_eq!(err.source().unwrap().to_string(), "refused by peer");
+    }
+
+    #[test]
+    fn error_chain_shows_every_cause_once() {
+        #[derive(Debug)]
+        struct Driver(std::io::Error);
+        impl std::fmt::Display for Driver {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "driver: {}", self.0)
+            }
+        }
+        impl std::error::Error for Driver {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::other("refused");
+        let err = Error::backend(Driver(io));
+        assert_eq!(
+            error_chain(&err),
+            "the session store backend failed: driver: refused"
+        );
     }
 
     #[test]

@@ -18,27 +18,32 @@
 //! Applications add the `session-cookie` crate instead, which re-exports
 //! what they need.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 pub mod codec;
 mod config;
+mod duration;
 mod error;
 mod id;
 mod info;
 mod merge;
 pub mod record;
+mod redact;
 mod secret;
 mod session;
 mod signing;
 mod store;
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
 pub use async_trait::async_trait;
 pub use config::{SameSite, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE};
-pub use error::{BoxError, Error, Result};
+pub use error::{error_chain, BoxError, Error, Result};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};
 pub use info::SessionInfo;
 pub use record::{Data, Record};
+pub use redact::redact_url;
 pub use secret::{Secret, GENERATED_SECRET_LEN, MIN_SECRET_DISTINCT_BYTES, MIN_SECRET_LEN};
 pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
 pub use signing::{KeyCard, Verified, CARD_LEN};

@@ -161,7 +161,7 @@ mod tests {
                     ..
                 }
             ));
-            let fallback = SessionConfig::builder(HEX).fallback_secret_key(secret.as_str());
+            let fallback = SessionConfig::builder(HEX).fallback_secret_keys([secret.as_str()]);
             let err = fallback.build().unwrap_err();
             assert!(matches!(
                 err,

@@ -153,7 +153,10 @@ impl SessionState {
     /// runs `f` again on the fresh value, so concurrent `update`s compose (no
     /// lost increments). `f` may therefore run more than once and should have
     /// no side effects. The returned value is this request's view; after a
-    /// re-run the stored value can differ.
+    /// re-run the stored value can differ. `f` is kept with the recorded
+    /// change and re-run on conflict retries after the handler returned,
+    /// hence `Fn + Send + Sync + 'static`: move owned values in and clone
+    /// them inside.
     ///
     /// ```
     /// let mut s = session_core::SessionState::new(1024);

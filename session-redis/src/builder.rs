@@ -8,6 +8,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
 use session_core::Error;
 
+use crate::error::{connect_error, shown};
 use crate::store::{Conn, RedisStore};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
 
@@ -114,15 +115,17 @@ impl RedisStoreBuilder {
         RedisStore::new(conn, self.prefix.into(), self.command_timeout)
     }
 
-    /// Bounds a connection attempt by the connection timeout.
+    /// Bounds a connection attempt to `shown` (the URL, password masked)
+    /// by the connection timeout.
     async fn connecting<T>(
         &self,
+        shown: String,
         attempt: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, Error> {
         match tokio::time::timeout(self.connection_timeout, attempt).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.connection_timeout)),
-            Ok(Err(e)) => Err(Error::backend(e)),
+            Ok(Err(e)) => Err(connect_error(shown, e)),
             Err(_elapsed) => Err(Error::Timeout(self.connection_timeout)),
         }
     }
@@ -134,16 +137,18 @@ impl RedisStoreBuilder {
     ///
     /// [`Error::Config`] for a zero timeout or a URL the driver rejects,
     /// [`Error::Backend`] when Redis cannot be reached or refuses the
-    /// handshake (for example a wrong password), [`Error::Timeout`] when
+    /// handshake (for example a wrong password), with a
+    /// [`ConnectError`](crate::ConnectError) naming the URL (password
+    /// masked) and the likely fix as its source; [`Error::Timeout`] when
     /// connecting takes longer than the connection timeout.
     pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
         self.check()?;
         let client = open_client(url)?;
         let manager = self
-            .connecting(ConnectionManager::new_with_config(
-                client,
-                self.manager_config(),
-            ))
+            .connecting(
+                shown(client.get_connection_info()),
+                ConnectionManager::new_with_config(client, self.manager_config()),
+            )
             .await?;
         Ok(self.store(Conn::Standalone(manager)))
     }
@@ -198,12 +203,15 @@ impl RedisStoreBuilder {
                 "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
             ));
         }
+        let seeds = nodes.iter().map(shown).collect::<Vec<_>>().join(", ");
         let client = ClusterClientBuilder::new(nodes)
             .connection_timeout(self.connection_timeout)
             .response_timeout(self.command_timeout)
             .build()
             .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
-        let conn = self.connecting(client.get_async_connection()).await?;
+        let conn = self
+            .connecting(seeds, client.get_async_connection())
+            .await?;
         Ok(self.store(Conn::Cluster(conn)))
     }
 }

@@ -225,6 +225,12 @@
 //!   multiplexed connection per node, follows `MOVED`/`ASK` redirects and
 //!   refreshes the slot map itself.
 //!
+//! A failed `connect` / `connect_cluster` is [`Error::Backend`] whose source
+//! is a [`ConnectError`]: it names the store, shows the URL with its
+//! password masked and says the likely fix (Redis not running there, wrong
+//! user or password, database number out of range, unknown host), with the
+//! driver's error as its own source.
+//!
 //! # Timeouts
 //!
 //! * The [connection timeout](RedisStoreBuilder::connection_timeout)
@@ -276,6 +282,7 @@
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
 mod builder;
+mod error;
 mod index;
 mod scripts;
 mod store;
@@ -291,6 +298,7 @@ use session_core::{codec, Error, Record, SessionId, SessionStore};
 pub use redis;
 
 pub use builder::RedisStoreBuilder;
+pub use error::ConnectError;
 pub use store::RedisStore;
 
 /// The default key prefix: records are filed under `session:<storage key>`.

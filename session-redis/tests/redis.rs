@@ -12,7 +12,7 @@ use redis::AsyncCommands as _;
 use session_core::codec::{self, encode_value, EXPIRY_OFFSET};
 use session_core::record::{truncate_ms, unix_ms};
 use session_core::{Data, Error, Record, SessionId, SessionStore};
-use session_redis::{RedisStore, DEFAULT_KEY_PREFIX};
+use session_redis::{ConnectError, RedisStore, DEFAULT_KEY_PREFIX};
 
 use common::{raw_standalone, standalone_store, RedisProcs};
 
@@ -345,10 +345,88 @@ async fn connection_errors_keep_the_redis_error_as_source() {
     let err = RedisStore::connect(url.as_str()).await.unwrap_err();
     assert!(matches!(err, Error::Backend(_)), "{err:?}");
     let source = std::error::Error::source(&err).expect("a source");
-    let redis_err = source
-        .downcast_ref::<redis::RedisError>()
-        .expect("the source is the RedisError");
+    let connect = source
+        .downcast_ref::<ConnectError>()
+        .expect("the source is a ConnectError");
+    assert_eq!(connect.url(), format!("{url}/0"));
+    let redis_err = std::error::Error::source(connect)
+        .and_then(|e| e.downcast_ref::<redis::RedisError>())
+        .expect("whose source is the RedisError");
     assert!(redis_err.is_connection_refusal(), "{redis_err}");
+}
+
+/// Connecting to `url` fails, and the one-line message (the error and its
+/// sources) says `expected`, after the store and the URL with any password
+/// masked, and never the password itself.
+async fn assert_connect_message(url: &str, shown: &str, expected: &str) {
+    let err = RedisStore::builder()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("connecting to {url} should fail"));
+    let msg = session_core::error_chain(&err);
+    let want = format!(
+        "the session store backend failed: could not connect to the Redis session store at \
+         {shown}: {expected}"
+    );
+    assert!(msg.starts_with(&want), "{msg}\nshould start with\n{want}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+/// `host:port` of the test Redis.
+fn test_server() -> String {
+    use redis::IntoConnectionInfo as _;
+    let info = common::redis_url()
+        .as_str()
+        .into_connection_info()
+        .expect("REDIS_URL parses");
+    info.addr().to_string()
+}
+
+#[tokio::test]
+async fn refused_connection_says_to_start_redis() {
+    let port = closed_port();
+    assert_connect_message(
+        &format!("redis://:hunter2@127.0.0.1:{port}/3"),
+        &format!("redis://:***@127.0.0.1:{port}/3"),
+        "nothing accepts connections there: is Redis running at this host and port?",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_password_says_to_check_the_credentials() {
+    // An ACL user that does not exist: Redis answers WRONGPASS.
+    let server = test_server();
+    assert_connect_message(
+        &format!("redis://no-such-user:hunter2@{server}"),
+        &format!("redis://no-such-user:***@{server}/0"),
+        "authentication failed: check the user name and password in the URL",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn database_index_out_of_range_says_the_limit() {
+    let server = test_server();
+    assert_connect_message(
+        &format!("redis://{server}/100000"),
+        &format!("redis://{server}/100000"),
+        "the server refused the database number (the URL path, e.g. /0): it must be below the \
+         server's `databases` setting",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_host_says_to_fix_the_host() {
+    assert_connect_message(
+        "redis://no-such-host.invalid:6379",
+        "redis://no-such-host.invalid:6379/0",
+        "the host name does not resolve: fix the host in the URL",
+    )
+    .await;
 }
 
 #[tokio::test]

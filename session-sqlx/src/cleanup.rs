@@ -72,7 +72,7 @@ pub(crate) fn spawn<S: SessionStore>(store: S, interval: Duration) -> CleanupHan
                     "removed expired sessions"
                 ),
                 Err(e) => tracing::warn!(
-                    error = %crate::error::chain(&e),
+                    error = %session_core::error_chain(&e),
                     "session cleanup failed; retrying at the next interval"
                 ),
             }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use session_core::Error;
+use session_core::{redact_url as redact, Error};
 use sqlx::error::DatabaseError;
 
 /// Why a store's `connect` or `connect_pool` failed; kept as the
@@ -64,6 +64,13 @@ pub(crate) fn connect_error(
                 format!("{url} is not a valid {backend} database URL: {e}"),
             )
         }
+        sqlx::Error::Database(db) if missing_database(db.as_ref()) && backend == "SQLite" => {
+            if url.contains("mode=rwc") {
+                "the database file cannot be created: its directory does not exist or is not writable"
+            } else {
+                "the database file does not exist: add `?mode=rwc` to the URL to create it, or fix the path"
+            }
+        }
         sqlx::Error::Database(db) if missing_database(db.as_ref()) => {
             "the database does not exist: create it, or fix the database name in the URL"
         }
@@ -119,57 +126,4 @@ pub(crate) fn check_scheme(backend: &str, url: &str, schemes: &[&str]) -> Result
             schemes.join(" or ")
         ),
     ))
-}
-
-/// `url` with the password (if any) replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let start = scheme_end + 3;
-    let rest = &url[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..start],
-            &userinfo[..colon],
-            &url[start + at..]
-        ),
-        None => url.to_owned(),
-    }
-}
-
-/// The error chain as one line, for logs.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db?x=1"),
-            "postgres://u:***@h:5432/db?x=1"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
-        assert_eq!(redact("mysql://a:b:c@h/d@e"), "mysql://a:***@h/d@e");
-    }
 }

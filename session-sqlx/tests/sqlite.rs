@@ -136,10 +136,16 @@ async fn an_unmigrated_table_says_to_call_migrate() {
 #[tokio::test]
 async fn a_database_that_does_not_exist_is_a_clear_error() {
     let missing = dir().join("no-such-dir").join("sessions.db");
-    for url in [
-        format!("sqlite://{}", missing.display()),
-        format!("sqlite://{}?mode=rwc", missing.display()),
-        format!("sqlite://{}", dir().join("no-such-file.db").display()),
+    for (url, fix) in [
+        (format!("sqlite://{}", missing.display()), "add `?mode=rwc`"),
+        (
+            format!("sqlite://{}?mode=rwc", missing.display()),
+            "its directory does not exist or is not writable",
+        ),
+        (
+            format!("sqlite://{}", dir().join("no-such-file.db").display()),
+            "add `?mode=rwc` to the URL to create it",
+        ),
     ] {
         let err = SqliteStore::connect(&url).await.unwrap_err();
         let Error::Backend(source) = &err else {
@@ -150,7 +156,10 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
             "{url}: the source must be a ConnectError: {source:?}"
         );
         let text = chain(&err);
-        assert!(text.contains("does not exist"), "{text}");
+        assert!(
+            text.contains("does not exist") && text.contains(fix),
+            "{text}"
+        );
     }
     let err = SqliteStore::connect("postgres://x/y").await.unwrap_err();
     assert!(matches!(err, Error::Config { field: "url", .. }), "{err:?}");

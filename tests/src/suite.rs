@@ -298,7 +298,7 @@ pub async fn fallback_secret_is_reissued(store: Arc<dyn SessionStore>) {
     let rotated = TestApp::hotel(
         store,
         SessionConfig::builder(new_secret)
-            .fallback_secret_key(SECRET)
+            .fallback_secret_keys([SECRET])
             .build()
             .unwrap(),
     )
