@@ -96,7 +96,8 @@ impl Chromedriver {
                 .process_group(0)
                 .spawn()
         };
-        let child = spawned.unwrap_or_else(|e| panic!("{} did not start ({e}); {MISSING}", driver.display()));
+        let child = spawned
+            .unwrap_or_else(|e| panic!("{} did not start ({e}); {MISSING}", driver.display()));
         let mut this = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -116,7 +117,10 @@ impl Chromedriver {
         let deadline = Instant::now() + START_BOUND;
         loop {
             if let Some(status) = self.child.try_wait().expect("chromedriver's status") {
-                panic!("chromedriver exited ({status}) before answering; its log:\n{}", self.log());
+                panic!(
+                    "chromedriver exited ({status}) before answering; its log:\n{}",
+                    self.log()
+                );
             }
             if let Ok(reply) = http.get(format!("{}/status", self.url)).send().await {
                 if let Ok(body) = reply.json::<Value>().await {
@@ -168,7 +172,9 @@ impl Chromedriver {
     pub fn log(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("chromedriver.log")).unwrap_or_default();
         let start = text.len().saturating_sub(4000);
-        let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         text[start..].to_owned()
     }
 }
@@ -192,7 +198,11 @@ impl Drop for Chromedriver {
 fn find(var: &str, names: &[&str]) -> PathBuf {
     if let Some(path) = std::env::var_os(var) {
         let path = PathBuf::from(path);
-        assert!(path.is_file(), "{var}={} is not a file; {MISSING}", path.display());
+        assert!(
+            path.is_file(),
+            "{var}={} is not a file; {MISSING}",
+            path.display()
+        );
         return path;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();

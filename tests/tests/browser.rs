@@ -76,7 +76,11 @@ async fn scenario(
         .cookie(name)
         .await
         .expect("after login the jar holds the session cookie");
-    assert_eq!(card.http_only(), Some(true), "the session cookie is HttpOnly");
+    assert_eq!(
+        card.http_only(),
+        Some(true),
+        "the session cookie is HttpOnly"
+    );
     assert_eq!(card.same_site(), Some(SameSite::Lax), "SameSite=Lax");
     assert_eq!(card.path(), Some("/"), "Path=/");
     assert_ne!(card.secure(), Some(true), "no Secure without https_only");
@@ -113,7 +117,11 @@ async fn scenario(
     );
     b.log_in().await;
     let b_card = b.cookie(name).await.expect("the second browser's card");
-    assert_ne!(b_card.value(), card.value(), "each browser has its own card");
+    assert_ne!(
+        b_card.value(),
+        card.value(),
+        "each browser has its own card"
+    );
     assert_eq!(a.reload().await, "in");
     assert_eq!(
         a.count("#sessions > li").await,
@@ -193,9 +201,18 @@ impl Page {
 
     /// Waits until `css` matches; on a timeout, fails with what the page shows.
     async fn wait_for(&self, css: &str) -> Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
             Ok(element) => element,
-            Err(e) => panic!("waited {WAIT:?} for {css:?} ({e}); {}", self.describe().await),
+            Err(e) => panic!(
+                "waited {WAIT:?} for {css:?} ({e}); {}",
+                self.describe().await
+            ),
         }
     }
 
@@ -204,15 +221,26 @@ impl Page {
         let body = self
             .wait_for("body[data-state='in'], body[data-state='out'], body[data-state='error']")
             .await;
-        let state = body.attr("data-state").await.expect("data-state").unwrap_or_default();
-        assert_ne!(state, "error", "the page shows an error: {}", self.describe().await);
+        let state = body
+            .attr("data-state")
+            .await
+            .expect("data-state")
+            .unwrap_or_default();
+        assert_ne!(
+            state,
+            "error",
+            "the page shows an error: {}",
+            self.describe().await
+        );
         state
     }
 
     /// Waits for the page to reach `state` (failing early on an error).
     async fn wait_state(&self, state: &str) {
         let reached = self
-            .wait_for(&format!("body[data-state='{state}'], body[data-state='error']"))
+            .wait_for(&format!(
+                "body[data-state='{state}'], body[data-state='error']"
+            ))
             .await;
         let now = reached.attr("data-state").await.expect("data-state");
         assert_eq!(now.as_deref(), Some(state), "{}", self.describe().await);
@@ -250,20 +278,32 @@ impl Page {
     }
 
     async fn visible(&self, css: &str) -> bool {
-        self.wait_for(css).await.is_displayed().await.expect("is displayed")
+        self.wait_for(css)
+            .await
+            .is_displayed()
+            .await
+            .expect("is displayed")
     }
 
     async fn count(&self, css: &str) -> usize {
-        self.client.find_all(Locator::Css(css)).await.expect("find").len()
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .len()
     }
 
     async fn visits(&self) -> u64 {
         let text = self.text("#visits").await;
-        text.parse().unwrap_or_else(|_| panic!("visits is a number: {text:?}"))
+        text.parse()
+            .unwrap_or_else(|_| panic!("visits is a number: {text:?}"))
     }
 
     async fn script(&self, js: &str) -> Value {
-        self.client.execute(js, Vec::new()).await.expect("run page script")
+        self.client
+            .execute(js, Vec::new())
+            .await
+            .expect("run page script")
     }
 
     /// The cookie named `name` in this browser's jar, for the page's URL.
@@ -296,6 +336,9 @@ impl Page {
 }
 
 fn unix_now() -> i64 {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
     i64::try_from(secs).expect("fits")
 }
