@@ -43,6 +43,33 @@ async fn redis() {
     run(session_tests::servers::redis_store("browser").await, None).await;
 }
 
+/// The page itself, over plain HTTP: HTML naming the demo account, and no
+/// session work (no store call, no cookie), even for a logged-in browser.
+#[tokio::test]
+async fn page_is_static_html() {
+    let config = SessionConfig::builder(SECRET).build().expect("config");
+    let app = TestApp::hotel(Arc::new(MemoryStore::new()), config).await;
+    assert_eq!(app.login().await.status(), reqwest::StatusCode::OK);
+    let before = app.store.calls().total();
+    let page = app.get("/").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let kind = page.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap_or_default();
+    assert_eq!(kind, "text/html; charset=utf-8");
+    assert!(
+        session_tests::set_cookies(page.headers()).is_empty(),
+        "no Set-Cookie"
+    );
+    let html = page.text().await.expect("the page");
+    assert!(html.contains(DEMO_EMAIL) && html.contains(DEMO_PASSWORD) && !html.contains("%DEMO_"));
+    assert_eq!(
+        app.store.calls().total(),
+        before,
+        "GET / costs no store call"
+    );
+}
+
 async fn run(store: Arc<dyn SessionStore>, screenshot: Option<PathBuf>) {
     let _one = ONE_AT_A_TIME.lock().await;
     let config = SessionConfig::builder(SECRET)
