@@ -94,8 +94,19 @@ async fn scenario(
 ) {
     let name = config.session_cookie();
 
-    // Log in through the form; the card in the jar is what the config says.
+    // A wrong password: the form says so, and the jar stays empty.
     let a = Page::open(driver, app).await;
+    a.submit_login("not-the-password").await;
+    let error = a.wait_for("#login-error:not([hidden])").await;
+    let error = error.text().await.expect("text");
+    assert_eq!(error, "Invalid credentials", "the form shows why");
+    assert!(
+        a.cookie(name).await.is_none(),
+        "a failed login sets no cookie"
+    );
+    assert!(a.visible("#login-form").await, "the form stays");
+
+    // Log in through the form; the card in the jar is what the config says.
     let before = unix_now();
     a.log_in().await;
     let after = unix_now() + 1;
@@ -280,20 +291,25 @@ impl Page {
 
     /// Logs in as the demo guest by typing into the form, as a person would.
     async fn log_in(&self) {
+        self.submit_login(DEMO_PASSWORD).await;
+        self.wait_state("in").await;
+        assert_eq!(self.text("#user-email").await, DEMO_EMAIL);
+    }
+
+    /// Types the demo email and `password` into the shown form and submits it.
+    async fn submit_login(&self, password: &str) {
         assert_eq!(self.settle().await, "out", "the login form shows");
         let demo = self.text("#demo").await;
         assert!(
             demo.contains(DEMO_EMAIL) && demo.contains(DEMO_PASSWORD),
             "the page shows the demo account: {demo:?}"
         );
-        for (field, value) in [("#email", DEMO_EMAIL), ("#password", DEMO_PASSWORD)] {
+        for (field, value) in [("#email", DEMO_EMAIL), ("#password", password)] {
             let input = self.wait_for(field).await;
             input.clear().await.expect("clear");
             input.send_keys(value).await.expect("type");
         }
         self.click("#login-submit").await;
-        self.wait_state("in").await;
-        assert_eq!(self.text("#user-email").await, DEMO_EMAIL);
     }
 
     async fn click(&self, css: &str) {
