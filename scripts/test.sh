@@ -121,6 +121,34 @@ start_mariadb() {
   export MYSQL_URL="mysql://root@127.0.0.1:$port/test"; say "MariaDB: throwaway server at $MYSQL_URL"
 }
 
+# The browser test (tests/tests/browser.rs, in every backend's run) drives
+# headless Chromium through chromedriver. Found like the servers, in order:
+#   1. CHROMIUM / CHROMEDRIVER (must be executable files, or we stop);
+#   2. `chromium` (or `chromium-browser`) and `chromedriver` on PATH;
+#   3. with CI=true only: `apt-get install -y chromium chromium-driver`.
+# Else it stops naming what to install; the test itself fails loudly too.
+browser_found() {
+  CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+  CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver || true)}
+  [[ -n $CHROMIUM && -n $CHROMEDRIVER ]]
+}
+provide_browser() {
+  local var apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
+  for var in CHROMIUM CHROMEDRIVER; do
+    [[ -z ${!var:-} || (-f ${!var} && -x ${!var}) ]] ||
+      die "$var=${!var} is not an executable file: point it at the binary or unset it"
+  done
+  if ! browser_found && [[ ${CI:-} == true ]]; then
+    say "browser: not found; CI=true, so: apt-get install -y chromium chromium-driver"
+    "${apt[@]}" >&2 || { apt-get update -q >&2 && "${apt[@]}" >&2; } ||
+      die "apt-get could not install chromium chromium-driver"
+  fi
+  browser_found || die "headless Chromium is not available for the browser test: install it \
+(Debian: apt-get install chromium chromium-driver) or set CHROMIUM and CHROMEDRIVER to the binaries"
+  export CHROMIUM CHROMEDRIVER
+  say "browser: $CHROMIUM, driven by $CHROMEDRIVER"
+}
+
 backend=all
 if [[ $# -gt 0 && $1 != -- ]]; then backend=$1; shift; fi
 [[ ${1:-} == -- ]] && shift
@@ -137,6 +165,7 @@ esac
 ((need_redis)) && provide Redis REDIS_URL redis://127.0.0.1:6379 redis start_redis
 ((need_pg)) && provide PostgreSQL DATABASE_URL postgres://postgres@127.0.0.1:5432/test postgres start_postgres
 ((need_my)) && provide MariaDB MYSQL_URL mysql://root@127.0.0.1:3306/test mariadb start_mariadb
+provide_browser
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 # Every cargo test's output also goes to $RESULTS; on exit, however the run

@@ -6,6 +6,7 @@
 pub mod hotel;
 
 mod app;
+pub mod browser;
 mod counting;
 pub mod damage;
 pub mod servers;

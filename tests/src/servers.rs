@@ -18,6 +18,22 @@ pub fn mysql_url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+/// The Redis store at [`redis_url`] under a key prefix of its own (from
+/// `label`), so each test is isolated on a shared server.
+///
+/// # Panics
+///
+/// When Redis does not answer (naming how to start it).
+#[cfg(feature = "redis")]
+pub async fn redis_store(label: &str) -> std::sync::Arc<dyn session_cookie::SessionStore> {
+    let url = redis_url();
+    let store = session_cookie::RedisStore::builder()
+        .key_prefix(format!("{}:", unique_name(label)))
+        .connect(url.as_str())
+        .await;
+    std::sync::Arc::new(must_connect(store, "Redis", &url))
+}
+
 /// A fresh lower-case name for a table or key prefix, unique per test.
 pub fn unique_name(prefix: &str) -> String {
     let id = session_core::SessionId::generate().storage_key();

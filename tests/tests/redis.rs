@@ -7,16 +7,7 @@ use session_cookie::{RedisStore, SessionStore};
 use session_tests::damage::Corrupt;
 use session_tests::servers::{must_connect, redis_url, unique_name};
 
-async fn store() -> Arc<dyn SessionStore> {
-    let url = redis_url();
-    let store = RedisStore::builder()
-        .key_prefix(format!("{}:", unique_name("http")))
-        .connect(url.as_str())
-        .await;
-    Arc::new(must_connect(store, "Redis", &url))
-}
-
-session_tests::http_suite!(store());
+session_tests::http_suite!(session_tests::servers::redis_store("http"));
 
 /// Overwrites a record's value in place (`SET … KEEPTTL`), keeping its
 /// expiry and its user's index.

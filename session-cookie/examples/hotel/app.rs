@@ -1,17 +1,18 @@
-//! The hotel app: login / profile / logout / visits on key-card sessions.
+//! The hotel app: login / profile / logout / visits on key-card sessions,
+//! and a page at `GET /` that drives those JSON routes from a browser.
 //!
 //! Shared by `cargo run --example hotel` and the HTTP test suite, so the
 //! tests exercise exactly what users run. (In the example, the items are only
 //! used by `main.rs`; in the tests crate they are its public API.)
 #![allow(unreachable_pub)]
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -133,6 +134,18 @@ async fn logout_everywhere(session: Session) -> Reply {
     )
 }
 
+/// The browser page (`index.html` beside this file, no build step): it calls
+/// the JSON routes with `fetch()`, so it needs no session handling of its own.
+static PAGE: LazyLock<String> = LazyLock::new(|| {
+    include_str!("index.html")
+        .replace("%DEMO_EMAIL%", DEMO_EMAIL)
+        .replace("%DEMO_PASSWORD%", DEMO_PASSWORD)
+});
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE.as_str())
+}
+
 async fn health() -> &'static str {
     "ok"
 }
@@ -145,6 +158,7 @@ pub fn router(store: Arc<dyn SessionStore>, config: SessionConfig) -> Router {
 /// The app's routes, without the session layer (tests add routes of their own).
 pub fn routes() -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/login", post(login))
         .route("/profile", get(profile))
         .route("/logout", post(logout))

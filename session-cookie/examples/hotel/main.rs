@@ -1,6 +1,7 @@
 //! Run with: cargo run --example hotel
 //!
-//! The hotel key-card demo: `POST /login`, `GET /profile`, `POST /logout`,
+//! The hotel key-card demo: a page at `GET /` to try it in a browser, and
+//! the JSON routes it calls: `POST /login`, `GET /profile`, `POST /logout`,
 //! `GET /visits`, `GET /sessions` (where you are logged in) and
 //! `POST /logout-everywhere` (end every other session). Settings come from the environment:
 //!
@@ -77,7 +78,7 @@ async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), BoxError> {
         "hotel listening on {url} (store: {})",
         store_kind(&store_url)
     );
-    println!("try:");
+    println!("open {url}/ in a browser, or try:");
     println!("  curl -i -c jar -b jar -H 'content-type: application/json' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' {url}/login", app::DEMO_EMAIL, app::DEMO_PASSWORD);
     println!("  curl -i -b jar {url}/profile");
     println!("  curl -i -c jar -b jar {url}/visits");
