@@ -75,10 +75,14 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
         .path("/")
         .build()?;
     let store: Arc<dyn SessionStore> = match args.store {
-        Store::Memory => match args.sweep {
-            Some(every) => Arc::new(MemoryStore::builder().sweep_interval(every).build()),
-            None => Arc::new(MemoryStore::new()),
-        },
+        Store::Memory => {
+            // Unbounded, as tower-sessions' memory store is, so the two compare.
+            let builder = MemoryStore::builder().unbounded();
+            match args.sweep {
+                Some(every) => Arc::new(builder.sweep_interval(every).build()),
+                None => Arc::new(builder.build()),
+            }
+        }
         Store::Redis => {
             let store = RedisStore::connect(args.redis_url.as_str()).await?;
             if args.versions {

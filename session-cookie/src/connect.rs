@@ -10,7 +10,7 @@ use crate::Error;
 ///
 /// | URL | store | feature |
 /// |---|---|---|
-/// | `memory` | `MemoryStore::new()`: at most `session_memory::DEFAULT_CAPACITY` (2,048) sessions, evicting the soonest to expire | `memory` |
+/// | `memory` | `MemoryStore::new()`: at most about `session_memory::DEFAULT_MAX_BYTES` (128 MiB) of sessions, evicting the soonest to expire | `memory` |
 /// | `redis://host:port` | `RedisStore` | `redis` |
 /// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster | `redis` |
 /// | `postgres://…` | `PostgresStore` (migrated) | `postgres` |
@@ -134,14 +134,19 @@ mod tests {
     #[tokio::test]
     async fn the_memory_store_is_bounded() {
         use session_core::{Data, Record, SessionId};
-        use session_memory::DEFAULT_CAPACITY;
+        use session_memory::DEFAULT_MAX_BYTES;
         use std::time::{Duration, SystemTime};
 
+        // Sessions of 64 KiB (the default max_data_size), twice the bound.
+        let size = 64 * 1024;
+        let sessions = 2 * DEFAULT_MAX_BYTES / size;
         let store = connect("memory").await.unwrap();
         let mut ids = Vec::new();
-        for _ in 0..4 * DEFAULT_CAPACITY {
+        for _ in 0..sessions {
             let expires_at = SystemTime::now() + Duration::from_secs(600);
-            let record = Record::new(SessionId::generate(), Data::new(), expires_at);
+            let mut data = Data::new();
+            data.insert("blob".into(), vec![7; size - 4]);
+            let record = Record::new(SessionId::generate(), data, expires_at);
             store.create(&record).await.unwrap();
             ids.push(record.id);
         }
@@ -149,7 +154,10 @@ mod tests {
         for id in &ids {
             live += usize::from(store.load(id).await.unwrap().is_some());
         }
-        assert_eq!(live, DEFAULT_CAPACITY, "connect(\"memory\") is not bounded");
+        assert!(
+            live > 0 && live * size <= DEFAULT_MAX_BYTES,
+            "connect(\"memory\") is not bounded: {live} of {sessions} sessions of 64 KiB held"
+        );
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! `BENCHMARKS.md` and the capacity docs. Each measurement runs in a fresh
 //! child process so one cannot inherit another's heap:
 //!
-//! * `full-max`: the default store (`MemoryStore::new()`) flooded with 4 ×
-//!   `DEFAULT_CAPACITY` sessions at the default 64 KiB `max_data_size`;
-//! * `full-typical`: 100,000 typical sessions (the hotel example's after
-//!   login) in an unbounded store;
+//! * `full-max`: the default store (`MemoryStore::new()`, bounded at
+//!   `DEFAULT_MAX_BYTES`) flooded with 8,192 sessions at the default 64 KiB
+//!   `max_data_size` (four times what fits);
+//! * `full-typical`: the default store flooded with 400,000 typical
+//!   sessions (the hotel example's after login; more than fit);
+//! * `unbounded-typical`: 100,000 typical sessions in an unbounded store;
 //! * `storm-keep` / `storm-release`: 1,000,000 typical sessions living
 //!   1 s in an unbounded store, then the size once the sweeper has removed
 //!   them all, without and with `release_memory`.
@@ -18,9 +20,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use session_core::codec::encode_value;
 use session_core::{Data, Record, SessionId, SessionStore};
-use session_memory::{MemoryStore, DEFAULT_CAPACITY};
+use session_memory::{MemoryStore, DEFAULT_MAX_BYTES};
 
-const MODES: [&str; 4] = ["full-max", "full-typical", "storm-keep", "storm-release"];
+const MODES: [&str; 5] = [
+    "full-max",
+    "full-typical",
+    "unbounded-typical",
+    "storm-keep",
+    "storm-release",
+];
 /// The default `max_data_size`: the most a session may hold.
 const MAX_DATA_SIZE: usize = 64 * 1024;
 
@@ -81,29 +89,36 @@ async fn fill(store: &MemoryStore, n: usize, make: fn(Duration) -> Record, ttl: 
     }
 }
 
+/// Prints what `store` holds and what it cost since `before`.
+fn report(mode: &str, what: &str, store: &MemoryStore, before: f64) {
+    let after = rss_mib();
+    let tracked = store.approx_bytes() as f64 / 1024.0 / 1024.0;
+    let bound = DEFAULT_MAX_BYTES >> 20;
+    println!(
+        "{mode}: {} {what} held; tracked {tracked:.1} MiB (default bound {bound} MiB); RSS {before:.1} -> {after:.1} MiB, {:.2} KiB per session",
+        store.len(),
+        (after - before) * 1024.0 / store.len() as f64
+    );
+}
+
 async fn measure(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
     let hour = Duration::from_secs(3600);
     let before = rss_mib();
     match mode {
         "full-max" => {
             let store = MemoryStore::new();
-            fill(&store, 4 * DEFAULT_CAPACITY, max_size, hour).await;
-            let after = rss_mib();
-            println!(
-                "{mode}: {} sessions of 64 KiB held (bound {DEFAULT_CAPACITY}); RSS {before:.1} -> {after:.1} MiB, {:.1} KiB per session",
-                store.len(),
-                (after - before) * 1024.0 / store.len() as f64
-            );
+            fill(&store, 8_192, max_size, hour).await;
+            report(mode, "sessions of 64 KiB", &store, before);
         }
         "full-typical" => {
+            let store = MemoryStore::new();
+            fill(&store, 400_000, typical, hour).await;
+            report(mode, "typical sessions", &store, before);
+        }
+        "unbounded-typical" => {
             let store = MemoryStore::builder().unbounded().build();
             fill(&store, 100_000, typical, hour).await;
-            let after = rss_mib();
-            println!(
-                "{mode}: {} typical sessions held; RSS {before:.1} -> {after:.1} MiB, {:.2} KiB per session",
-                store.len(),
-                (after - before) * 1024.0 / store.len() as f64
-            );
+            report(mode, "typical sessions", &store, before);
         }
         "storm-keep" | "storm-release" => {
             let store = MemoryStore::builder()

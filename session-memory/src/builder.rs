@@ -63,8 +63,8 @@ impl MemoryStoreBuilder {
     /// Bounds the approximate memory the records cost, in bytes (default
     /// [`DEFAULT_MAX_BYTES`], 128 MiB).
     ///
-    /// Each record counts a fixed overhead (about 700 bytes: its table
-    /// slots, expiry index entry and allocations), 64 bytes per data entry,
+    /// Each record counts a fixed overhead (800 bytes: its table slots,
+    /// expiry index entry and allocations), 64 bytes per data entry,
     /// and the bytes of its keys, values and user name; the overheads were
     /// measured so that the total, [`MemoryStore::approx_bytes`], is close
     /// to the resident memory a full store adds to the process, whatever
@@ -84,10 +84,11 @@ impl MemoryStoreBuilder {
     ///
     /// Measured (resident memory of the process, glibc, see
     /// `BENCHMARKS.md` and `examples/footprint.rs`): a default store
-    /// flooded with sessions at the 64 KiB `max_data_size` holds about
-    /// 2,000 of them in about 130 MiB, and flooded with typical sessions
+    /// flooded with sessions at the 64 KiB `max_data_size` holds 2,016 of
+    /// them and the process grows by 128 MiB; flooded with typical sessions
     /// (the hotel example's after login: user ID, e-mail address and user
-    /// agent, bound to the user) about 130,000 of them in about 130 MiB.
+    /// agent, bound to the user) it holds 121,216 of them and the process
+    /// grows by 139 MiB.
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = Some(max_bytes.max(1));
         self

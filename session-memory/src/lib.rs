@@ -8,7 +8,7 @@
 //!   clone of the store is dropped or on [`MemoryStore::shutdown`].
 //! * Bounded by memory by default: the records' approximate footprint
 //!   ([`MemoryStore::approx_bytes`]) stays within [`DEFAULT_MAX_BYTES`]
-//!   (128 MiB; measured: a full store costs about 130 MiB of resident
+//!   (128 MiB; measured: a full store costs 128–139 MiB of resident
 //!   memory whether its sessions are small or at the 64 KiB
 //!   `max_data_size`, see [`MemoryStoreBuilder::max_bytes`]). A `create` or
 //!   `save` that would take its shard past the bound first drops expired
@@ -64,9 +64,9 @@ const DEFAULT_SHARDS: usize = 32;
 /// Default bound on the records' approximate footprint
 /// ([`MemoryStore::approx_bytes`]): 128 MiB, 4 MiB per shard.
 ///
-/// Sized so that a full store stays within about 130 MiB of resident memory
+/// Sized so that a full store stays within about 140 MiB of resident memory
 /// whatever the sessions' sizes: about 2,000 sessions at the default 64 KiB
-/// `max_data_size`, or about 130,000 typical small sessions; see
+/// `max_data_size`, or about 120,000 typical small sessions; see
 /// [`MemoryStoreBuilder::max_bytes`] for the measured figures.
 pub const DEFAULT_MAX_BYTES: usize = 128 << 20;
 /// At most this many expired records are removed per shard lock (and, in
