@@ -319,6 +319,13 @@ fn value_of(record: &Record) -> u64 {
 
 const LONG: Duration = Duration::from_secs(600);
 
+/// The lifetime of a record a check expects to find live after a few round
+/// trips and then to see expire: a loaded machine with a remote backend can
+/// take tens of milliseconds per round trip, so a check that asserted a
+/// 60 ms record live after five creates failed once. One second leaves a
+/// wide margin, and the checks run in parallel, so the wait costs little.
+const SHORT_BUT_LIVE: Duration = Duration::from_secs(1);
+
 async fn must_load<S: SessionStore>(store: &S, id: &SessionId, what: &str) -> Record {
     match store.load(id).await {
         Ok(Some(r)) => r,
@@ -660,7 +667,8 @@ pub async fn concurrent_saves_have_one_winner_per_round<S: SessionStore>(store: 
 /// `touch` extends a short-lived record, shortens a long-lived one, and
 /// reports a missing one.
 pub async fn touch_extends_and_shortens<S: SessionStore>(store: &Arc<S>) {
-    let short = record_with(1, Duration::from_millis(300));
+    // Must still be live when the touch arrives, after a create.
+    let short = record_with(1, SHORT_BUT_LIVE);
     store.create(&short).await.expect("create");
     let later = truncate_ms(SystemTime::now() + LONG);
     store
@@ -822,7 +830,10 @@ pub async fn user_index_or_declared_unsupported<S: SessionStore>(store: &Arc<S>)
     }
     let a = bound(1, LONG, &user);
     let b = bound(2, LONG, &user);
-    let dying = bound(3, Duration::from_millis(60), &user);
+    // Lives 1 s: long enough to be listed after the five creates below even
+    // on a loaded machine and a remote backend (60 ms once was not), short
+    // enough for the check to wait for its expiry.
+    let dying = bound(3, SHORT_BUT_LIVE, &user);
     let theirs = bound(4, LONG, &other);
     let unbound = record_with(5, LONG);
     for r in [&a, &b, &dying, &theirs, &unbound] {
@@ -953,7 +964,9 @@ pub async fn touch_never_revives_an_expired_record<S: SessionStore>(store: &Arc<
 /// `delete_expired` keeps records that expire in a few seconds (not only
 /// long-lived ones), and removes the expired ones next to them.
 pub async fn delete_expired_keeps_short_lived_records<S: SessionStore>(store: &Arc<S>) {
-    let short: Vec<Record> = [1_000, 2_000, 3_000, 5_000]
+    // At least 2 s to live: still live after the creates, the wait and the
+    // sweep below on a loaded machine, and all under 10 s.
+    let short: Vec<Record> = [2_000, 3_000, 5_000, 8_000]
         .into_iter()
         .map(|ms| record_with(ms, Duration::from_millis(ms)))
         .collect();
