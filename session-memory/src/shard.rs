@@ -94,12 +94,16 @@ impl Shard {
         }
         let (old, new) = (footprint(current), footprint(record));
         fits_alone(new, limits)?;
-        self.make_room(limits, 0, new.saturating_sub(old), &record.id, now_ms, books);
+        self.make_room(
+            limits,
+            0,
+            new.saturating_sub(old),
+            &record.id,
+            now_ms,
+            books,
+        );
         // make_room never evicts the record it makes room for.
-        let current = self
-            .records
-            .get_mut(&record.id)
-            .ok_or(Error::Vanished)?;
+        let current = self.records.get_mut(&record.id).ok_or(Error::Vanished)?;
         copy_data(&mut current.data, &record.data);
         current.version = record.version;
         if current.user != record.user {

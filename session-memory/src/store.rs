@@ -162,10 +162,7 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        Ok(self
-            .shard(id)
-            .live(id, now_ms, &self.inner.books)
-            .cloned())
+        Ok(self.shard(id).live(id, now_ms, &self.inner.books).cloned())
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {

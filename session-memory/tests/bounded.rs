@@ -20,7 +20,8 @@ fn record(ttl: Duration) -> Record {
 /// A session holding `size` bytes of data.
 fn sized(ttl: Duration, size: usize) -> Record {
     let mut r = record(ttl);
-    r.data.insert("blob".into(), vec![7; size.saturating_sub(4)]);
+    r.data
+        .insert("blob".into(), vec![7; size.saturating_sub(4)]);
     r
 }
 
@@ -31,10 +32,8 @@ fn typical(ttl: Duration) -> Record {
     let mut r = record(ttl);
     r.data
         .insert("user_id".into(), encode_value(&42u64).unwrap());
-    r.data.insert(
-        "email".into(),
-        encode_value("guest@example.com").unwrap(),
-    );
+    r.data
+        .insert("email".into(), encode_value("guest@example.com").unwrap());
     r.data
         .insert("user_agent".into(), encode_value(agent).unwrap());
     r.user = Some("42".into());
@@ -140,7 +139,10 @@ async fn a_save_that_grows_past_the_bound_evicts_others_never_itself() {
     grown.version = 2;
     store.save(&grown).await.unwrap();
     assert!(store.approx_bytes() <= 64 * 1024);
-    assert!(store.load(&soon.id).await.unwrap().is_none(), "kept the soonest");
+    assert!(
+        store.load(&soon.id).await.unwrap().is_none(),
+        "kept the soonest"
+    );
     assert!(store.load(&late.id).await.unwrap().is_some());
     let stored = store.load(&grows.id).await.unwrap().unwrap();
     assert_eq!(stored.data, grown.data, "the saved session was not saved");
@@ -155,7 +157,10 @@ async fn a_session_larger_than_a_shard_bound_is_refused_and_the_stored_one_kept(
         .build();
     let big = sized(Duration::from_secs(60), 40_000);
     let err = store.create(&big).await.unwrap_err();
-    assert!(matches!(err, Error::TooLarge { limit: 32_768, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::TooLarge { limit: 32_768, .. }),
+        "{err:?}"
+    );
     assert!(store.is_empty());
     let small = sized(Duration::from_secs(60), 100);
     store.create(&small).await.unwrap();
@@ -204,7 +209,10 @@ async fn the_byte_count_returns_to_zero_whatever_happened_to_the_records() {
     assert!(store.len() < 300, "the bound never evicted");
     // Some expire and are swept, some are removed on access.
     for _ in 0..50 {
-        store.create(&typical(Duration::from_millis(1))).await.unwrap();
+        store
+            .create(&typical(Duration::from_millis(1)))
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert!(store.delete_expired().await.unwrap() > 0);
