@@ -19,6 +19,16 @@ pub(crate) struct Limits {
     pub(crate) bytes: Option<usize>,
 }
 
+/// What a write into a shard works with: the shard's bounds, the time and
+/// the shared bookkeeping.
+#[derive(Clone, Copy)]
+pub(crate) struct Write<'a> {
+    pub(crate) limits: Limits,
+    /// Now, in ms since the epoch: records expiring at or before are gone.
+    pub(crate) now_ms: u64,
+    pub(crate) books: &'a Books,
+}
+
 #[derive(Default)]
 pub(crate) struct Shard {
     pub(crate) records: HashMap<SessionId, Record>,
@@ -50,22 +60,16 @@ impl Shard {
     /// # Errors
     /// [`Error::Conflict`] when a live record holds the ID;
     /// [`Error::TooLarge`] when the record alone exceeds the byte bound.
-    pub(crate) fn create(
-        &mut self,
-        record: &Record,
-        limits: Limits,
-        now_ms: u64,
-        books: &Books,
-    ) -> Result<(), Error> {
-        if self.live(&record.id, now_ms, books).is_some() {
+    pub(crate) fn create(&mut self, record: &Record, w: Write<'_>) -> Result<(), Error> {
+        if self.live(&record.id, w.now_ms, w.books).is_some() {
             return Err(Error::Conflict);
         }
         let size = footprint(record);
-        fits_alone(size, limits)?;
-        self.make_room(limits, 1, size, &record.id, now_ms, books);
+        fits_alone(size, w.limits)?;
+        self.make_room(w, 1, size, &record.id);
         self.by_expiry
             .insert((record.expires_at_ms(), record.id.clone()));
-        books.remember(record);
+        w.books.remember(record);
         self.bytes += size;
         self.records.insert(record.id.clone(), record.clone());
         Ok(())
@@ -78,37 +82,24 @@ impl Shard {
     /// [`Error::Vanished`], [`Error::VersionConflict`], or
     /// [`Error::TooLarge`] when the record alone exceeds the byte bound;
     /// nothing is changed then.
-    pub(crate) fn save(
-        &mut self,
-        record: &Record,
-        limits: Limits,
-        now_ms: u64,
-        books: &Books,
-    ) -> Result<(), Error> {
+    pub(crate) fn save(&mut self, record: &Record, w: Write<'_>) -> Result<(), Error> {
         let current = self
-            .live(&record.id, now_ms, books)
+            .live(&record.id, w.now_ms, w.books)
             .ok_or(Error::Vanished)?;
         // Compare-and-swap under the shard lock: the check and the write are one step.
         if current.version.checked_add(1) != Some(record.version) {
             return Err(Error::VersionConflict);
         }
         let (old, new) = (footprint(current), footprint(record));
-        fits_alone(new, limits)?;
-        self.make_room(
-            limits,
-            0,
-            new.saturating_sub(old),
-            &record.id,
-            now_ms,
-            books,
-        );
+        fits_alone(new, w.limits)?;
+        self.make_room(w, 0, new.saturating_sub(old), &record.id);
         // make_room never evicts the record it makes room for.
         let current = self.records.get_mut(&record.id).ok_or(Error::Vanished)?;
         copy_data(&mut current.data, &record.data);
         current.version = record.version;
         if current.user != record.user {
-            books.unindex(current.user.as_deref(), &record.id);
-            books.index(record.user.as_deref(), &record.id);
+            w.books.unindex(current.user.as_deref(), &record.id);
+            w.books.index(record.user.as_deref(), &record.id);
             current.user.clone_from(&record.user);
         }
         self.bytes = self.bytes - old + new;
@@ -170,25 +161,17 @@ impl Shard {
 
     /// Makes room for `records` more records and `bytes` more bytes:
     /// expired records first, then the soonest to expire, never `keep`.
-    fn make_room(
-        &mut self,
-        limits: Limits,
-        records: usize,
-        bytes: usize,
-        keep: &SessionId,
-        now_ms: u64,
-        books: &Books,
-    ) {
-        if self.fits(limits, records, bytes) {
+    fn make_room(&mut self, w: Write<'_>, records: usize, bytes: usize, keep: &SessionId) {
+        if self.fits(w.limits, records, bytes) {
             return;
         }
-        self.remove_expired(now_ms, books, usize::MAX);
-        while !self.fits(limits, records, bytes) {
+        self.remove_expired(w.now_ms, w.books, usize::MAX);
+        while !self.fits(w.limits, records, bytes) {
             let soonest = self.by_expiry.iter().find(|(_, id)| id != keep).cloned();
             let Some((_, id)) = soonest else {
                 break;
             };
-            self.remove(&id, books);
+            self.remove(&id, w.books);
         }
     }
 }

@@ -12,7 +12,7 @@ use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::books::Books;
 use crate::builder::MemoryStoreBuilder;
-use crate::shard::{Limits, Shard};
+use crate::shard::{Limits, Shard, Write};
 use crate::sweeper::Sweeper;
 use crate::SWEEP_BATCH;
 
@@ -102,6 +102,15 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl Inner {
+    /// What a write at `now_ms` works with.
+    fn write(&self, now_ms: u64) -> Write<'_> {
+        Write {
+            limits: self.limits,
+            now_ms,
+            books: &self.books,
+        }
+    }
+
     fn shard(&self, id: &SessionId) -> MutexGuard<'_, Shard> {
         let b = id.as_bytes();
         let h = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
@@ -155,9 +164,8 @@ impl Inner {
 impl SessionStore for MemoryStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let inner = &self.inner;
         self.shard(&record.id)
-            .create(record, inner.limits, now_ms, &inner.books)
+            .create(record, self.inner.write(now_ms))
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
@@ -167,9 +175,8 @@ impl SessionStore for MemoryStore {
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let inner = &self.inner;
         self.shard(&record.id)
-            .save(record, inner.limits, now_ms, &inner.books)
+            .save(record, self.inner.write(now_ms))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
