@@ -1,4 +1,4 @@
-//! An in-process [`SessionStore`] for one machine and for tests.
+//! An in-process [`SessionStore`](session_core::SessionStore) for one machine and for tests.
 //!
 //! * Concurrent: records are spread over independently locked shards; no lock
 //!   is ever held across an `.await`.
@@ -22,7 +22,7 @@
 //!   store once a burst of sessions has ended (a login storm, say), the
 //!   sweeper shrinks its tables and asks the allocator to return the freed
 //!   memory to the system, so the process does not stay at its peak size.
-//! * Indexed by user: sessions bound to a user ([`Record::user`]) are kept
+//! * Indexed by user: sessions bound to a user ([`Record::user`](session_core::Record::user)) are kept
 //!   in a user -> IDs map maintained with the records, so listing, counting
 //!   and revoking a user's sessions never scans the store.
 //!
