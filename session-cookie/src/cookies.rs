@@ -96,17 +96,22 @@ fn base(config: &SessionConfig, value: String) -> cookie::CookieBuilder<'static>
     b
 }
 
-/// Appends the `Set-Cookie` for `id`, expiring at `expires_at`.
+/// Appends the `Set-Cookie` for `id`: with a `Max-Age` counting to
+/// `expires_at` when `persistent`, else a browser-session cookie without
+/// `Max-Age`/`Expires` (the record still expires at `expires_at`).
 pub(crate) fn set_card(
     headers: &mut HeaderMap,
     config: &SessionConfig,
     cards: &KeyCard,
     id: &SessionId,
-    expires_at: SystemTime,
+    (expires_at, persistent): (SystemTime, bool),
     now: SystemTime,
 ) {
-    let secs = i64::try_from(max_age_at(expires_at, now)).unwrap_or(i64::MAX);
-    let cookie = base(config, cards.sign(id)).max_age(CookieDuration::seconds(secs));
+    let mut cookie = base(config, cards.sign(id));
+    if persistent {
+        let secs = i64::try_from(max_age_at(expires_at, now)).unwrap_or(i64::MAX);
+        cookie = cookie.max_age(CookieDuration::seconds(secs));
+    }
     append(headers, &cookie.build());
 }
 
@@ -155,7 +160,7 @@ mod tests {
             &config,
             &cards,
             &id,
-            now + Duration::from_secs(14_400),
+            (now + Duration::from_secs(14_400), true),
             now,
         );
         let v = headers[SET_COOKIE].to_str().unwrap();
@@ -174,6 +179,24 @@ mod tests {
         let value = v.split(';').next().unwrap();
         let request = header(format!("other=1; {value}; x=y").as_bytes());
         assert_eq!(read_card(&request, "session", &cards).card.unwrap().id, id);
+    }
+
+    /// Issue 16: a browser-session cookie has neither `Max-Age` nor
+    /// `Expires`, and every other attribute.
+    #[test]
+    fn browser_session_cookie_has_no_expiry() {
+        let config = config();
+        let cards = KeyCard::from_config(&config);
+        let mut headers = HeaderMap::new();
+        let now = SystemTime::now();
+        let expires_at = now + Duration::from_secs(14_400);
+        let id = SessionId::generate();
+        set_card(&mut headers, &config, &cards, &id, (expires_at, false), now);
+        let v = headers[SET_COOKIE].to_str().unwrap();
+        assert!(!v.contains("Max-Age") && !v.contains("Expires"), "{v}");
+        for part in ["session=", "Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
+            assert!(v.contains(part), "{part} missing from {v}");
+        }
     }
 
     #[test]

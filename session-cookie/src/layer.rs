@@ -9,13 +9,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use session_core::{
-    Commit, CookieAction, Error as CoreError, KeyCard, Record, SessionConfig, SessionId,
-    SessionStore, Write,
+    Commit, CookieAction, Error as CoreError, KeyCard, Record, Renewal, SessionConfig, SessionId,
+    SessionStore, Verified, Write,
 };
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cookies::{read_card, remove_card, set_card};
+use crate::renewals::{Known, Renewals};
 use crate::session::{drop_damaged, is_damage, LazySession, Loaded};
 
 /// What the layer does when the store fails while loading a session.
@@ -88,6 +89,8 @@ pub(crate) struct Settings {
     pub(crate) cards: KeyCard,
     pub(crate) on_store_error: OnStoreError,
     pub(crate) conflict_retry: ConflictRetry,
+    /// When sessions expire, for [`Renewal::EveryRequest`].
+    pub(crate) renewals: Arc<Renewals>,
 }
 
 /// Adds key-card sessions to a tower service (an axum `Router`, a hyper 1
@@ -122,6 +125,7 @@ impl SessionLayer {
                 config,
                 on_store_error: OnStoreError::default(),
                 conflict_retry: ConflictRetry::default(),
+                renewals: Arc::default(),
             }),
         }
     }
@@ -217,13 +221,39 @@ async fn commit<B: From<&'static str>>(
     mut response: Response<B>,
 ) -> Response<B> {
     let settings = &lazy.0.settings;
-    let Some(loaded) = lazy.0.loaded.get() else {
+    if lazy.0.loaded.get().is_none() {
         // Never loaded: no store call at all. A session cookie that did not
         // verify is dead whatever the store holds, so it is cleared anyway;
         // one that verified is only known dead once a handler loads it.
         if lazy.0.presented && lazy.0.card.is_none() {
             remove_card(response.headers_mut(), &settings.config);
         }
+        let Some(card) = lazy
+            .0
+            .card
+            .as_ref()
+            .filter(|_| settings.config.renewal() == Renewal::EveryRequest)
+        else {
+            return response;
+        };
+        // Renewal on every request: from what this process knows of the
+        // session, without a store call inside its refresh window; a
+        // session it knows nothing of is loaded once.
+        if let Some(known) = settings.renewals.get(&card.id) {
+            renew_known(settings, card, known, response.headers_mut()).await;
+            return response;
+        }
+        if let Err(err) = lazy.load().await {
+            // Logged by `load`; the handler's answer stands.
+            tracing::debug!(
+                key = %card.id.storage_key(),
+                error = &err as &(dyn std::error::Error + 'static),
+                "no renewal: the session could not be loaded"
+            );
+            return response;
+        }
+    }
+    let Some(loaded) = lazy.0.loaded.get() else {
         return response;
     };
     // The handler is done: the lock is only taken briefly here, never across
@@ -260,6 +290,9 @@ async fn commit<B: From<&'static str>>(
         Err(err) => return store_failure(&err, plan_key(&plan)),
     };
     log_outcome(&plan);
+    if settings.config.renewal() == Renewal::EveryRequest {
+        remember(settings, lazy, &lock().state, &plan, written.as_ref(), now);
+    }
     // The cookie's Max-Age counts from the write (`now`, when the plan was
     // made), like the store's expiry.
     let headers = response.headers_mut();
@@ -270,7 +303,7 @@ async fn commit<B: From<&'static str>>(
                 &settings.config,
                 &settings.cards,
                 &id,
-                expires_at,
+                (expires_at, plan.lifetime.persistent),
                 now,
             );
         }
@@ -294,7 +327,7 @@ async fn commit<B: From<&'static str>>(
                     &settings.config,
                     &settings.cards,
                     &card.id,
-                    expires_at,
+                    (expires_at, plan.lifetime.persistent),
                     now,
                 );
             }
@@ -302,6 +335,95 @@ async fn commit<B: From<&'static str>>(
         },
     }
     response
+}
+
+/// Records what this request learnt about when its session expires (for
+/// [`Renewal::EveryRequest`]), and forgets sessions it ended or cycled.
+fn remember(
+    settings: &Settings,
+    lazy: &LazySession,
+    state: &session_core::SessionState,
+    plan: &Commit,
+    written: Option<&(SessionId, SystemTime)>,
+    now: SystemTime,
+) {
+    let renewals = &settings.renewals;
+    for id in &plan.delete {
+        renewals.forget(id);
+    }
+    let created_at = match &plan.write {
+        Write::Create(record) | Write::Save(record) => Some(record.created_at),
+        Write::Touch(..) | Write::None => state.created_at(),
+    };
+    let current = match (&plan.write, written) {
+        (Write::None, _) => state.id().cloned().zip(state.expires_at()),
+        (_, written) => written.cloned(),
+    };
+    match (current, created_at) {
+        (Some((id, expires_at)), Some(created_at)) => renewals.put(
+            &id,
+            Known {
+                expires_at,
+                created_at,
+                lifetime: plan.lifetime,
+            },
+            now,
+        ),
+        // The presented card found nothing (gone, ended meanwhile).
+        _ => {
+            if let Some(card) = &lazy.0.card {
+                renewals.forget(&card.id);
+            }
+        }
+    }
+}
+
+/// [`Renewal::EveryRequest`] for a request whose handler never loaded the
+/// session: renews from what this process knows, with one `touch` once the
+/// refresh window has passed and no store call before.
+async fn renew_known(
+    settings: &Settings,
+    card: &Verified,
+    known: Known,
+    headers: &mut http::HeaderMap,
+) {
+    let config = &settings.config;
+    let now = SystemTime::now();
+    let next = known.lifetime.next_expiry(config, known.created_at, now);
+    if !known
+        .lifetime
+        .needs_renewal(config, known.expires_at, next, now)
+    {
+        if card.reissue {
+            let expiry = (known.expires_at, known.lifetime.persistent);
+            set_card(headers, config, &settings.cards, &card.id, expiry, now);
+        }
+        return;
+    }
+    match settings.store.touch(&card.id, next).await {
+        Ok(()) => {
+            let renewed = Known {
+                expires_at: next,
+                ..known
+            };
+            settings.renewals.put(&card.id, renewed, now);
+            let expiry = (next, known.lifetime.persistent);
+            set_card(headers, config, &settings.cards, &card.id, expiry, now);
+        }
+        Err(CoreError::Vanished) => {
+            // Ended or expired meanwhile: the card is dead.
+            settings.renewals.forget(&card.id);
+            remove_card(headers, config);
+        }
+        Err(err) => {
+            // The handler's answer stands; the next request tries again.
+            tracing::error!(
+                key = %card.id.storage_key(),
+                error = &err as &(dyn std::error::Error + 'static),
+                "session store failed to renew a session"
+            );
+        }
+    }
 }
 
 /// After a version conflict: a concurrent request of this session saved

@@ -122,6 +122,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
+mod renewals;
 mod session;
 
 pub use connect::connect;
@@ -131,7 +132,8 @@ pub use session::{LazySession, Session, UserSession};
 
 #[doc(inline)]
 pub use session_core::{
-    error_chain, SameSite, Secret, SessionConfig, SessionConfigBuilder, SessionStore,
+    error_chain, Expiry, Renewal, SameSite, Secret, SessionConfig, SessionConfigBuilder,
+    SessionStore,
 };
 
 /// The framework-free core: store trait, records, IDs, codec, conformance suite.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 use session_core::{
-    Error as CoreError, SessionId, SessionInfo, SessionState, SessionStore, Verified,
+    Error as CoreError, Expiry, Lifetime, SessionId, SessionInfo, SessionState, SessionStore, Verified,
 };
 use tokio::sync::OnceCell;
 
@@ -292,6 +292,38 @@ impl Session {
         self.state().state.set_user(user);
     }
 
+    /// Chooses how this session expires ("remember me"): a
+    /// browser-session cookie, a persistent one with its own idle lifetime,
+    /// or `None` to follow the configuration. Stored with the record, so
+    /// every later renewal keeps it, and kept by [`cycle_id`](Self::cycle_id);
+    /// the cookie and the record are renewed by this request.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use session_cookie::{Expiry, Session};
+    /// # async fn login(session: Session, remember: bool) -> Result<(), session_cookie::Error> {
+    /// session.cycle_id();
+    /// session.set_expiry(Some(if remember {
+    ///     Expiry::Persistent(Duration::from_secs(30 * 86_400))
+    /// } else {
+    ///     Expiry::BrowserSession
+    /// }))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A persistent lifetime outside 1 s to 400 days (answered as 500).
+    pub fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
+        Ok(self.state().state.set_expiry(expiry)?)
+    }
+
+    /// The session's own expiry choice; `None` when it follows the
+    /// configuration.
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.state().state.expiry()
+    }
+
     /// The user the session is bound to, if any.
     pub fn user(&self) -> Option<String> {
         self.state().state.user().map(str::to_owned)
@@ -308,7 +340,7 @@ impl Session {
         let Some(user) = user else {
             return Ok(Vec::new());
         };
-        let max_age = self.settings.config.max_age();
+        let config = &self.settings.config;
         let list = self
             .settings
             .store
@@ -317,7 +349,10 @@ impl Session {
             .inspect_err(|e| log_store_error(e, current.as_ref(), "list a user's sessions"))?;
         Ok(list
             .into_iter()
-            .map(|info| UserSession::new(info, current.as_ref(), max_age))
+            .map(|info| {
+                let idle = Lifetime::of(config, info.expiry).idle;
+                UserSession::new(info, current.as_ref(), idle)
+            })
             .collect())
     }
 
@@ -394,13 +429,13 @@ pub struct UserSession {
 }
 
 impl UserSession {
-    fn new(info: SessionInfo, current: Option<&SessionId>, max_age: Duration) -> Self {
-        // Every write and renewal sets expires_at = now + max_age, so the last
-        // activity the store saw is max_age before the expiry (at the latest;
-        // never before creation).
+    fn new(info: SessionInfo, current: Option<&SessionId>, idle: Duration) -> Self {
+        // Every write and renewal sets expires_at = now + the session's idle
+        // lifetime, so the last activity the store saw is that long before
+        // the expiry (at the latest; never before creation).
         let last_active = info
             .expires_at
-            .checked_sub(max_age)
+            .checked_sub(idle)
             .map_or(info.created_at, |t| t.max(info.created_at));
         Self {
             current: current.is_some_and(|id| info.is(id)),

@@ -9,7 +9,7 @@
 //! | 9..17 | `version`, big-endian `u64` |
 //! | 17..21 | length `n` of the user identity in bytes, big-endian `u32`; [`UNBOUND`] when the session is bound to nobody |
 //! | 21..21+n | the user identity, UTF-8 |
-//! | 21+n.. | MessagePack array `[created_at_ms, {key: bin}]` |
+//! | 21+n.. | MessagePack array `[created_at_ms, {key: bin}]`, or `[created_at_ms, {key: bin}, expiry]` for a session with its own [`Expiry`](crate::Expiry) (`0`: browser session, else the persistent idle lifetime in seconds) |
 //!
 //! The expiry, the version and the user sit at fixed offsets
 //! ([`EXPIRY_OFFSET`], [`VERSION_OFFSET`], [`USER_LEN_OFFSET`],
@@ -17,6 +17,13 @@
 //! version and see whom a session is bound to in a server-side script
 //! without parsing the data (the Redis store's `touch`, versioned `save`
 //! and per-user index).
+//!
+//! The per-session expiry was added to format 3 as an optional third
+//! element of the body, written only when a session has one: the header
+//! offsets the scripts read did not move, and a record without it is byte
+//! for byte what earlier versions wrote. (A version before it reads a
+//! record that has one as damaged, so roll back only after such sessions
+//! expired, or accept that remembered users log in again.)
 //!
 //! Earlier formats are still read: format 2 (`[2][expires_at][version]`
 //! then MessagePack `[created_at_ms, {key: bin}, user or nil]`, a 2-element
@@ -30,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::record::{from_unix_ms, unix_ms, Data};
-use crate::{Error, Record, SessionId};
+use crate::{Error, Expiry, Record, SessionId};
 
 /// The format number this version writes.
 pub const FORMAT: u8 = 3;
@@ -53,9 +60,19 @@ type DataBuf = std::collections::BTreeMap<String, ByteBuf>;
 #[derive(Serialize)]
 struct BodyRef<'a>(u64, DataRef<'a>);
 
-/// The format-3 body.
+/// The format-3 body of a session with its own expiry.
+#[derive(Serialize)]
+struct BodyWithExpiryRef<'a>(u64, DataRef<'a>, u64);
+
+/// The format-3 body, serialised as an array; the expiry is absent for a
+/// session that follows the configuration.
 #[derive(Deserialize)]
-struct Body(u64, DataBuf);
+struct Body {
+    created_at: u64,
+    data: DataBuf,
+    #[serde(default)]
+    expiry: Option<u64>,
+}
 
 /// The format-2 body, serialised as an array; fields added later default
 /// when absent.
@@ -77,14 +94,12 @@ struct BodyV1(u64, u64, DataBuf);
 /// [`Error::Encode`] if MessagePack serialisation fails, [`Error::TooLarge`]
 /// for a user identity of 4 GiB or more.
 pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
-    let body = BodyRef(
-        unix_ms(record.created_at),
-        record
-            .data
-            .iter()
-            .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
-            .collect(),
-    );
+    let created_at = unix_ms(record.created_at);
+    let data: DataRef<'_> = record
+        .data
+        .iter()
+        .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v)))
+        .collect();
     let user = record.user.as_deref().unwrap_or_default();
     let user_len = match &record.user {
         None => UNBOUND,
@@ -110,7 +125,14 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
     out.extend_from_slice(&record.version.to_be_bytes());
     out.extend_from_slice(&user_len.to_be_bytes());
     out.extend_from_slice(user.as_bytes());
-    rmp_serde::encode::write(&mut out, &body).map_err(Error::Encode)?;
+    match record.expiry {
+        None => rmp_serde::encode::write(&mut out, &BodyRef(created_at, data)),
+        Some(expiry) => rmp_serde::encode::write(
+            &mut out,
+            &BodyWithExpiryRef(created_at, data, expiry.to_code()),
+        ),
+    }
+    .map_err(Error::Encode)?;
     Ok(out)
 }
 
@@ -125,7 +147,7 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
         reason: "truncated header",
     };
     let expires_ms = read_expiry(bytes);
-    let (created_ms, version, data, user) = match bytes.first() {
+    let (created_ms, version, data, user, expiry) = match bytes.first() {
         None => return Err(Error::Envelope { reason: "empty" }),
         Some(3) => {
             let version = read_version(bytes).ok_or_else(truncated)?;
@@ -139,19 +161,25 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
                     (Some(user.to_owned()), body)
                 }
             };
-            let Body(created_at, data) = rmp_serde::from_slice(body).map_err(Error::Decode)?;
-            (created_at, version, data, user)
+            let body: Body = rmp_serde::from_slice(body).map_err(Error::Decode)?;
+            (
+                body.created_at,
+                version,
+                body.data,
+                user,
+                body.expiry.map(Expiry::from_code),
+            )
         }
         Some(2) => {
             let version = read_version(bytes).ok_or_else(truncated)?;
             let body: BodyV2 = rmp_serde::from_slice(&bytes[HEADER_V2..]).map_err(Error::Decode)?;
-            (body.created_at, version, body.data, body.user)
+            (body.created_at, version, body.data, body.user, None)
         }
         Some(1) => {
             let body = bytes.get(HEADER_V1..).ok_or_else(truncated)?;
             let BodyV1(created, version, data) =
                 rmp_serde::from_slice(body).map_err(Error::Decode)?;
-            (created, version, data, None)
+            (created, version, data, None, None)
         }
         Some(_) => {
             return Err(Error::Envelope {
@@ -169,6 +197,7 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
         expires_at: from_unix_ms(expires_ms.unwrap_or_default()),
         version,
         user,
+        expiry,
     })
 }
 
@@ -248,6 +277,7 @@ mod tests {
             expires_at: UNIX_EPOCH + Duration::from_millis(1_700_000_014_400),
             version: 7,
             user: None,
+            expiry: None,
         }
     }
 
@@ -285,6 +315,27 @@ mod tests {
         let bytes = encode(&r).unwrap();
         assert_eq!(read_user(&bytes), Some(Some(&b""[..])));
         assert_eq!(decode(r.id.clone(), &bytes).unwrap(), r);
+    }
+
+    /// Issue 16: a session's own expiry rides in the body, after the data;
+    /// the header offsets stay where the Redis scripts read them.
+    #[test]
+    fn expiry_is_stored_without_moving_the_header() {
+        let mut r = fixture_record(SessionId::generate());
+        r.user = Some("guest-42".into());
+        let plain = encode(&r).unwrap();
+        for expiry in [
+            Expiry::BrowserSession,
+            Expiry::Persistent(std::time::Duration::from_secs(30 * 86_400)),
+        ] {
+            r.expiry = Some(expiry);
+            let bytes = encode(&r).unwrap();
+            assert_eq!(bytes[..USER_OFFSET + 8], plain[..USER_OFFSET + 8]);
+            assert_eq!(read_expiry(&bytes), Some(1_700_000_014_400));
+            assert_eq!(read_version(&bytes), Some(7));
+            assert_eq!(read_user(&bytes), Some(Some(&b"guest-42"[..])));
+            assert_eq!(decode(r.id.clone(), &bytes).unwrap(), r);
+        }
     }
 
     #[test]

@@ -58,6 +58,36 @@ impl std::str::FromStr for SameSite {
     }
 }
 
+/// When the layer renews a session's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Renewal {
+    /// Only on requests whose handler uses the session (the default): a
+    /// handler that never extracts it costs no store call at all.
+    #[default]
+    OnUse,
+    /// On every request that carries a valid card, extracted or not, like
+    /// actix-session's `OnEveryRequest`; still at most one renewal per
+    /// `refresh_after` window. The layer remembers, in process, when each
+    /// session expires, so a request in the window costs no store call.
+    EveryRequest,
+}
+
+impl std::str::FromStr for Renewal {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "on_use" => Ok(Self::OnUse),
+            "every_request" => Ok(Self::EveryRequest),
+            _ => Err(Error::config(
+                "renewal",
+                format!("{s:?} is not one of \"on_use\", \"every_request\""),
+            )),
+        }
+    }
+}
+
 /// Session settings, mirroring Ravyn's `SessionConfig`.
 ///
 /// | field | default |
@@ -65,25 +95,30 @@ impl std::str::FromStr for SameSite {
 /// | `secret_key` | required, at least 32 bytes |
 /// | `fallback_secret_keys` | none (older keys that still verify) |
 /// | `session_cookie` | `"session"`: an RFC 6265 token of at most [`MAX_COOKIE_NAME_LEN`] bytes; a `__Host-` / `__Secure-` prefix, in any letter case, gets the browser's prefix rules |
-/// | `max_age` | 14400 s (4 h): idle lifetime, cookie `Max-Age` and store TTL |
+/// | `max_age` | 14400 s (4 h): idle lifetime, cookie `Max-Age` and store TTL; `none` for a browser-session cookie (no `Max-Age`/`Expires`) |
+/// | `browser_session_ttl` | 14400 s (4 h): idle lifetime in the store of a browser-session cookie's record (`max_age = none` or [`Expiry::BrowserSession`](crate::Expiry)) |
+/// | `renewal` | `on_use`: renew only on requests whose handler uses the session; `every_request` renews (once per `refresh_after` window) on every request carrying a valid card |
 /// | `same_site` | `lax` |
 /// | `https_only` | `false` (sets `Secure`) |
 /// | `path` | `"/"` |
 /// | `domain` | none |
 /// | `http_only` | `true` |
 /// | `absolute_max_age` | none (a cap on renewals, counted from creation or the last `cycle_id`, i.e. login) |
-/// | `refresh_after` | `0.25`: a request whose handler uses the session (reads or writes it) renews the expiry once this fraction of `max_age` has passed since the last renewal; a handler that never extracts it renews nothing |
+/// | `refresh_after` | `0.25`: a request whose handler uses the session (reads or writes it) renews the expiry once this fraction of the session's idle lifetime has passed since the last renewal; a handler that never extracts it renews nothing unless `renewal = every_request` |
 /// | `max_data_size` | 65536 bytes of encoded session data |
 ///
 /// A value of this type is always valid: the builder, [`Deserialize`] and
 /// [`from_env`](Self::from_env) all validate.
 ///
-/// In settings files and the environment, `max_age` and `absolute_max_age`
-/// take whole seconds (`14400`, as in Ravyn) or a number with a unit `s`,
+/// In settings files and the environment, `max_age`, `browser_session_ttl`
+/// and `absolute_max_age` take whole seconds (`14400`, as in Ravyn) or a number with a unit `s`,
 /// `m`, `h` or `d` (`"30m"`, `"4h"`, `"1d"`, `"1h30m"`). Reading a TOML
 /// file needs the [`toml`](https://docs.rs/toml) crate in your own
 /// `Cargo.toml` (`toml::from_str::<SessionConfig>(&text)?`); any serde
-/// format works the same way.
+/// format works the same way. `max_age` also takes `"none"` (or a null,
+/// in formats that have one), like Ravyn's `max_age: int | None`: the cookie
+/// then lives until the browser closes, and the record until
+/// `browser_session_ttl` passes without use.
 ///
 /// ```
 /// use std::time::Duration;
@@ -109,7 +144,9 @@ pub struct SessionConfig {
     secret_key: Secret,
     fallback_secret_keys: Vec<Secret>,
     session_cookie: String,
-    max_age: Duration,
+    max_age: Option<Duration>,
+    browser_session_ttl: Duration,
+    renewal: Renewal,
     same_site: SameSite,
     https_only: bool,
     path: String,
@@ -127,8 +164,11 @@ struct RawConfig {
     secret_key: Option<Secret>,
     fallback_secret_keys: Vec<Secret>,
     session_cookie: String,
+    #[serde(deserialize_with = "duration::deserialize_secs_or_none")]
+    max_age: Option<u64>,
     #[serde(deserialize_with = "duration::deserialize_secs")]
-    max_age: u64,
+    browser_session_ttl: u64,
+    renewal: Renewal,
     same_site: SameSite,
     https_only: bool,
     path: String,
@@ -146,7 +186,9 @@ impl Default for RawConfig {
             secret_key: None,
             fallback_secret_keys: Vec::new(),
             session_cookie: "session".into(),
-            max_age: 14_400,
+            max_age: Some(14_400),
+            browser_session_ttl: 14_400,
+            renewal: Renewal::OnUse,
             same_site: SameSite::Lax,
             https_only: false,
             path: "/".into(),
@@ -174,16 +216,11 @@ impl TryFrom<RawConfig> for SessionConfig {
             check_secret("fallback_secret_keys", key)?;
         }
         check_cookie_name(&raw.session_cookie)?;
-        if raw.max_age == 0 {
-            return Err(Error::config("max_age", "must be at least 1 second"));
-        }
-        let max_age = Duration::from_secs(raw.max_age);
-        if max_age > MAX_MAX_AGE {
-            return Err(Error::config(
-                "max_age",
-                "must be at most 34560000 seconds (400 days), where browsers cap cookies",
-            ));
-        }
+        let max_age = raw
+            .max_age
+            .map(|secs| check_lifetime("max_age", secs))
+            .transpose()?;
+        let browser_session_ttl = check_lifetime("browser_session_ttl", raw.browser_session_ttl)?;
         if raw.same_site == SameSite::None && !raw.https_only {
             return Err(Error::config(
                 "same_site",
@@ -230,7 +267,7 @@ impl TryFrom<RawConfig> for SessionConfig {
         if !(raw.refresh_after > 0.0 && raw.refresh_after <= 1.0) {
             return Err(Error::config(
                 "refresh_after",
-                "must be a fraction of max_age in (0, 1], e.g. 0.25",
+                "must be a fraction of the idle lifetime in (0, 1], e.g. 0.25",
             ));
         }
         if raw.max_data_size == 0 {
@@ -241,6 +278,8 @@ impl TryFrom<RawConfig> for SessionConfig {
             fallback_secret_keys: raw.fallback_secret_keys,
             session_cookie: raw.session_cookie,
             max_age,
+            browser_session_ttl,
+            renewal: raw.renewal,
             same_site: raw.same_site,
             https_only: raw.https_only,
             path: raw.path,
@@ -279,6 +318,21 @@ fn warn_if_risky(config: &SessionConfig) {
              text to every subdomain of it; set https_only = true"
         );
     }
+}
+
+/// A lifetime setting in whole seconds: 1 s to 400 days.
+fn check_lifetime(field: &'static str, secs: u64) -> Result<Duration, Error> {
+    if secs == 0 {
+        return Err(Error::config(field, "must be at least 1 second"));
+    }
+    let lifetime = Duration::from_secs(secs);
+    if lifetime > MAX_MAX_AGE {
+        return Err(Error::config(
+            field,
+            "must be at most 34560000 seconds (400 days), where browsers cap cookies",
+        ));
+    }
+    Ok(lifetime)
 }
 
 fn check_cookie_name(name: &str) -> Result<(), Error> {
@@ -347,7 +401,9 @@ impl SessionConfig {
     /// | `SESSION_SECRET` (required) | `secret_key` |
     /// | `SESSION_FALLBACK_SECRET_KEYS` (comma-separated) | `fallback_secret_keys` |
     /// | `SESSION_COOKIE` | `session_cookie` |
-    /// | `SESSION_MAX_AGE` (`14400`, `30m`, `4h`, `1d`) | `max_age` |
+    /// | `SESSION_MAX_AGE` (`14400`, `30m`, `4h`, `1d`, or `none` for a browser-session cookie) | `max_age` |
+    /// | `SESSION_BROWSER_SESSION_TTL` (as `SESSION_MAX_AGE`, without `none`) | `browser_session_ttl` |
+    /// | `SESSION_RENEWAL` (`on_use`/`every_request`) | `renewal` |
     /// | `SESSION_SAME_SITE` | `same_site` |
     /// | `SESSION_HTTPS_ONLY` (`true`/`false`) | `https_only` |
     /// | `SESSION_PATH`, `SESSION_DOMAIN` | `path`, `domain` |
@@ -409,7 +465,18 @@ impl SessionConfig {
             raw.session_cookie = v;
         }
         if let Some(v) = lookup("SESSION_MAX_AGE") {
-            raw.max_age = parse_duration("max_age", "SESSION_MAX_AGE", &v)?;
+            raw.max_age = if v.trim().eq_ignore_ascii_case("none") {
+                None
+            } else {
+                Some(parse_duration("max_age", "SESSION_MAX_AGE", &v)?)
+            };
+        }
+        if let Some(v) = lookup("SESSION_BROWSER_SESSION_TTL") {
+            raw.browser_session_ttl =
+                parse_duration("browser_session_ttl", "SESSION_BROWSER_SESSION_TTL", &v)?;
+        }
+        if let Some(v) = lookup("SESSION_RENEWAL") {
+            raw.renewal = v.parse()?;
         }
         if let Some(v) = lookup("SESSION_SAME_SITE") {
             raw.same_site = v.parse()?;
@@ -454,9 +521,22 @@ impl SessionConfig {
     pub fn session_cookie(&self) -> &str {
         &self.session_cookie
     }
-    /// Idle lifetime: cookie `Max-Age` and store TTL.
-    pub fn max_age(&self) -> Duration {
+    /// The default idle lifetime of a persistent cookie: cookie `Max-Age`
+    /// and store TTL. `None`: sessions get a browser-session cookie (no
+    /// `Max-Age`/`Expires`) whose record lives
+    /// [`browser_session_ttl`](Self::browser_session_ttl) without use. A
+    /// session's own [`Expiry`](crate::Expiry) overrides it.
+    pub fn max_age(&self) -> Option<Duration> {
         self.max_age
+    }
+    /// The idle lifetime in the store of a browser-session cookie's record
+    /// (the cookie itself has no expiry): never forever.
+    pub fn browser_session_ttl(&self) -> Duration {
+        self.browser_session_ttl
+    }
+    /// When sessions are renewed: on use (the default) or on every request.
+    pub fn renewal(&self) -> Renewal {
+        self.renewal
     }
     /// The `SameSite` attribute.
     pub fn same_site(&self) -> SameSite {
@@ -489,7 +569,8 @@ impl SessionConfig {
     pub fn absolute_max_age(&self) -> Option<Duration> {
         self.absolute_max_age
     }
-    /// Fraction of `max_age` after which a read-only request renews the expiry.
+    /// Fraction of a session's idle lifetime after which a read-only request
+    /// renews the expiry.
     pub fn refresh_after(&self) -> f64 {
         self.refresh_after
     }
@@ -538,9 +619,29 @@ impl SessionConfigBuilder {
         self.0.session_cookie = name.into();
         self
     }
-    /// Sets the idle lifetime (default 4 hours); whole seconds count.
+    /// Sets the idle lifetime of a persistent cookie (default 4 hours);
+    /// whole seconds count.
     pub fn max_age(mut self, max_age: Duration) -> Self {
-        self.0.max_age = max_age.as_secs();
+        self.0.max_age = Some(max_age.as_secs());
+        self
+    }
+    /// Gives sessions a browser-session cookie (`max_age = none`): no
+    /// `Max-Age`/`Expires`, so the browser drops it when it closes; the
+    /// record lives [`browser_session_ttl`](Self::browser_session_ttl)
+    /// without use.
+    pub fn browser_session(mut self) -> Self {
+        self.0.max_age = None;
+        self
+    }
+    /// Sets the store's idle lifetime for browser-session cookies (default
+    /// 4 hours); whole seconds count.
+    pub fn browser_session_ttl(mut self, ttl: Duration) -> Self {
+        self.0.browser_session_ttl = ttl.as_secs();
+        self
+    }
+    /// Sets when sessions are renewed (default [`Renewal::OnUse`]).
+    pub fn renewal(mut self, renewal: Renewal) -> Self {
+        self.0.renewal = renewal;
         self
     }
     /// Sets `SameSite` (default `Lax`).
@@ -574,7 +675,7 @@ impl SessionConfigBuilder {
         self.0.absolute_max_age = Some(cap.as_secs());
         self
     }
-    /// Sets the renewal fraction of `max_age` (default `0.25`).
+    /// Sets the renewal fraction of the idle lifetime (default `0.25`).
     pub fn refresh_after(mut self, fraction: f64) -> Self {
         self.0.refresh_after = fraction;
         self
@@ -611,7 +712,7 @@ mod tests {
     fn defaults_match_ravyn() {
         let c = SessionConfig::builder(SECRET).build().unwrap();
         assert_eq!(c.session_cookie(), "session");
-        assert_eq!(c.max_age(), Duration::from_secs(14_400));
+        assert_eq!(c.max_age(), Some(Duration::from_secs(14_400)));
         assert_eq!(c.same_site(), SameSite::Lax);
         assert!(!c.https_only() && !c.secure());
         assert!(c.http_only());
@@ -799,7 +900,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.session_cookie(), "sid");
-        assert_eq!(c.max_age(), Duration::from_secs(3600));
+        assert_eq!(c.max_age(), Some(Duration::from_secs(3600)));
         assert_eq!(c.same_site(), SameSite::Strict);
         let err = toml::from_str::<SessionConfig>("secret_key = \"x\"").unwrap_err();
         assert!(err.to_string().contains("secret_key"), "{err}");
@@ -814,7 +915,7 @@ mod tests {
             _ => None,
         };
         let c = SessionConfig::from_lookup(env).unwrap();
-        assert_eq!(c.max_age(), Duration::from_secs(60));
+        assert_eq!(c.max_age(), Some(Duration::from_secs(60)));
         assert_eq!(c.same_site(), SameSite::Strict);
         assert_eq!(
             field_of(SessionConfig::from_lookup(|_| None).unwrap_err()),
@@ -848,7 +949,7 @@ mod tests {
             ("SESSION_ABSOLUTE_MAX_AGE", "1d"),
         ]))
         .unwrap();
-        assert_eq!(c.max_age(), Duration::from_secs(1_800));
+        assert_eq!(c.max_age(), Some(Duration::from_secs(1_800)));
         assert_eq!(c.absolute_max_age(), Some(Duration::from_secs(86_400)));
         let err = SessionConfig::from_lookup(env_with(&[("SESSION_MAX_AGE", "30 minutes")]))
             .unwrap_err()
@@ -867,16 +968,71 @@ mod tests {
             toml::from_str::<SessionConfig>(&format!("secret_key = \"{SECRET}\"\n{body}"))
         };
         let c = file("max_age = \"4h\"\nabsolute_max_age = \"1d\"").unwrap();
-        assert_eq!(c.max_age(), Duration::from_secs(14_400));
+        assert_eq!(c.max_age(), Some(Duration::from_secs(14_400)));
         assert_eq!(c.absolute_max_age(), Some(Duration::from_secs(86_400)));
         assert_eq!(
             file("max_age = 60").unwrap().max_age(),
-            Duration::from_secs(60)
+            Some(Duration::from_secs(60))
         );
         let err = file("max_age = \"4 hours\"").unwrap_err().to_string();
         assert!(err.contains("max_age") && err.contains("`4h`"), "{err}");
         let err = file("max_age = -5").unwrap_err().to_string();
         assert!(err.contains("negative") && err.contains("`4h`"), "{err}");
+    }
+
+    /// Issue 16: `max_age = none` (Ravyn's `None`), the browser-session
+    /// TTL and the renewal policy, from every source.
+    #[test]
+    fn browser_sessions_and_renewal_from_every_source() {
+        let c = SessionConfig::builder(SECRET).build().unwrap();
+        assert_eq!(c.browser_session_ttl(), Duration::from_secs(14_400));
+        assert_eq!(c.renewal(), Renewal::OnUse);
+        let c = SessionConfig::builder(SECRET)
+            .browser_session()
+            .browser_session_ttl(Duration::from_secs(600))
+            .renewal(Renewal::EveryRequest)
+            .build()
+            .unwrap();
+        assert_eq!(c.max_age(), None);
+        assert_eq!(c.browser_session_ttl(), Duration::from_secs(600));
+        assert_eq!(c.renewal(), Renewal::EveryRequest);
+        let file = |body: &str| {
+            toml::from_str::<SessionConfig>(&format!("secret_key = \"{SECRET}\"\n{body}"))
+        };
+        let c = file("max_age = \"none\"\nbrowser_session_ttl = \"2h\"\nrenewal = \"every_request\"")
+            .unwrap();
+        assert_eq!(c.max_age(), None);
+        assert_eq!(c.browser_session_ttl(), Duration::from_secs(7_200));
+        assert_eq!(c.renewal(), Renewal::EveryRequest);
+        let json: SessionConfig =
+            serde_json::from_str(&format!("{{\"secret_key\": \"{SECRET}\", \"max_age\": null}}"))
+                .unwrap();
+        assert_eq!(json.max_age(), None);
+        let c = SessionConfig::from_lookup(env_with(&[
+            ("SESSION_MAX_AGE", "None"),
+            ("SESSION_BROWSER_SESSION_TTL", "30m"),
+            ("SESSION_RENEWAL", "every_request"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_age(), None);
+        assert_eq!(c.browser_session_ttl(), Duration::from_secs(1_800));
+        assert_eq!(c.renewal(), Renewal::EveryRequest);
+        for (env, field) in [
+            (
+                &[("SESSION_BROWSER_SESSION_TTL", "0")][..],
+                "browser_session_ttl",
+            ),
+            (&[("SESSION_BROWSER_SESSION_TTL", "none")], "browser_session_ttl"),
+            (&[("SESSION_RENEWAL", "always")], "renewal"),
+        ] {
+            let env: &'static [(&'static str, &'static str)] = env;
+            assert_eq!(
+                field_of(SessionConfig::from_lookup(env_with(env)).unwrap_err()),
+                field
+            );
+        }
+        assert!(file("browser_session_ttl = \"none\"").is_err());
+        assert!(file("renewal = \"sometimes\"").is_err());
     }
 
     #[test]

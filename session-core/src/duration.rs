@@ -62,6 +62,51 @@ pub(crate) fn deserialize_opt_secs<'de, D: Deserializer<'de>>(
     deserialize_secs(d).map(Some)
 }
 
+/// Like [`deserialize_secs`], where `"none"` (any letter case) or a null
+/// means no duration (`max_age = "none"`: a browser-session cookie).
+pub(crate) fn deserialize_secs_or_none<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    d.deserialize_any(SecsOrNoneVisitor)
+}
+
+struct SecsOrNoneVisitor;
+
+impl<'de> Visitor<'de> for SecsOrNoneVisitor {
+    type Value = Option<u64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a duration or \"none\": {ACCEPTED}")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        SecsVisitor.visit_u64(v).map(Some)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        SecsVisitor.visit_i64(v).map(Some)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if v.trim().eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        SecsVisitor.visit_str(v).map(Some)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
 struct SecsVisitor;
 
 impl Visitor<'_> for SecsVisitor {

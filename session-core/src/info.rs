@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::decode_value;
 use crate::record::Data;
-use crate::{Error, Record, SessionId};
+use crate::{Error, Expiry, Record, SessionId};
 
 /// One live session of a user, as listed by
 /// [`SessionStore::user_sessions`](crate::SessionStore::user_sessions).
@@ -25,6 +25,8 @@ pub struct SessionInfo {
     pub expires_at: SystemTime,
     /// The session's data, for app-supplied details such as a user agent.
     pub data: Data,
+    /// The session's own expiry choice, if any (see [`Expiry`]).
+    pub expiry: Option<Expiry>,
 }
 
 impl SessionInfo {
@@ -35,6 +37,7 @@ impl SessionInfo {
             created_at: record.created_at,
             expires_at: record.expires_at,
             data: record.data,
+            expiry: record.expiry,
         }
     }
 

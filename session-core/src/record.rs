@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::SessionId;
+use crate::{Expiry, SessionId};
 
 /// A session's key/value data. Each value is held as its MessagePack encoding,
 /// so equal values compare equal byte for byte and unchanged keys never need
@@ -32,6 +32,9 @@ pub struct Record {
     /// any. Stores that keep a per-user index file the session under it; see
     /// [`SessionStore::user_sessions`](crate::SessionStore::user_sessions).
     pub user: Option<String>,
+    /// The session's own expiry choice ("remember me"), if any; `None`
+    /// follows the configuration. Stored so that every renewal keeps it.
+    pub expiry: Option<Expiry>,
 }
 
 impl Record {
@@ -44,6 +47,7 @@ impl Record {
             expires_at: truncate_ms(expires_at),
             version: 1,
             user: None,
+            expiry: None,
         }
     }
 
@@ -68,6 +72,7 @@ impl fmt::Debug for Record {
             .field("expires_at", &self.expires_at)
             .field("version", &self.version)
             .field("user_bound", &self.user.is_some())
+            .field("expiry", &self.expiry)
             .finish()
     }
 }

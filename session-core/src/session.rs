@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::codec::{decode_value, encode_value};
 use crate::merge::{replay, Op};
 use crate::record::{truncate_ms, Data};
-use crate::{Error, Record, SessionConfig, SessionId};
+use crate::{Error, Expiry, Lifetime, Record, SessionConfig, SessionId};
 
 /// One request's view of a session.
 ///
@@ -43,6 +43,11 @@ pub struct SessionState {
     user: Option<String>,
     /// `set_user` was called: this request's binding wins on rebase.
     user_set: bool,
+    /// The session's own expiry choice; `None` follows the configuration.
+    expiry: Option<Expiry>,
+    /// `set_expiry` changed the choice: this request's choice wins on
+    /// rebase, and the next write renews the expiry and the cookie.
+    expiry_set: bool,
     max_size: usize,
 }
 
@@ -79,6 +84,8 @@ pub struct Commit {
     pub write: Write,
     /// The cookie to send.
     pub cookie: CookieAction,
+    /// The session's lifetime: whether a cookie sent carries `Max-Age`.
+    pub lifetime: Lifetime,
 }
 
 impl SessionState {
@@ -96,6 +103,8 @@ impl SessionState {
             ops: Vec::new(),
             user: None,
             user_set: false,
+            expiry: None,
+            expiry_set: false,
             max_size,
         }
     }
@@ -113,6 +122,8 @@ impl SessionState {
             ops: Vec::new(),
             user: record.user,
             user_set: false,
+            expiry: record.expiry,
+            expiry_set: false,
             max_size,
         }
     }
@@ -222,6 +233,48 @@ impl SessionState {
         self.cycle_id();
         self.clear();
         self.user = None;
+        self.expiry = None;
+    }
+
+    /// Chooses how this session expires ("remember me"), or `None` to
+    /// follow the configuration. The choice is stored with the record:
+    /// every later renewal keeps it, and it survives
+    /// [`cycle_id`](Self::cycle_id). A new choice renews the expiry and the
+    /// cookie at once (still capped by `absolute_max_age`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::{Expiry, SessionState};
+    ///
+    /// let mut s = SessionState::new(1024);
+    /// s.set_expiry(Some(Expiry::Persistent(Duration::from_secs(30 * 86_400))))?;
+    /// assert!(s.set_expiry(Some(Expiry::Persistent(Duration::ZERO))).is_err());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming `expiry` for a persistent lifetime outside
+    /// 1 s to 400 days; the session is then left as it was.
+    pub fn set_expiry(&mut self, expiry: Option<Expiry>) -> Result<(), Error> {
+        let expiry = expiry.map(Expiry::validate).transpose()?;
+        if self.expiry != expiry {
+            self.expiry = expiry;
+            self.changed = true;
+            self.expiry_set = true;
+        }
+        Ok(())
+    }
+
+    /// The session's own expiry choice; `None` when it follows the
+    /// configuration.
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.expiry
+    }
+
+    /// When the stored record was created (or last cycled), if it is stored.
+    pub fn created_at(&self) -> Option<SystemTime> {
+        self.created_at.filter(|_| self.id.is_some())
     }
 
     /// Binds the session to a user identity (at login), or unbinds it
@@ -314,6 +367,9 @@ impl SessionState {
         if !self.user_set {
             self.user = fresh.user;
         }
+        if !self.expiry_set {
+            self.expiry = fresh.expiry;
+        }
         self.version = fresh.version;
         self.created_at = Some(fresh.created_at);
         self.expires_at = Some(fresh.expires_at);
@@ -362,10 +418,12 @@ impl SessionState {
         let data = || if copy { self.data.clone() } else { Data::new() };
         let mut delete = self.retired.clone();
         let created_at = self.created_at.unwrap_or_else(|| truncate_ms(now));
-        let expires_at = next_expiry(config, created_at, now);
+        let lifetime = Lifetime::of(config, self.expiry);
+        let expires_at = lifetime.next_expiry(config, created_at, now);
+        let needs_renewal = |current| lifetime.needs_renewal(config, current, expires_at, now);
         let (write, cookie) = match &self.id {
             _ if !self.changed => match (&self.id, self.expires_at) {
-                (Some(id), Some(current)) if needs_renewal(config, current, expires_at, now) => {
+                (Some(id), Some(current)) if needs_renewal(current) => {
                     (Write::Touch(id.clone(), expires_at), CookieAction::Set)
                 }
                 _ => (Write::None, CookieAction::Keep),
@@ -386,8 +444,9 @@ impl SessionState {
                 // A write renews the expiry by the same rule as a read, so an
                 // active session rewrites neither its expiry (index entries,
                 // on SQL) nor its cookie on every request.
+                // A new expiry choice renews at once.
                 let (expires_at, cookie) = match self.expires_at {
-                    Some(current) if !needs_renewal(config, current, expires_at, now) => {
+                    Some(current) if !self.expiry_set && !needs_renewal(current) => {
                         (current, CookieAction::Keep)
                     }
                     _ => (expires_at, CookieAction::Set),
@@ -400,6 +459,7 @@ impl SessionState {
                         expires_at,
                         version: self.version + 1,
                         user: self.user.clone(),
+                        expiry: self.expiry,
                     }),
                     cookie,
                 )
@@ -412,6 +472,7 @@ impl SessionState {
                     expires_at,
                     version: 1,
                     user: self.user.clone(),
+                    expiry: self.expiry,
                 }),
                 CookieAction::Set,
             ),
@@ -420,20 +481,16 @@ impl SessionState {
             delete,
             write,
             cookie,
+            lifetime,
         }
     }
 }
 
-/// The expiry a write at `now` gives: `now + max_age`, capped by
-/// `created_at + absolute_max_age`. Cookie `Max-Age` and store TTL both come
-/// from this one instant.
+/// The expiry a write at `now` gives a session following the
+/// configuration: `now` plus its idle lifetime, capped by `created_at +
+/// absolute_max_age` (see [`Lifetime::next_expiry`]).
 pub fn next_expiry(config: &SessionConfig, created_at: SystemTime, now: SystemTime) -> SystemTime {
-    let idle = now + config.max_age();
-    let expiry = match config.absolute_max_age() {
-        Some(cap) => idle.min(created_at + cap),
-        None => idle,
-    };
-    truncate_ms(expiry)
+    Lifetime::of(config, None).next_expiry(config, created_at, now)
 }
 
 /// The cookie `Max-Age` for a record expiring at `expires_at`, in whole
@@ -443,16 +500,6 @@ pub fn max_age_at(expires_at: SystemTime, now: SystemTime) -> u64 {
     (left + Duration::from_millis(500)).as_secs()
 }
 
-fn needs_renewal(
-    config: &SessionConfig,
-    current: SystemTime,
-    next: SystemTime,
-    now: SystemTime,
-) -> bool {
-    let left = current.duration_since(now).unwrap_or(Duration::ZERO);
-    let renew_below = config.max_age().mul_f64(1.0 - config.refresh_after());
-    left < renew_below && next > current
-}
 
 #[cfg(test)]
 mod tests {
@@ -559,6 +606,7 @@ mod tests {
             expires_at: SystemTime::now() + Duration::from_secs(100),
             version: 2,
             user: None,
+            expiry: None,
         };
         s.rebase(fresh).unwrap();
         assert_eq!(
@@ -705,6 +753,79 @@ mod tests {
         assert_eq!(fresh.commit(&config(), now).write, Write::None);
         let old = stored(&[("k", 1)], Duration::from_secs(70));
         assert!(matches!(old.commit(&config(), now).write, Write::Touch(..)));
+    }
+
+    /// Issue 16: the choice is written with the record, survives
+    /// `cycle_id`, renews at once, and sets the renewal window.
+    #[test]
+    fn a_sessions_own_expiry_is_stored_kept_and_capped() {
+        let config = capped();
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let mut s = stored(&[("k", 1)], Duration::from_secs(90));
+        s.set_expiry(Some(Expiry::Persistent(day))).unwrap();
+        s.cycle_id(); // login
+        let c = s.commit(&config, now);
+        let Write::Create(r) = &c.write else {
+            panic!("{:?}", c.write)
+        };
+        assert_eq!(r.expiry, Some(Expiry::Persistent(day)));
+        assert!(c.lifetime.persistent);
+        // The cap (150 s from login) wins over the day.
+        assert_eq!(r.expires_at, truncate_ms(now + Duration::from_secs(150)));
+        // Reloaded: the window is a quarter of the day, not of max_age.
+        let uncapped = config_with(|b| b);
+        let mut fresh = r.clone();
+        fresh.expires_at = truncate_ms(now + day.mul_f64(0.9));
+        let mut again = SessionState::from_record(fresh, 1024);
+        assert_eq!(again.commit(&uncapped, now).write, Write::None);
+        let mut record = r.clone();
+        record.expires_at = truncate_ms(now + day.mul_f64(0.7));
+        let old = SessionState::from_record(record.clone(), 1024);
+        match old.commit(&uncapped, now).write {
+            Write::Touch(_, at) => assert_eq!(at, truncate_ms(now + day)),
+            other => panic!("{other:?}"),
+        }
+        // A changed choice renews at once, even inside the window.
+        again.set_expiry(Some(Expiry::BrowserSession)).unwrap();
+        let c = again.commit(&uncapped, now);
+        assert!(!c.lifetime.persistent);
+        assert_eq!(c.cookie, CookieAction::Set);
+        assert!(
+            matches!(c.write, Write::Save(ref r) if r.expires_at == truncate_ms(now + Duration::from_secs(14_400)) && r.expiry == Some(Expiry::BrowserSession))
+        );
+        // An equal choice is no change; a bad one is refused.
+        let mut same = SessionState::from_record(record, 1024);
+        same.set_expiry(Some(Expiry::Persistent(day))).unwrap();
+        assert!(!same.is_changed());
+        assert!(same
+            .set_expiry(Some(Expiry::Persistent(Duration::ZERO)))
+            .is_err());
+        assert_eq!(same.expiry(), Some(Expiry::Persistent(day)));
+    }
+
+    /// Issue 16: with `max_age = none`, the default session gets a
+    /// browser-session cookie and a record living `browser_session_ttl`.
+    #[test]
+    fn browser_sessions_expire_server_side_after_their_ttl() {
+        let config = config_with(|b| {
+            b.browser_session()
+                .browser_session_ttl(Duration::from_secs(40))
+        });
+        let now = SystemTime::now();
+        let mut s = SessionState::new(1024);
+        s.insert("k", &1u64).unwrap();
+        let c = s.commit(&config, now);
+        assert!(!c.lifetime.persistent);
+        assert!(
+            matches!(c.write, Write::Create(ref r) if r.expires_at == truncate_ms(now + Duration::from_secs(40)) && r.expiry.is_none())
+        );
+    }
+
+    fn config_with(f: impl FnOnce(crate::SessionConfigBuilder) -> crate::SessionConfigBuilder) -> SessionConfig {
+        f(SessionConfig::builder("0123456789abcdef0123456789abcdef"))
+            .build()
+            .unwrap()
     }
 
     #[test]

@@ -205,6 +205,7 @@ impl RedisStore {
                     created_at: record.created_at,
                     expires_at: record.expires_at,
                     data: record.data,
+                    expiry: record.expiry,
                 });
             }
             // Expired by the app's clock but still in Redis: not listed, and
