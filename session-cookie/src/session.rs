@@ -8,7 +8,8 @@ use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 use session_core::{
-    Error as CoreError, Expiry, Lifetime, SessionId, SessionInfo, SessionState, SessionStore, Verified,
+    Error as CoreError, Expiry, Lifetime, SessionId, SessionInfo, SessionState, SessionStore,
+    Verified,
 };
 use tokio::sync::OnceCell;
 

@@ -999,14 +999,16 @@ mod tests {
         let file = |body: &str| {
             toml::from_str::<SessionConfig>(&format!("secret_key = \"{SECRET}\"\n{body}"))
         };
-        let c = file("max_age = \"none\"\nbrowser_session_ttl = \"2h\"\nrenewal = \"every_request\"")
-            .unwrap();
+        let c =
+            file("max_age = \"none\"\nbrowser_session_ttl = \"2h\"\nrenewal = \"every_request\"")
+                .unwrap();
         assert_eq!(c.max_age(), None);
         assert_eq!(c.browser_session_ttl(), Duration::from_secs(7_200));
         assert_eq!(c.renewal(), Renewal::EveryRequest);
-        let json: SessionConfig =
-            serde_json::from_str(&format!("{{\"secret_key\": \"{SECRET}\", \"max_age\": null}}"))
-                .unwrap();
+        let json: SessionConfig = serde_json::from_str(&format!(
+            "{{\"secret_key\": \"{SECRET}\", \"max_age\": null}}"
+        ))
+        .unwrap();
         assert_eq!(json.max_age(), None);
         let c = SessionConfig::from_lookup(env_with(&[
             ("SESSION_MAX_AGE", "None"),
@@ -1022,7 +1024,10 @@ mod tests {
                 &[("SESSION_BROWSER_SESSION_TTL", "0")][..],
                 "browser_session_ttl",
             ),
-            (&[("SESSION_BROWSER_SESSION_TTL", "none")], "browser_session_ttl"),
+            (
+                &[("SESSION_BROWSER_SESSION_TTL", "none")],
+                "browser_session_ttl",
+            ),
             (&[("SESSION_RENEWAL", "always")], "renewal"),
         ] {
             let env: &'static [(&'static str, &'static str)] = env;

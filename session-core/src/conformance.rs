@@ -236,7 +236,8 @@ macro_rules! store_conformance {
             delete_expired_keeps_live_records, ten_thousand_sessions,
             user_index_or_declared_unsupported, user_survives_load_and_save,
             touch_never_revives_an_expired_record, delete_expired_keeps_short_lived_records,
-            user_index_keeps_sessions_saved_without_a_user_change);
+            user_index_keeps_sessions_saved_without_a_user_change,
+            expiry_survives_load_and_save);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -277,6 +278,7 @@ where
     ten_thousand_sessions(&Arc::new(factory().await)).await;
     user_index_or_declared_unsupported(&Arc::new(factory().await)).await;
     user_survives_load_and_save(&Arc::new(factory().await)).await;
+    expiry_survives_load_and_save(&Arc::new(factory().await)).await;
     touch_never_revives_an_expired_record(&Arc::new(factory().await)).await;
     delete_expired_keeps_short_lived_records(&Arc::new(factory().await)).await;
     user_index_keeps_sessions_saved_without_a_user_change(&Arc::new(factory().await)).await;
@@ -944,6 +946,49 @@ pub async fn user_survives_load_and_save<S: SessionStore>(store: &Arc<S>) {
             "load dropped or changed Record::user after a save (version {version})"
         );
     }
+}
+
+/// `load` returns a session's own [`Expiry`](crate::Expiry) (issue 16),
+/// after `create`, after a `save` that changes or removes it, and after a
+/// `touch`.
+pub async fn expiry_survives_load_and_save<S: SessionStore>(store: &Arc<S>) {
+    use crate::Expiry;
+    let remembered = Expiry::Persistent(Duration::from_secs(30 * 86_400));
+    let record = Record {
+        expiry: Some(remembered),
+        ..record_with(1, LONG)
+    };
+    store.create(&record).await.expect("create");
+    assert_eq!(
+        must_load(store, &record.id, "created").await.expiry,
+        Some(remembered),
+        "load dropped or changed Record::expiry after create"
+    );
+    let mut next = record.clone();
+    for (version, expiry) in [
+        (2, Some(Expiry::BrowserSession)),
+        (3, Some(remembered)),
+        (4, None),
+        (5, Some(Expiry::BrowserSession)),
+    ] {
+        next.version = version;
+        next.expiry = expiry;
+        store.save(&next).await.expect("save");
+        let loaded = must_load(store, &record.id, "after save").await;
+        assert_eq!(
+            loaded.expiry, expiry,
+            "load dropped or changed Record::expiry after a save (version {version})"
+        );
+    }
+    store
+        .touch(&record.id, truncate_ms(SystemTime::now() + LONG * 2))
+        .await
+        .expect("touch");
+    assert_eq!(
+        must_load(store, &record.id, "after touch").await.expiry,
+        Some(Expiry::BrowserSession),
+        "touch changed Record::expiry"
+    );
 }
 
 /// `touch` of a record that expired but may not be swept yet reports

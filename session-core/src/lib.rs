@@ -39,7 +39,9 @@ mod store;
 pub mod conformance;
 
 pub use async_trait::async_trait;
-pub use config::{Renewal, SameSite, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE};
+pub use config::{
+    Renewal, SameSite, SessionConfig, SessionConfigBuilder, MAX_COOKIE_NAME_LEN, MAX_MAX_AGE,
+};
 pub use error::{error_chain, BoxError, Error, Result};
 pub use expiry::{Expiry, Lifetime};
 pub use id::{SessionId, ID_BYTES, ID_WIRE_LEN};

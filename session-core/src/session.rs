@@ -500,7 +500,6 @@ pub fn max_age_at(expires_at: SystemTime, now: SystemTime) -> u64 {
     (left + Duration::from_millis(500)).as_secs()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,7 +821,9 @@ mod tests {
         );
     }
 
-    fn config_with(f: impl FnOnce(crate::SessionConfigBuilder) -> crate::SessionConfigBuilder) -> SessionConfig {
+    fn config_with(
+        f: impl FnOnce(crate::SessionConfigBuilder) -> crate::SessionConfigBuilder,
+    ) -> SessionConfig {
         f(SessionConfig::builder("0123456789abcdef0123456789abcdef"))
             .build()
             .unwrap()

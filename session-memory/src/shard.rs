@@ -96,6 +96,7 @@ impl Shard {
         // make_room never evicts the record it makes room for.
         let current = self.records.get_mut(&record.id).ok_or(Error::Vanished)?;
         copy_data(&mut current.data, &record.data);
+        current.expiry = record.expiry;
         current.version = record.version;
         if current.user != record.user {
             w.books.unindex(current.user.as_deref(), &record.id);

@@ -9,6 +9,7 @@ mod app;
 pub mod browser;
 mod counting;
 pub mod damage;
+pub mod expiry_suite;
 pub mod servers;
 pub mod suite;
 

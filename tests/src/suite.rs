@@ -33,6 +33,7 @@ macro_rules! http_suite {
             sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
             forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
             new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session);
+        $crate::expiry_suite!($factory);
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -334,12 +335,14 @@ pub async fn reads_renew_at_most_once_per_window(store: Arc<dyn SessionStore>) {
         config(|b| b.max_age(Duration::from_secs(4)).refresh_after(0.25)),
     )
     .await;
-    app.login().await;
-    let r = app.get("/profile").await;
+    // An anonymous session: it follows max_age (a login would choose a
+    // browser-session cookie, see the expiry suite).
+    assert_eq!(app.post("/keys/a").await.status(), StatusCode::OK);
+    let r = app.get("/keys").await;
     assert!(set_cookies(r.headers()).is_empty());
     assert_eq!(app.store.calls().touch, 0);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let r = app.get("/profile").await;
+    let r = app.get("/keys").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         app.store.calls().touch,
@@ -347,7 +350,7 @@ pub async fn reads_renew_at_most_once_per_window(store: Arc<dyn SessionStore>) {
         "a read after the window must renew"
     );
     assert!(set_cookies(r.headers())[0].contains("Max-Age=4"));
-    let r = app.get("/profile").await;
+    let r = app.get("/keys").await;
     assert!(set_cookies(r.headers()).is_empty());
     assert_eq!(
         app.store.calls().touch,
@@ -357,7 +360,8 @@ pub async fn reads_renew_at_most_once_per_window(store: Arc<dyn SessionStore>) {
     // Renewal keeps an active session alive past its first max_age.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
-        assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+        let keys: Vec<String> = app.get("/keys").await.json().await.unwrap();
+        assert_eq!(keys, ["a"], "the session ended while in use");
     }
 }
 
@@ -371,7 +375,9 @@ pub async fn absolute_lifetime_caps_renewal(store: Arc<dyn SessionStore>) {
         }),
     )
     .await;
-    let r = app.login().await;
+    // An anonymous session, which follows max_age (logins: see the expiry
+    // suite).
+    let r = app.bare.get(app.at("/visits")).send().await.unwrap();
     let set = &set_cookies(r.headers())[0];
     assert!(
         set.contains("Max-Age=2"),
@@ -379,15 +385,11 @@ pub async fn absolute_lifetime_caps_renewal(store: Arc<dyn SessionStore>) {
     );
     let card = cookie_value(r.headers()).unwrap();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    assert_eq!(
-        app.get_with("/visits", &card).await.status(),
-        StatusCode::OK
-    );
+    let r = app.get_with("/visits", &card).await;
+    assert_eq!(json(r).await["visits"], 2);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        app.get_with("/profile", &card).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let r = app.get_with("/visits", &card).await;
+    assert_eq!(json(r).await["visits"], 1, "alive past the cap");
 }
 
 /// A store that is down answers 503, never a success that did not happen.
@@ -752,7 +754,11 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
     let indexed = store.indexes_users();
     let app = TestApp::hotel(
         store,
-        config(|b| b.max_age(Duration::from_secs(1)).refresh_after(1.0)),
+        config(|b| {
+            b.max_age(Duration::from_secs(1))
+                .browser_session_ttl(Duration::from_secs(1))
+                .refresh_after(1.0)
+        }),
     )
     .await;
     // Logged out elsewhere: the copied card is dead.
@@ -786,7 +792,7 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
         app.assert_clears(&revoked, get, profile, StatusCode::UNAUTHORIZED)
             .await;
     }
-    // Expired (max_age 1 s).
+    // Expired (browser_session_ttl 1 s: logins choose a browser session).
     let card = app.login_card().await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let (get, profile) = (reqwest::Method::GET, "/profile");
@@ -800,7 +806,10 @@ pub async fn gone_cards_are_cleared_once_loaded(store: Arc<dyn SessionStore>) {
     // Ended between the load and its renewal (the touch finds it gone).
     let renewing = TestApp::hotel(
         Arc::clone(app.store.inner()),
-        config(|b| b.max_age(Duration::from_secs(10)).refresh_after(0.001)),
+        config(|b| {
+            b.browser_session_ttl(Duration::from_secs(10))
+                .refresh_after(0.001)
+        }),
     )
     .await;
     let card = renewing.login_card().await;

@@ -17,16 +17,13 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 use session_cookie::{MemoryStore, SessionConfig, SessionStore};
 use session_tests::browser::Chromedriver;
-use session_tests::hotel::{DEMO_EMAIL, DEMO_PASSWORD};
+use session_tests::hotel::{DEMO_EMAIL, DEMO_PASSWORD, REMEMBER_FOR};
 use session_tests::{TestApp, SECRET};
 
 /// Bound on one backend's whole run: a hung browser fails, never hangs.
 const TEST_BOUND: Duration = Duration::from_secs(240);
 /// Bound on one wait for the page to reach a state.
 const WAIT: Duration = Duration::from_secs(20);
-/// The configured lifetime, not the 4 h default, so the check sees it come
-/// from the configuration.
-const MAX_AGE: Duration = Duration::from_secs(5_400);
 
 /// One browser run at a time: two Chromiums at once are plenty on 2 cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -73,7 +70,6 @@ async fn page_is_static_html() {
 async fn run(store: Arc<dyn SessionStore>, screenshot: Option<PathBuf>) {
     let _one = ONE_AT_A_TIME.lock().await;
     let config = SessionConfig::builder(SECRET)
-        .max_age(MAX_AGE)
         .build()
         .expect("valid test config");
     let app = TestApp::hotel(store, config.clone()).await;
@@ -96,7 +92,7 @@ async fn scenario(
 
     // A wrong password: the form says so, and the jar stays empty.
     let a = Page::open(driver, app).await;
-    a.submit_login("not-the-password").await;
+    a.submit_login("not-the-password", false).await;
     let error = a.wait_for("#login-error:not([hidden])").await;
     let error = error.text().await.expect("text");
     assert_eq!(error, "Invalid credentials", "the form shows why");
@@ -106,10 +102,9 @@ async fn scenario(
     );
     assert!(a.visible("#login-form").await, "the form stays");
 
-    // Log in through the form; the card in the jar is what the config says.
-    let before = unix_now();
-    a.log_in().await;
-    let after = unix_now() + 1;
+    // Log in through the form, "remember me" left unticked: the card in the
+    // jar is what the config says, and ends with the browser.
+    a.log_in(false).await;
     let card = a
         .cookie(name)
         .await
@@ -122,16 +117,10 @@ async fn scenario(
     assert_eq!(card.same_site(), Some(SameSite::Lax), "SameSite=Lax");
     assert_eq!(card.path(), Some("/"), "Path=/");
     assert_ne!(card.secure(), Some(true), "no Secure without https_only");
-    let expiry = card
-        .expires_datetime()
-        .expect("a persistent cookie (Max-Age), not one that ends with the browser")
-        .unix_timestamp();
-    let max_age = i64::try_from(config.max_age().as_secs()).expect("max_age fits");
-    assert!(
-        (before + max_age - 1..=after + max_age).contains(&expiry),
-        "the cookie expires at {expiry}, not now + max_age ({max_age} s) = {}..={}",
-        before + max_age,
-        after + max_age
+    assert_eq!(
+        card.expires_datetime(),
+        None,
+        "without \"remember me\" the cookie ends with the browser"
     );
     let readable = a.script("return document.cookie").await;
     let readable = readable.as_str().expect("document.cookie is a string");
@@ -153,8 +142,22 @@ async fn scenario(
         b.cookie(name).await.is_none(),
         "the second browser starts with an empty jar"
     );
-    b.log_in().await;
+    // It ticks "remember me": a persistent cookie for REMEMBER_FOR.
+    let before = unix_now();
+    b.log_in(true).await;
+    let after = unix_now() + 1;
     let b_card = b.cookie(name).await.expect("the second browser's card");
+    let expiry = b_card
+        .expires_datetime()
+        .expect("\"remember me\" gives a persistent cookie (Max-Age)")
+        .unix_timestamp();
+    let remember = i64::try_from(REMEMBER_FOR.as_secs()).expect("fits");
+    assert!(
+        (before + remember - 1..=after + remember).contains(&expiry),
+        "the remembered cookie expires at {expiry}, not now + {remember} s = {}..={}",
+        before + remember,
+        after + remember
+    );
     assert_ne!(
         b_card.value(),
         card.value(),
@@ -204,7 +207,7 @@ async fn scenario(
 
     // A sibling cookie with a non-ASCII value, set by page script, must not
     // hide the session (browsers send it as UTF-8 bytes).
-    a.log_in().await;
+    a.log_in(false).await;
     let readable = a
         .script("document.cookie = 'pref=Zürich; path=/; SameSite=Lax'; return document.cookie")
         .await;
@@ -290,14 +293,16 @@ impl Page {
     }
 
     /// Logs in as the demo guest by typing into the form, as a person would.
-    async fn log_in(&self) {
-        self.submit_login(DEMO_PASSWORD).await;
+    /// Ticks "remember me" first when `remember`.
+    async fn log_in(&self, remember: bool) {
+        self.submit_login(DEMO_PASSWORD, remember).await;
         self.wait_state("in").await;
         assert_eq!(self.text("#user-email").await, DEMO_EMAIL);
     }
 
     /// Types the demo email and `password` into the shown form and submits it.
-    async fn submit_login(&self, password: &str) {
+    /// Ticks "remember me" when `remember`.
+    async fn submit_login(&self, password: &str, remember: bool) {
         assert_eq!(self.settle().await, "out", "the login form shows");
         let demo = self.text("#demo").await;
         assert!(
@@ -308,6 +313,12 @@ impl Page {
             let input = self.wait_for(field).await;
             input.clear().await.expect("clear");
             input.send_keys(value).await.expect("type");
+        }
+        let ticked = self
+            .script("return document.getElementById('remember').checked")
+            .await;
+        if ticked.as_bool() != Some(remember) {
+            self.click("#remember").await;
         }
         self.click("#login-submit").await;
     }

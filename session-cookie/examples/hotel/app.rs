@@ -7,7 +7,7 @@
 #![allow(unreachable_pub)]
 
 use std::sync::{Arc, LazyLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::header::USER_AGENT;
@@ -17,18 +17,25 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use session_cookie::{Session, SessionConfig, SessionLayer, SessionStore};
+use session_cookie::{Expiry, Session, SessionConfig, SessionLayer, SessionStore};
 
 /// The demo account.
 pub const DEMO_EMAIL: &str = "guest@example.com";
 /// The demo account's password.
 pub const DEMO_PASSWORD: &str = "guest";
 const DEMO_USER_ID: u64 = 1;
+/// How long a login with `"remember": true` lasts without use: a persistent
+/// cookie with this `Max-Age`, renewed like any other (and still capped by
+/// `absolute_max_age`).
+pub const REMEMBER_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Deserialize)]
 struct Credentials {
     email: String,
     password: String,
+    /// "Remember me": a persistent cookie instead of a browser-session one.
+    #[serde(default)]
+    remember: bool,
 }
 
 type Reply = Result<Response, session_cookie::Error>;
@@ -59,6 +66,14 @@ async fn login(
     }
     // A new key card at login (no session fixation); existing data is kept.
     session.cycle_id();
+    // "Remember me": a cookie that outlives the browser, for REMEMBER_FOR
+    // without use; otherwise one the browser drops when it closes (the
+    // record still ends after `browser_session_ttl` without use).
+    session.set_expiry(Some(if creds.remember {
+        Expiry::Persistent(REMEMBER_FOR)
+    } else {
+        Expiry::BrowserSession
+    }))?;
     session.set_user(Some(&DEMO_USER_ID.to_string()));
     session.insert("user_id", &DEMO_USER_ID)?;
     session.insert("email", &creds.email)?;
