@@ -80,6 +80,7 @@ async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), BoxError> {
     );
     println!("open {url}/ in a browser, or try:");
     println!("  curl -i -c jar -b jar -H 'content-type: application/json' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' {url}/login", app::DEMO_EMAIL, app::DEMO_PASSWORD);
+    println!("  curl -i -c jar -b jar -H 'content-type: application/json' -d '{{\"email\":\"{}\",\"password\":\"{}\",\"remember\":true}}' {url}/login   # a 30-day cookie", app::DEMO_EMAIL, app::DEMO_PASSWORD);
     println!("  curl -i -b jar {url}/profile");
     println!("  curl -i -c jar -b jar {url}/visits");
     println!("  curl -i -b jar {url}/sessions");
