@@ -40,9 +40,7 @@ async fn logged_in(layer: &SessionLayer) -> String {
         session.insert("user_id", &42u64).expect("insert");
         Ok(Response::new("in".into()))
     }
-    let svc = ServiceBuilder::new()
-        .layer(layer.clone())
-        .service_fn(write);
+    let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(write);
     let r = svc.oneshot(Request::new(String::new())).await.unwrap();
     let set = r.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()

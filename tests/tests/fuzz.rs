@@ -311,11 +311,13 @@ fn record() -> impl Strategy<Value = Record> {
         proptest::option::of(".{0,24}"),
         any::<u64>(),
         0u64..(1 << 45),
+        proptest::option::of(0u64..(400 * 86_400)),
     )
         .prop_map(
-            |(data, user, version, expires_ms): (Data, _, _, _)| Record {
+            |(data, user, version, expires_ms, expiry): (Data, _, _, _, Option<u64>)| Record {
                 user,
                 version,
+                expiry: expiry.map(session_core::Expiry::from_code),
                 ..Record::new(
                     SessionId::generate(),
                     data,
@@ -376,7 +378,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     ]
 }
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "secret_key",
     "fallback_secret_keys",
     "session_cookie",
@@ -389,6 +391,8 @@ const FIELDS: [&str; 13] = [
     "absolute_max_age",
     "refresh_after",
     "max_data_size",
+    "browser_session_ttl",
+    "renewal",
     "unknown",
 ];
 
@@ -400,7 +404,7 @@ fn settings() -> impl Strategy<Value = std::collections::BTreeMap<String, serde_
             ".{0,10}"
         ],
         json_value(),
-        0..14,
+        0..16,
     )
 }
 
