@@ -61,8 +61,7 @@ fn per_request(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_without_session_extractor");
     let plain = ServiceBuilder::new().service_fn(health);
     group.bench_function("no_layer", |b| {
-        b.to_async(&rt)
-            .iter(|| plain.clone().oneshot(request("session=x")));
+        b.to_async(&rt).iter(|| plain.oneshot(request("session=x")));
     });
     for (name, renewal) in [
         ("on_use", Renewal::OnUse),
