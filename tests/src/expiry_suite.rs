@@ -1,6 +1,7 @@
 //! The expiry model over HTTP (issue 16): browser-session cookies,
 //! per-session expiry ("remember me") and renewal on every request. Every
-//! backend runs it through [`http_suite!`](crate::http_suite).
+//! backend runs it through [`http_suite!`](crate::http_suite), which lists
+//! these tests.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,27 +15,6 @@ use session_cookie::{Renewal, Session, SessionConfig, SessionConfigBuilder, Sess
 
 use crate::damage::id_of;
 use crate::{cookie_value, set_cookies, TestApp, SECRET};
-
-/// Expands to one `#[tokio::test]` per expiry rule; see
-/// [`http_suite!`](crate::http_suite).
-#[macro_export]
-macro_rules! expiry_suite {
-    ($factory:expr) => {
-        $crate::expiry_suite!(@tests $factory;
-            browser_session_cookie_has_no_expiry_but_its_record_does,
-            remembered_session_keeps_its_lifetime_across_renewals_and_cycles,
-            absolute_cap_holds_for_both_kinds, every_request_renews_without_extracting);
-    };
-    (@tests $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store: ::std::sync::Arc<dyn ::session_cookie::SessionStore> = $factory.await;
-                $crate::expiry_suite::$name(store).await;
-            }
-        )*
-    };
-}
 
 /// Routes the expiry suite adds: `POST /expiry/{browser|default|SECONDS}`
 /// chooses the session's expiry (storing a key, so that a new session is

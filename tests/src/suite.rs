@@ -15,12 +15,13 @@ use session_cookie::{Session, SessionConfig, SessionConfigBuilder, SessionStore}
 
 use crate::{cookie_value, is_removal, set_cookies, TestApp, SECRET};
 
-/// Expands to one `#[tokio::test]` per HTTP rule, each on a fresh store from
+/// Expands to one `#[tokio::test]` per HTTP rule (this module's and
+/// [`expiry_suite`](crate::expiry_suite)'s), each on a fresh store from
 /// `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
 #[macro_export]
 macro_rules! http_suite {
     ($factory:expr) => {
-        $crate::http_suite!(@tests $factory;
+        $crate::http_suite!(@tests suite $factory;
             login_profile_logout_replay, lazy_handler_costs_no_store_call,
             unchanged_session_writes_nothing, first_write_creates_later_writes_save,
             cookie_attributes_follow_config, clear_deletes_and_removes_cookie,
@@ -33,14 +34,18 @@ macro_rules! http_suite {
             sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
             forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
             new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session);
-        $crate::expiry_suite!($factory);
+        // Issue 16: the expiry model (see `expiry_suite`).
+        $crate::http_suite!(@tests expiry_suite $factory;
+            browser_session_cookie_has_no_expiry_but_its_record_does,
+            remembered_session_keeps_its_lifetime_across_renewals_and_cycles,
+            absolute_cap_holds_for_both_kinds, every_request_renews_without_extracting);
     };
-    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+    (@tests $module:ident $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let store: ::std::sync::Arc<dyn ::session_cookie::SessionStore> = $factory.await;
-                $crate::suite::$name(store).await;
+                $crate::$module::$name(store).await;
             }
         )*
     };
