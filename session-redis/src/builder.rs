@@ -4,7 +4,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
 use session_core::Error;
 
@@ -44,6 +43,10 @@ pub struct RedisStoreBuilder {
     prefix: String,
     connection_timeout: Duration,
     command_timeout: Duration,
+    /// The CA bundle and client certificate for `rediss://`, if any was
+    /// given (its `Debug` redacts both).
+    #[cfg(feature = "tls")]
+    pub(crate) certificates: Option<redis::TlsCertificates>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -60,6 +63,8 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            #[cfg(feature = "tls")]
+            certificates: None,
         }
     }
 
@@ -143,7 +148,7 @@ impl RedisStoreBuilder {
     /// connecting takes longer than the connection timeout.
     pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
         self.check()?;
-        let client = open_client(url)?;
+        let client = self.open_client(url)?;
         let manager = self
             .connecting(
                 shown(client.get_connection_info()),
@@ -170,7 +175,7 @@ impl RedisStoreBuilder {
                 "call it inside a Tokio runtime (the connection runs on it)",
             ));
         }
-        let client = open_client(url)?;
+        let client = self.open_client(url)?;
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
             .map_err(|e| Error::config("redis_url", e.to_string()))?;
         Ok(self.store(Conn::Standalone(manager)))
@@ -196,7 +201,7 @@ impl RedisStoreBuilder {
             .into_iter()
             .map(IntoConnectionInfo::into_connection_info)
             .collect::<RedisResult<Vec<_>>>()
-            .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
+            .map_err(crate::tls::url_error)?;
         if nodes.is_empty() {
             return Err(Error::config(
                 "redis_cluster_urls",
@@ -204,7 +209,7 @@ impl RedisStoreBuilder {
             ));
         }
         let seeds = nodes.iter().map(shown).collect::<Vec<_>>().join(", ");
-        let client = ClusterClientBuilder::new(nodes)
+        let client = crate::tls::cluster_client(&self, nodes)?
             .connection_timeout(self.connection_timeout)
             .response_timeout(self.command_timeout)
             .build()
@@ -216,6 +221,12 @@ impl RedisStoreBuilder {
     }
 }
 
-fn open_client(url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
-    redis::Client::open(url).map_err(|e| Error::config("redis_url", e.to_string()))
+impl RedisStoreBuilder {
+    /// The driver client for `url`, with the TLS settings.
+    fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
+        let info = url
+            .into_connection_info()
+            .map_err(crate::tls::url_error)?;
+        crate::tls::client(self, info)
+    }
 }

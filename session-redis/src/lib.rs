@@ -286,6 +286,7 @@ mod error;
 mod index;
 mod scripts;
 mod store;
+mod tls;
 
 use std::time::Duration;
 

@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod pki;
+
 use std::io::Read as _;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -136,12 +138,15 @@ const WATCHDOG: &str = r#"
 dir="$1"; mode="$2"; shift 2
 pids=""
 for port in "$@"; do
-  if [ "$mode" = cluster ]; then
-    set -- --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf"
-  else
-    set --
-  fi
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+  case "$mode" in
+    cluster) set -- --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" ;;
+    tls|mtls)
+      auth=no; [ "$mode" = mtls ] && auth=yes
+      set -- --port 0 --tls-port "$port" --tls-cert-file "$dir/server.pem" \
+        --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients "$auth" ;;
+    *) set -- --port "$port" ;;
+  esac
+  redis-server --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$dir" --logfile "$dir/redis-$port.log" "$@" </dev/null &
   pids="$pids $!"
 done
@@ -179,8 +184,31 @@ impl RedisProcs {
             .collect()
     }
 
-    fn spawn(mode: &str, ports: Vec<u16>) -> Self {
+    /// One `redis-server` serving only TLS on a free port, with the
+    /// certificate, key and CA of `pki`; `require_client_cert` starts it
+    /// with `--tls-auth-clients yes` (mutual TLS).
+    pub(crate) fn start_tls(pki: &pki::ServerPki, require_client_cert: bool) -> Self {
         let dir = temp_dir();
+        pki.write_to(&dir);
+        let mode = if require_client_cert { "mtls" } else { "tls" };
+        let procs = Self::spawn_in(dir, mode, vec![free_port(false)]);
+        procs.wait_for_listen();
+        procs
+    }
+
+    /// `rediss://127.0.0.1:<port>` for each server.
+    pub(crate) fn tls_urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("rediss://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    fn spawn(mode: &str, ports: Vec<u16>) -> Self {
+        Self::spawn_in(temp_dir(), mode, ports)
+    }
+
+    fn spawn_in(dir: PathBuf, mode: &str, ports: Vec<u16>) -> Self {
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)
@@ -225,6 +253,22 @@ impl RedisProcs {
                     )),
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
+            }
+        }
+    }
+
+    /// Polls until every server accepts TCP connections (for servers that
+    /// speak only TLS, which a plaintext PING cannot reach).
+    fn wait_for_listen(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for &port in &self.ports {
+            while let Err(e) = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+                if Instant::now() > deadline {
+                    self.fail(&format!(
+                        "redis-server on port {port} did not listen within 15 s: {e}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
