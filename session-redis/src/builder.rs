@@ -127,11 +127,18 @@ impl RedisStoreBuilder {
         shown: String,
         attempt: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, Error> {
+        let timed_out = |shown: String| {
+            if shown.starts_with("rediss://") {
+                crate::tls::handshake_timeout(shown, self.connection_timeout)
+            } else {
+                Error::Timeout(self.connection_timeout)
+            }
+        };
         match tokio::time::timeout(self.connection_timeout, attempt).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.connection_timeout)),
+            Ok(Err(e)) if e.is_timeout() => Err(timed_out(shown)),
             Ok(Err(e)) => Err(connect_error(shown, e)),
-            Err(_elapsed) => Err(Error::Timeout(self.connection_timeout)),
+            Err(_elapsed) => Err(timed_out(shown)),
         }
     }
 

@@ -116,6 +116,7 @@ pub(crate) fn client(
     if is_tls(&info) {
         install_crypto_provider();
         if let Some(certificates) = &builder.certificates {
+            check_ca_bundle(certificates)?;
             return redis::Client::build_with_tls(info, certificates.clone())
                 .map_err(certificate_error);
         }
@@ -140,6 +141,7 @@ pub(crate) fn cluster_client(
     if tls {
         install_crypto_provider();
         if let Some(certificates) = &builder.certificates {
+            check_ca_bundle(certificates)?;
             cluster = cluster.certs(certificates.clone());
         }
     }
@@ -157,6 +159,21 @@ pub(crate) fn url_error(e: RedisError) -> Error {
         )
     } else {
         Error::config("redis_url", e.to_string())
+    }
+}
+
+/// A CA bundle without a single certificate (the driver would silently
+/// trust nothing, and every handshake would fail as "unknown issuer").
+#[cfg(feature = "tls")]
+fn check_ca_bundle(certificates: &redis::TlsCertificates) -> Result<(), Error> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    match &certificates.root_cert {
+        Some(pem) if CertificateDer::pem_slice_iter(pem).next().is_none() => Err(Error::config(
+            "tls_ca_pem",
+            "no certificate found: give PEM text with -----BEGIN CERTIFICATE----- blocks",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -184,6 +201,20 @@ fn install_crypto_provider() {
     }
 }
 
+/// The driver-side text of [`handshake_timeout`].
+const NO_TLS_ANSWER: &str = "no TLS handshake";
+
+/// A `rediss://` connection attempt to `shown` that did not finish within
+/// `timeout`: most often a plaintext Redis port, which reads the TLS hello
+/// as the start of a command and waits for the rest, so it says so.
+pub(crate) fn handshake_timeout(shown: String, timeout: std::time::Duration) -> Error {
+    let io = std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{NO_TLS_ANSWER} within {timeout:?}"),
+    );
+    crate::error::connect_error(shown, RedisError::from(io))
+}
+
 /// The likely fix for a TLS failure while connecting, from the driver's
 /// error text (rustls's error is kept as text by the driver), or `None`
 /// when `err` is not about TLS.
@@ -196,7 +227,7 @@ pub(crate) fn hint(err: &RedisError) -> Option<&'static str> {
              (builder `tls_ca_pem`, or the SSL_CERT_FILE environment variable), or fix the \
              server's certificate chain",
         )
-    } else if has("NotValidForName") {
+    } else if has("NotValidForName") || has("not valid for name") {
         Some(
             "the server's TLS certificate does not name this host: connect with a host name \
              the certificate lists, or reissue the certificate with this name",
@@ -208,7 +239,8 @@ pub(crate) fn hint(err: &RedisError) -> Option<&'static str> {
             "the server requires a client certificate (tls-auth-clients): give one with the \
              builder's `tls_client_cert`",
         )
-    } else if has("InvalidContentType")
+    } else if has(NO_TLS_ANSWER)
+        || has("InvalidContentType")
         || has("corrupt message")
         || has("InvalidMessage")
         || has("handshake")
