@@ -41,8 +41,8 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct RedisStoreBuilder {
     prefix: String,
-    connection_timeout: Duration,
-    command_timeout: Duration,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) command_timeout: Duration,
     /// The CA bundle and client certificate for `rediss://`, if any was
     /// given (its `Debug` redacts both).
     #[cfg(feature = "tls")]
@@ -229,6 +229,84 @@ impl RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
+    /// Connects to the master of a Redis Sentinel group: asks the
+    /// `sentinels` (one reachable sentinel is enough) for the address of
+    /// the master they monitor as `master`, connects to it and checks its
+    /// `ROLE`. After a failover the store asks them again (see
+    /// [Redis Sentinel](crate#redis-sentinel)): no restart needed.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// let store = session_redis::RedisStore::builder()
+    ///     .connect_sentinel(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The master's password or database, and TLS: see
+    /// [`connect_sentinel_url`](Self::connect_sentinel_url).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no sentinel, an empty master name or a URL the
+    /// driver rejects; [`Error::Backend`] (its source a
+    /// [`ConnectError`](crate::ConnectError) naming the sentinels) when no
+    /// sentinel names a reachable master; [`Error::Timeout`] past the
+    /// connection timeout.
+    pub async fn connect_sentinel<I>(self, sentinels: I, master: &str) -> Result<RedisStore, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        self.sentinel(sentinels, master, None).await
+    }
+
+    /// [`connect_sentinel`](Self::connect_sentinel) from one URL:
+    /// `redis+sentinel://[user:password@]host:port,host:port/<master name>[/<db>]`.
+    /// The user, password and database are the master's (the sentinels are
+    /// asked without credentials); `rediss+sentinel://` speaks TLS to the
+    /// sentinels and the master, with the builder's TLS settings.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// let store = session_redis::RedisStore::builder()
+    ///     .connect_sentinel_url("redis+sentinel://:secret@10.0.0.1:26379,10.0.0.2:26379/mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_sentinel`](Self::connect_sentinel), and
+    /// [`Error::Config`] for a URL not of that shape.
+    pub async fn connect_sentinel_url(self, url: &str) -> Result<RedisStore, Error> {
+        let url = crate::sentinel::SentinelUrl::parse(url)?;
+        self.sentinel(
+            url.sentinels.iter().map(String::as_str),
+            &url.master,
+            Some(&url.master_auth),
+        )
+        .await
+    }
+
+    async fn sentinel<I>(
+        self,
+        sentinels: I,
+        master: &str,
+        master_auth: Option<&str>,
+    ) -> Result<RedisStore, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        self.check()?;
+        let (client, shown, db) = self.sentinel_client(sentinels, master, master_auth)?;
+        let conn = self.sentinel_conn(client, db);
+        let what = format!("{} (sentinels, master {master})", shown.join(", "));
+        self.connecting(what, conn.connect_now()).await?;
+        Ok(self.store(Conn::Sentinel(conn)))
+    }
+
     /// The driver client for `url`, with the TLS settings.
     fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
         let info = url

@@ -285,6 +285,7 @@ mod builder;
 mod error;
 mod index;
 mod scripts;
+mod sentinel;
 mod store;
 mod tls;
 

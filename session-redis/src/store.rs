@@ -14,6 +14,7 @@ use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::index::index_until;
+use crate::sentinel::SentinelConn;
 use crate::scripts::{Call, Reply, CREATE, SAVE, TOUCH};
 
 /// A session store on Redis or Redis Cluster.
@@ -34,6 +35,7 @@ pub struct RedisStore {
 pub(crate) enum Conn {
     Standalone(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -41,6 +43,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -53,6 +56,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -60,6 +64,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -69,10 +74,10 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field(
                 "mode",
-                &if self.is_cluster() {
-                    "cluster"
-                } else {
-                    "standalone"
+                &match self.conn {
+                    Conn::Standalone(_) => "standalone",
+                    Conn::Cluster(_) => "cluster",
+                    Conn::Sentinel(_) => "sentinel",
                 },
             )
             .field("key_prefix", &self.prefix)

@@ -253,3 +253,33 @@ pub(crate) fn hint(err: &RedisError) -> Option<&'static str> {
         None
     }
 }
+
+/// TLS to the sentinels and to the master they name, with the builder's
+/// certificates.
+pub(crate) fn sentinel_tls(
+    builder: &RedisStoreBuilder,
+    sentinel: redis::sentinel::SentinelClientBuilder,
+) -> Result<redis::sentinel::SentinelClientBuilder, Error> {
+    #[cfg(feature = "tls")]
+    {
+        install_crypto_provider();
+        let mut sentinel = sentinel
+            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+        if let Some(certificates) = &builder.certificates {
+            check_ca_bundle(certificates)?;
+            sentinel = sentinel
+                .set_client_to_redis_certificates(certificates.clone())
+                .set_client_to_sentinel_certificates(certificates.clone());
+        }
+        Ok(sentinel)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (builder, sentinel);
+        Err(url_error(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "can't connect with TLS, the feature is not enabled",
+        ))))
+    }
+}
