@@ -7,6 +7,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, RedisResult};
 use session_core::Error;
 
+use crate::durable::Durable;
 use crate::error::{connect_error, shown};
 use crate::store::{Conn, RedisStore};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
@@ -43,6 +44,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     pub(crate) connection_timeout: Duration,
     pub(crate) command_timeout: Duration,
+    durable: Option<Durable>,
     /// The CA bundle and client certificate for `rediss://`, if any was
     /// given (its `Debug` redacts both).
     #[cfg(feature = "tls")]
@@ -63,6 +65,7 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            durable: None,
             #[cfg(feature = "tls")]
             certificates: None,
         }
@@ -94,7 +97,42 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Durable writes: after every write (`create`, `save`, `delete`,
+    /// `touch`, `delete_user_sessions`) send `WAIT <replicas> <timeout>` and
+    /// fail the operation with [`Error::Backend`] (a 503) when fewer than
+    /// `replicas` replicas acknowledged it within `timeout`. Off by default.
+    ///
+    /// Redis replicates asynchronously, so without this a failover can lose
+    /// the writes of the last moments before the master died (see
+    /// [what a failover can lose](crate#what-a-failover-can-lose)). With it,
+    /// a write reported as done is on the master and on `replicas`
+    /// replicas, and Sentinel promotes one of those. It costs one more round
+    /// trip per write and waits for the replica's acknowledgement (see
+    /// the crate docs for the measured cost). A failed wait does not undo
+    /// the write on the master.
+    ///
+    /// `timeout` must be shorter than the [command
+    /// timeout](Self::command_timeout), which bounds the `WAIT` too. For a
+    /// standalone Redis with replicas or Sentinel; refused for a Cluster.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// use std::time::Duration;
+    /// let store = session_redis::RedisStore::builder()
+    ///     .wait_for_replicas(1, Duration::from_millis(200))
+    ///     .connect_sentinel_url("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.durable = Some(Durable { replicas, timeout });
+        self
+    }
+
     fn check(&self) -> Result<(), Error> {
+        if let Some(durable) = &self.durable {
+            durable.check(self.command_timeout)?;
+        }
         if self.connection_timeout.is_zero() {
             return Err(Error::config(
                 "connection_timeout",
@@ -117,7 +155,7 @@ impl RedisStoreBuilder {
     }
 
     fn store(self, conn: Conn) -> RedisStore {
-        RedisStore::new(conn, self.prefix.into(), self.command_timeout)
+        RedisStore::new(conn, self.prefix.into(), self.command_timeout, self.durable)
     }
 
     /// Bounds a connection attempt to `shown` (the URL, password masked)
@@ -204,6 +242,12 @@ impl RedisStoreBuilder {
         I::Item: IntoConnectionInfo,
     {
         self.check()?;
+        if self.durable.is_some() {
+            return Err(Error::config(
+                "wait_for_replicas",
+                "durable writes are for a standalone Redis or Sentinel, not a Cluster",
+            ));
+        }
         let nodes = urls
             .into_iter()
             .map(IntoConnectionInfo::into_connection_info)

@@ -282,6 +282,7 @@
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
 mod builder;
+mod durable;
 mod error;
 mod index;
 mod scripts;
