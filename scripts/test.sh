@@ -194,7 +194,7 @@ case $backend in
     run cargo test -p session-tests "$@"
     ;;
   redis)
-    run cargo test -p session-redis "$@"
+    run cargo test -p session-redis --features tls "$@"
     run cargo test -p session-tests --features redis "$@"
     ;;
   *)

@@ -35,6 +35,9 @@ pub(crate) const TEST_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 const HOW_TO_START: &str = "start one with `docker compose up -d --wait redis` (from the repository root) \
      or `redis-server --port 6379 --save '' --appendonly no`, or point REDIS_URL at a running Redis";
 
+/// The master name the test sentinels monitor.
+pub(crate) const SENTINEL_MASTER: &str = "keycard";
+
 /// The standalone Redis under test: env `REDIS_URL`, default `redis://127.0.0.1:6379`.
 pub(crate) fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -136,9 +139,21 @@ pub(crate) struct RedisProcs {
 
 const WATCHDOG: &str = r#"
 dir="$1"; mode="$2"; shift 2
-pids=""
+pids=""; first="$1"
 for port in "$@"; do
   case "$mode" in
+    sentinel:*)
+      conf="$dir/sentinel-$port.conf"
+      printf '%s\n' "port $port" "bind 127.0.0.1" "dir $dir" "logfile $dir/redis-$port.log" \
+        "sentinel monitor keycard 127.0.0.1 ${mode#sentinel:} 2" \
+        "sentinel down-after-milliseconds keycard 500" \
+        "sentinel failover-timeout keycard 10000" >"$conf"
+      redis-server "$conf" --sentinel </dev/null &
+      pids="$pids $!"
+      continue ;;
+    replicated)
+      set -- --port "$port"
+      [ "$port" = "$first" ] || set -- --port "$port" --replicaof 127.0.0.1 "$first" ;;
     cluster) set -- --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" ;;
     tls|mtls)
       auth=no; [ "$mode" = mtls ] && auth=yes
@@ -194,6 +209,100 @@ impl RedisProcs {
         let procs = Self::spawn_in(dir, mode, vec![free_port(false)]);
         procs.wait_for_listen();
         procs
+    }
+
+    /// A master on `ports[0]` and `replicas` replicas of it, returned once
+    /// every replica's link to the master is up.
+    pub(crate) fn start_replicated(replicas: usize) -> Self {
+        let ports = (0..=replicas).map(|_| free_port(false)).collect();
+        let procs = Self::spawn("replicated", ports);
+        procs.wait_for_ping();
+        for &port in &procs.ports[1..] {
+            procs.wait_for_info(port, "replication", "master_link_status:up");
+        }
+        procs
+    }
+
+    /// `n` sentinels monitoring the master on `master_port` as
+    /// [`SENTINEL_MASTER`] (quorum 2, down after 500 ms), returned once each
+    /// knows a replica and the other sentinels.
+    pub(crate) fn start_sentinels(master_port: u16, n: usize) -> Self {
+        let ports = (0..n).map(|_| free_port(false)).collect();
+        let procs = Self::spawn(&format!("sentinel:{master_port}"), ports);
+        procs.wait_for_ping();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for &port in &procs.ports {
+            loop {
+                let master = procs.connection(port).and_then(|mut c| {
+                    redis::cmd("SENTINEL")
+                        .arg("MASTER")
+                        .arg(SENTINEL_MASTER)
+                        .query::<std::collections::HashMap<String, String>>(&mut c)
+                });
+                let ready = master.as_ref().is_ok_and(|m| {
+                    m.get("num-slaves").is_some_and(|v| v != "0")
+                        && m.get("num-other-sentinels") == Some(&(n - 1).to_string())
+                });
+                if ready {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    procs.fail(&format!(
+                        "sentinel {port} does not see the replica and the other sentinels \
+                         within 30 s: {master:?}"
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        procs
+    }
+
+    /// The address the sentinel on `port` gives for [`SENTINEL_MASTER`].
+    pub(crate) fn master_port_by_sentinel(&self, port: u16) -> Option<u16> {
+        let mut c = self.connection(port).ok()?;
+        let (_host, master): (String, u16) = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(SENTINEL_MASTER)
+            .query(&mut c)
+            .ok()?;
+        Some(master)
+    }
+
+    /// Kills the server on `port` with SIGKILL (no shutdown, no last save).
+    pub(crate) fn sigkill(&self, port: u16) {
+        let info = self
+            .connection(port)
+            .and_then(|mut c| redis::cmd("INFO").arg("server").query::<String>(&mut c))
+            .unwrap_or_else(|e| self.fail(&format!("INFO server on {port}: {e}")));
+        let pid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .unwrap_or_else(|| self.fail(&format!("no process_id in INFO of {port}")))
+            .trim()
+            .to_owned();
+        let status = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap_or_else(|e| self.fail(&format!("cannot run `kill`: {e}")));
+        assert!(status.success(), "kill -9 {pid} failed");
+    }
+
+    /// Polls `INFO <section>` on `port` until it contains `needle`.
+    fn wait_for_info(&self, port: u16, section: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = self
+                .connection(port)
+                .and_then(|mut c| redis::cmd("INFO").arg(section).query::<String>(&mut c));
+            match info {
+                Ok(info) if info.contains(needle) => return,
+                other if Instant::now() > deadline => self.fail(&format!(
+                    "server {port}: no `{needle}` in INFO {section} within 30 s: {other:?}"
+                )),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     /// `rediss://127.0.0.1:<port>` for each server.
