@@ -83,7 +83,7 @@ const UNTRUSTED: &str = "the server's TLS certificate is not signed by a trusted
                          bundle (builder `tls_ca_pem`, or the SSL_CERT_FILE environment variable)";
 
 #[tokio::test]
-async fn a_store_over_tls_names_the_address_in_debug() {
+async fn a_round_trip_over_verified_tls() {
     let store = tls_store().await;
     round_trip(&store).await;
 }
@@ -91,7 +91,6 @@ async fn a_store_over_tls_names_the_address_in_debug() {
 #[tokio::test]
 async fn a_certificate_from_another_ca_is_refused() {
     let (_, procs) = server();
-    let url = tls_url(procs);
     let port = procs.ports[0];
     let other = TestCa::new("some other CA");
     assert_refused(
@@ -101,7 +100,6 @@ async fn a_certificate_from_another_ca_is_refused() {
         UNTRUSTED,
     )
     .await;
-    let _ = url;
 }
 
 /// Without `tls_ca_pem` the platform's roots decide: the test CA is not among
@@ -109,7 +107,7 @@ async fn a_certificate_from_another_ca_is_refused() {
 /// relies on the platform roots, so setting the variable affects no other.)
 #[tokio::test]
 async fn platform_roots_by_default_and_ssl_cert_file_adds_a_ca() {
-    let (pki, procs) = server();
+    let (_, procs) = server();
     let url = tls_url(procs);
     let shown = format!("{url}/0");
     assert_refused(builder(), &url, &shown, UNTRUSTED).await;
@@ -126,7 +124,6 @@ async fn platform_roots_by_default_and_ssl_cert_file_adds_a_ca() {
         )
     });
     round_trip(&store).await;
-    let _ = pki;
 }
 
 #[tokio::test]
@@ -143,18 +140,57 @@ async fn a_certificate_for_another_host_is_refused() {
     .await;
 }
 
-/// `#insecure` skips verification (and the store warns about it): the same
-/// wrong-host server is then accepted.
-#[tokio::test]
-async fn insecure_in_the_url_skips_verification() {
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `#insecure` skips verification, and the store warns about it: the
+/// wrong-host server is then accepted. Without it, nothing is logged.
+#[tokio::test(flavor = "current_thread")]
+async fn insecure_in_the_url_skips_verification_and_warns() {
     let pki = ServerPki::new(&["redis.example.com"]);
     let procs = RedisProcs::start_tls(&pki, false);
     let url = format!("{}/#insecure", tls_url(&procs));
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
     let store = builder()
         .connect(url.as_str())
         .await
         .unwrap_or_else(|e| panic!("{url}: {}", error_chain(&e)));
     round_trip(&store).await;
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("WARN") && text.contains("TLS certificate verification is OFF"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", procs.ports[0])),
+        "{text}"
+    );
+
+    log.0.lock().unwrap().clear();
+    let _ = builder()
+        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .connect(tls_url(&procs).as_str())
+        .await;
+    assert!(log.0.lock().unwrap().is_empty(), "verified TLS warns nothing");
 }
 
 #[tokio::test]
