@@ -195,7 +195,7 @@ case $backend in
     ;;
   redis)
     run cargo test -p session-redis --features tls "$@"
-    run cargo test -p session-tests --features redis "$@"
+    run cargo test -p session-tests --features redis,tls "$@"
     ;;
   *)
     run cargo test -p session-sqlx --features "$backend" "$@"

@@ -11,24 +11,13 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use session_core::{error_chain, Data, Record, SessionId, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 
 use common::pki::{ServerPki, TestCa};
 use common::{random_prefix, RedisProcs, TEST_COMMAND_TIMEOUT};
 
-/// A TLS-only server whose certificate names 127.0.0.1, shared by the tests
-/// of this binary and stopped when it exits.
-fn server() -> &'static (ServerPki, RedisProcs) {
-    static SERVER: OnceLock<(ServerPki, RedisProcs)> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let pki = ServerPki::new(&["127.0.0.1"]);
-        let procs = RedisProcs::start_tls(&pki, false);
-        (pki, procs)
-    })
-}
+use common::shared_tls_server as server;
 
 fn builder() -> RedisStoreBuilder {
     RedisStore::builder()

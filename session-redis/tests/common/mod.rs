@@ -125,6 +125,18 @@ pub(crate) fn cluster_urls() -> Vec<String> {
     urls.clone()
 }
 
+/// A TLS-only `redis-server` whose certificate names 127.0.0.1, with the
+/// CA that signed it: started on first use, shared by the tests of one
+/// binary, stopped when the binary exits.
+pub(crate) fn shared_tls_server() -> &'static (pki::ServerPki, RedisProcs) {
+    static SERVER: OnceLock<(pki::ServerPki, RedisProcs)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let pki = pki::ServerPki::new(&["127.0.0.1"]);
+        let procs = RedisProcs::start_tls(&pki, false);
+        (pki, procs)
+    })
+}
+
 /// `redis-server` processes under one `sh` watchdog (see the module docs).
 /// Dropping the handle kills them and removes their temp dir.
 #[derive(Debug)]
