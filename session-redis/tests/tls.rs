@@ -251,3 +251,47 @@ async fn bad_pem_and_certificates_without_tls_are_config_errors() {
         error_chain(&err)
     );
 }
+
+/// A 3-master Redis Cluster speaking only TLS (clients and bus), shared by
+/// the cluster tests of this binary.
+fn tls_cluster() -> &'static (ServerPki, RedisProcs) {
+    static CLUSTER: std::sync::OnceLock<(ServerPki, RedisProcs)> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let pki = ServerPki::new(&["127.0.0.1"]);
+        let procs = RedisProcs::start_tls_cluster(&pki, 3);
+        (pki, procs)
+    })
+}
+
+async fn tls_cluster_store() -> RedisStore {
+    let (pki, procs) = tls_cluster();
+    let urls = procs.tls_urls();
+    builder()
+        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .connect_cluster(urls.iter().map(String::as_str))
+        .await
+        .unwrap_or_else(|e| panic!("TLS cluster {urls:?}: {}", error_chain(&e)))
+}
+
+/// The conformance suite on a Redis Cluster over verified TLS.
+mod cluster {
+    session_core::store_conformance!(super::tls_cluster_store());
+}
+
+#[tokio::test]
+async fn a_cluster_with_a_certificate_from_another_ca_is_refused() {
+    let (_, procs) = tls_cluster();
+    let urls = procs.tls_urls();
+    let Err(err) = builder()
+        .tls_ca_pem(TestCa::new("some other CA").cert_pem)
+        .connect_cluster(urls.iter().map(String::as_str))
+        .await
+    else {
+        panic!("an untrusted cluster must be refused");
+    };
+    let msg = error_chain(&err);
+    assert!(
+        msg.contains("could not connect to the Redis session store at rediss://127.0.0.1:"),
+        "{msg}"
+    );
+}

@@ -143,6 +143,9 @@ pub(crate) fn shared_tls_server() -> &'static (pki::ServerPki, RedisProcs) {
 pub(crate) struct RedisProcs {
     /// The loopback ports the servers listen on.
     pub(crate) ports: Vec<u16>,
+    /// For servers that speak only TLS: the CA (PEM) their certificates
+    /// chain to, which the launcher's own connections trust.
+    tls_ca: Option<String>,
     dir: PathBuf,
     watchdog: Child,
     /// Held open; closing it tells the watchdog to clean up.
@@ -167,10 +170,12 @@ for port in "$@"; do
       set -- --port "$port"
       [ "$port" = "$first" ] || set -- --port "$port" --replicaof 127.0.0.1 "$first" ;;
     cluster) set -- --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" ;;
-    tls|mtls)
+    tls|mtls|tlscluster)
       auth=no; [ "$mode" = mtls ] && auth=yes
       set -- --port 0 --tls-port "$port" --tls-cert-file "$dir/server.pem" \
-        --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients "$auth" ;;
+        --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients "$auth"
+      [ "$mode" = tlscluster ] && set -- "$@" --tls-cluster yes --cluster-enabled yes \
+        --cluster-config-file "$dir/nodes-$port.conf" ;;
     *) set -- --port "$port" ;;
   esac
   redis-server --bind 127.0.0.1 --save "" --appendonly no \
@@ -218,8 +223,29 @@ impl RedisProcs {
         let dir = temp_dir();
         pki.write_to(&dir);
         let mode = if require_client_cert { "mtls" } else { "tls" };
-        let procs = Self::spawn_in(dir, mode, vec![free_port(false)]);
-        procs.wait_for_listen();
+        let mut procs = Self::spawn_in(dir, mode, vec![free_port(false)]);
+        if require_client_cert || !pki.names_loopback {
+            // The launcher has no client certificate, or cannot verify the
+            // server as 127.0.0.1: wait for the port instead.
+            procs.wait_for_listen();
+        } else {
+            procs.tls_ca = Some(pki.ca.cert_pem.clone());
+            procs.wait_for_ping();
+        }
+        procs
+    }
+
+    /// Like [`start_cluster`](Self::start_cluster), but every node speaks
+    /// only TLS, to clients and on the cluster bus (`tls-cluster yes`), with
+    /// `pki`'s certificate (which must name 127.0.0.1).
+    pub(crate) fn start_tls_cluster(pki: &pki::ServerPki, masters: usize) -> Self {
+        let dir = temp_dir();
+        pki.write_to(&dir);
+        let ports = (0..masters).map(|_| free_port(true)).collect();
+        let mut procs = Self::spawn_in(dir, "tlscluster", ports);
+        procs.tls_ca = Some(pki.ca.cert_pem.clone());
+        procs.wait_for_ping();
+        procs.join_cluster();
         procs
     }
 
@@ -343,6 +369,7 @@ impl RedisProcs {
             .unwrap_or_else(|e| panic!("cannot run `sh` to start redis-server: {e}"));
         let mut procs = Self {
             ports,
+            tls_ca: None,
             dir,
             watchdog,
             stdin: None,
@@ -352,7 +379,19 @@ impl RedisProcs {
     }
 
     fn connection(&self, port: u16) -> redis::RedisResult<redis::Connection> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let client = match &self.tls_ca {
+            #[cfg(feature = "tls")]
+            Some(ca) => redis::Client::build_with_tls(
+                format!("rediss://127.0.0.1:{port}"),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone().into_bytes()),
+                },
+            )?,
+            #[cfg(not(feature = "tls"))]
+            Some(_) => panic!("TLS servers need the `tls` feature"),
+            None => redis::Client::open(format!("redis://127.0.0.1:{port}"))?,
+        };
         let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
         conn.set_read_timeout(Some(Duration::from_secs(5)))?;
         conn.set_write_timeout(Some(Duration::from_secs(5)))?;

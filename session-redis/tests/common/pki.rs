@@ -61,6 +61,8 @@ pub(crate) struct ServerPki {
     pub(crate) ca: TestCa,
     cert_pem: String,
     key_pem: String,
+    /// Whether the server certificate names 127.0.0.1.
+    pub(crate) names_loopback: bool,
 }
 
 impl ServerPki {
@@ -72,6 +74,7 @@ impl ServerPki {
             ca,
             cert_pem,
             key_pem,
+            names_loopback: names.contains(&"127.0.0.1"),
         }
     }
 
