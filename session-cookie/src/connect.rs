@@ -163,7 +163,9 @@ mod tests {
         };
         let msg = session_core::error_chain(&err);
         assert!(
-            msg.contains(&format!("redis://127.0.0.1:{port}/0 (sentinels, master mymaster)")),
+            msg.contains(&format!(
+                "redis://127.0.0.1:{port}/0 (sentinels, master mymaster)"
+            )),
             "{msg}"
         );
     }

@@ -9,7 +9,7 @@
 //! `cargo bench -p session-redis --bench durable`
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unreachable_pub, missing_docs, dead_code)]
+#[allow(unreachable_pub, missing_docs)]
 mod common;
 
 use std::time::{Duration, SystemTime};

@@ -353,9 +353,7 @@ impl RedisStoreBuilder {
 
     /// The driver client for `url`, with the TLS settings.
     fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
-        let info = url
-            .into_connection_info()
-            .map_err(crate::tls::url_error)?;
+        let info = url.into_connection_info().map_err(crate::tls::url_error)?;
         crate::tls::client(self, info)
     }
 }

@@ -230,9 +230,7 @@ impl RedisStoreBuilder {
             .map_err(|e| Error::config("redis_sentinel_urls", e.to_string()))?;
         let mut db = 0;
         if let Some(auth) = master_auth {
-            let info = auth
-                .into_connection_info()
-                .map_err(crate::tls::url_error)?;
+            let info = auth.into_connection_info().map_err(crate::tls::url_error)?;
             let settings = info.redis_settings();
             db = settings.db();
             builder = builder.set_client_to_redis_db(db);
@@ -274,8 +272,10 @@ mod tests {
 
     #[test]
     fn sentinel_urls_name_every_sentinel_the_master_and_its_credentials() {
-        let url = SentinelUrl::parse("redis+sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2:26380/mymaster/2")
-            .unwrap();
+        let url = SentinelUrl::parse(
+            "redis+sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2:26380/mymaster/2",
+        )
+        .unwrap();
         assert_eq!(
             url,
             SentinelUrl {
@@ -290,9 +290,16 @@ mod tests {
         let tls = SentinelUrl::parse("rediss+sentinel://h:1/m").unwrap();
         assert_eq!(tls.sentinels, ["rediss://h:1"]);
         assert_eq!(tls.master_auth, "rediss://h:1/0");
-        for bad in ["redis+sentinel://h:1", "redis+sentinel:///m", "redis://h:1/m"] {
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel:///m",
+            "redis://h:1/m",
+        ] {
             let err = SentinelUrl::parse(bad).unwrap_err().to_string();
-            assert!(err.contains("redis+sentinel://[user:password@]host:port"), "{bad}: {err}");
+            assert!(
+                err.contains("redis+sentinel://[user:password@]host:port"),
+                "{bad}: {err}"
+            );
         }
     }
 }

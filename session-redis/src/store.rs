@@ -15,8 +15,8 @@ use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 use crate::builder::RedisStoreBuilder;
 use crate::durable::Durable;
 use crate::index::index_until;
-use crate::sentinel::SentinelConn;
 use crate::scripts::{Call, Reply, CREATE, SAVE, TOUCH};
+use crate::sentinel::SentinelConn;
 
 /// A session store on Redis or Redis Cluster.
 ///

@@ -233,7 +233,9 @@ pub(crate) fn hint(err: &RedisError) -> Option<&'static str> {
              the certificate lists, or reissue the certificate with this name",
         )
     } else if has("Expired") || has("NotValidYet") {
-        Some("the server's TLS certificate is expired or not yet valid: renew it or check the clock")
+        Some(
+            "the server's TLS certificate is expired or not yet valid: renew it or check the clock",
+        )
     } else if has("CertificateRequired") || has("certificate required") {
         Some(
             "the server requires a client certificate (tls-auth-clients): give one with the \

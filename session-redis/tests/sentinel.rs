@@ -145,7 +145,13 @@ async fn durable_write_settings_are_checked() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::Config { field: "wait_for_replicas", .. }),
+            matches!(
+                err,
+                Error::Config {
+                    field: "wait_for_replicas",
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
@@ -209,7 +215,11 @@ async fn the_store_follows_a_failover_without_a_restart() {
         durable.create(&r).await.unwrap();
         committed.push(r);
     }
-    let sessions: Vec<SessionId> = committed.iter().take(CLIENTS).map(|r| r.id.clone()).collect();
+    let sessions: Vec<SessionId> = committed
+        .iter()
+        .take(CLIENTS)
+        .map(|r| r.id.clone())
+        .collect();
 
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = sessions
@@ -240,7 +250,9 @@ async fn the_store_follows_a_failover_without_a_restart() {
     // Wait for the sentinels to promote the replica.
     let deadline = Instant::now() + Duration::from_secs(30);
     let promoted = loop {
-        let master = group.sentinels.master_port_by_sentinel(group.sentinels.ports[0]);
+        let master = group
+            .sentinels
+            .master_port_by_sentinel(group.sentinels.ports[0]);
         if master.is_some_and(|p| p != old_master) {
             break Instant::now();
         }

@@ -179,7 +179,10 @@ async fn insecure_in_the_url_skips_verification_and_warns() {
         .tls_ca_pem(pki.ca.cert_pem.clone())
         .connect(tls_url(&procs).as_str())
         .await;
-    assert!(log.0.lock().unwrap().is_empty(), "verified TLS warns nothing");
+    assert!(
+        log.0.lock().unwrap().is_empty(),
+        "verified TLS warns nothing"
+    );
 }
 
 #[tokio::test]
@@ -237,7 +240,7 @@ async fn bad_pem_and_certificates_without_tls_are_config_errors() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, session_core::Error::Config { ref field, .. } if field.contains("tls_ca_pem")),
+        matches!(err, session_core::Error::Config { field, .. } if field.contains("tls_ca_pem")),
         "{err}"
     );
     let err = builder()

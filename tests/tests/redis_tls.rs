@@ -3,7 +3,7 @@
 //! launcher (shared, not copied), each test under its own key prefix.
 
 #[path = "../../session-redis/tests/common/mod.rs"]
-#[allow(unreachable_pub, missing_docs, dead_code)]
+#[allow(unreachable_pub, missing_docs)]
 mod common;
 
 use std::sync::Arc;
