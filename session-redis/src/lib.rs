@@ -290,9 +290,9 @@
 //!   platform's trust roots, read by rustls-native-certs: the system store,
 //!   or the PEM bundle named by the `SSL_CERT_FILE` environment variable, so
 //!   a CA installed on the host or named there just works.
-//!   [`tls_ca_pem`](RedisStoreBuilder::tls_ca_pem) trusts a given bundle
+//!   `RedisStoreBuilder::tls_ca_pem` trusts a given bundle
 //!   instead (a managed service's private CA), and
-//!   [`tls_client_cert`](RedisStoreBuilder::tls_client_cert) presents a
+//!   `tls_client_cert` presents a
 //!   client certificate (mutual TLS, `tls-auth-clients yes`). The host name
 //!   in the URL must be one the certificate names.
 //! * **No verification** only when the URL says so, as the driver spells
