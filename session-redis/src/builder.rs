@@ -248,17 +248,11 @@ impl RedisStoreBuilder {
                 "durable writes are for a standalone Redis or Sentinel, not a Cluster",
             ));
         }
-        let nodes = urls
-            .into_iter()
-            .map(IntoConnectionInfo::into_connection_info)
-            .collect::<RedisResult<Vec<_>>>()
-            .map_err(crate::tls::url_error)?;
-        if nodes.is_empty() {
-            return Err(Error::config(
-                "redis_cluster_urls",
-                "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
-            ));
-        }
+        let nodes = connection_infos(
+            urls,
+            "redis_cluster_urls",
+            "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
+        )?;
         let seeds = nodes.iter().map(shown).collect::<Vec<_>>().join(", ");
         let client = crate::tls::cluster_client(&self, nodes)?
             .connection_timeout(self.connection_timeout)
@@ -356,4 +350,26 @@ impl RedisStoreBuilder {
         let info = url.into_connection_info().map_err(crate::tls::url_error)?;
         crate::tls::client(self, info)
     }
+}
+
+/// `urls` parsed; none at all is a configuration error naming `field`, with
+/// `fix`.
+pub(crate) fn connection_infos<I>(
+    urls: I,
+    field: &'static str,
+    fix: &str,
+) -> Result<Vec<redis::ConnectionInfo>, Error>
+where
+    I: IntoIterator,
+    I::Item: IntoConnectionInfo,
+{
+    let infos = urls
+        .into_iter()
+        .map(IntoConnectionInfo::into_connection_info)
+        .collect::<RedisResult<Vec<_>>>()
+        .map_err(crate::tls::url_error)?;
+    if infos.is_empty() {
+        return Err(Error::config(field, fix));
+    }
+    Ok(infos)
 }

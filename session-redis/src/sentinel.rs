@@ -201,17 +201,11 @@ impl RedisStoreBuilder {
         I: IntoIterator,
         I::Item: IntoConnectionInfo,
     {
-        let infos = sentinels
-            .into_iter()
-            .map(IntoConnectionInfo::into_connection_info)
-            .collect::<RedisResult<Vec<_>>>()
-            .map_err(crate::tls::url_error)?;
-        if infos.is_empty() {
-            return Err(Error::config(
-                "redis_sentinel_urls",
-                "give at least one sentinel, e.g. redis://127.0.0.1:26379",
-            ));
-        }
+        let infos = crate::builder::connection_infos(
+            sentinels,
+            "redis_sentinel_urls",
+            "give at least one sentinel, e.g. redis://127.0.0.1:26379",
+        )?;
         if master.is_empty() {
             return Err(Error::config(
                 "redis_sentinel_master",

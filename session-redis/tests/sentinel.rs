@@ -49,6 +49,19 @@ impl Group {
     }
 }
 
+impl Group {
+    /// A store under `prefix` whose writes wait for `replicas` replicas for
+    /// up to `wait_ms`.
+    async fn durable_store(&self, prefix: &str, replicas: u32, wait_ms: u64) -> RedisStore {
+        self.store(
+            RedisStore::builder()
+                .key_prefix(prefix)
+                .wait_for_replicas(replicas, Duration::from_millis(wait_ms)),
+        )
+        .await
+    }
+}
+
 /// The group the conformance suite runs on, shared by this binary's tests
 /// (the failover test starts its own).
 fn shared() -> &'static Group {
@@ -117,13 +130,7 @@ async fn durable_writes_wait_for_replicas_and_say_when_too_few_ack() {
     .await
     .unwrap();
 
-    let two = group
-        .store(
-            RedisStore::builder()
-                .key_prefix(&prefix)
-                .wait_for_replicas(2, Duration::from_millis(100)),
-        )
-        .await;
+    let two = group.durable_store(&prefix, 2, 100).await;
     let other = visits_record();
     let err = two.create(&other).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
@@ -202,13 +209,7 @@ async fn the_store_follows_a_failover_without_a_restart() {
         .await;
     // Sessions committed with a durable write (one replica has them) 1 s
     // before the kill.
-    let durable = group
-        .store(
-            RedisStore::builder()
-                .key_prefix(&prefix)
-                .wait_for_replicas(1, Duration::from_millis(500)),
-        )
-        .await;
+    let durable = group.durable_store(&prefix, 1, 500).await;
     let mut committed = Vec::new();
     for _ in 0..20 {
         let r = visits_record();
