@@ -347,7 +347,9 @@ impl RedisStoreBuilder {
 
     /// The driver client for `url`, with the TLS settings.
     fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
-        let info = url.into_connection_info().map_err(crate::tls::url_error)?;
+        let info = url
+            .into_connection_info()
+            .map_err(crate::tls::url_error("redis_url"))?;
         crate::tls::client(self, info)
     }
 }
@@ -367,7 +369,7 @@ where
         .into_iter()
         .map(IntoConnectionInfo::into_connection_info)
         .collect::<RedisResult<Vec<_>>>()
-        .map_err(crate::tls::url_error)?;
+        .map_err(crate::tls::url_error(field))?;
     if infos.is_empty() {
         return Err(Error::config(field, fix));
     }

@@ -224,7 +224,9 @@ impl RedisStoreBuilder {
             .map_err(|e| Error::config("redis_sentinel_urls", e.to_string()))?;
         let mut db = 0;
         if let Some(auth) = master_auth {
-            let info = auth.into_connection_info().map_err(crate::tls::url_error)?;
+            let info = auth
+                .into_connection_info()
+                .map_err(crate::tls::url_error("redis_sentinel_url"))?;
             let settings = info.redis_settings();
             db = settings.db();
             builder = builder.set_client_to_redis_db(db);

@@ -121,7 +121,7 @@ pub(crate) fn client(
                 .map_err(certificate_error);
         }
     }
-    redis::Client::open(info).map_err(url_error)
+    redis::Client::open(info).map_err(url_error("redis_url"))
 }
 
 /// The settings of a cluster client for `nodes`: the builder's
@@ -148,17 +148,21 @@ pub(crate) fn cluster_client(
     Ok(cluster)
 }
 
-/// A URL the driver rejects, as a configuration error; `rediss://` without
-/// the `tls` feature says which feature to turn on.
-pub(crate) fn url_error(e: RedisError) -> Error {
+/// A URL the driver rejects, as a configuration error naming `field`;
+/// `rediss://` without the `tls` feature says which feature to turn on.
+pub(crate) fn url_error(field: &'static str) -> impl Fn(RedisError) -> Error {
+    move |e| url_error_in(field, e)
+}
+
+fn url_error_in(field: &'static str, e: RedisError) -> Error {
     if e.to_string().contains("can't connect with TLS") {
         Error::config(
-            "redis_url",
+            field,
             "rediss:// (TLS) needs the `tls` cargo feature: session-redis = { features = [\"tls\"] } \
              or session-cookie = { features = [\"redis\", \"tls\"] }",
         )
     } else {
-        Error::config("redis_url", e.to_string())
+        Error::config(field, e.to_string())
     }
 }
 
@@ -279,9 +283,52 @@ pub(crate) fn sentinel_tls(
     #[cfg(not(feature = "tls"))]
     {
         let _ = (builder, sentinel);
-        Err(url_error(RedisError::from((
+        Err(url_error_in(
+            "redis_sentinel_url",
+            RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "can't connect with TLS, the feature is not enabled",
+            )),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rediss_without_the_feature_names_it() {
+        let driver = RedisError::from((
             redis::ErrorKind::InvalidClientConfig,
             "can't connect with TLS, the feature is not enabled",
-        ))))
+        ));
+        let err = url_error("redis_url")(driver).to_string();
+        assert!(err.contains("`redis_url`"), "{err}");
+        assert!(err.contains("needs the `tls` cargo feature"), "{err}");
+    }
+
+    /// Built without `tls`, the driver itself refuses `rediss://`, and the
+    /// store says which feature to turn on.
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn rediss_is_refused_without_the_feature() {
+        let err = crate::RedisStore::connect("rediss://127.0.0.1:6380")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs the `tls` cargo feature"), "{err}");
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let hint_of = |text: &str| hint(&RedisError::from(std::io::Error::other(text.to_owned())));
+        assert!(hint_of("invalid peer certificate: UnknownIssuer")
+            .is_some_and(|h| h.contains("not signed by a trusted CA")));
+        assert!(hint_of("certificate not valid for name \"127.0.0.1\"")
+            .is_some_and(|h| h.contains("does not name this host")));
+        assert!(hint_of("received fatal alert: CertificateRequired")
+            .is_some_and(|h| h.contains("tls_client_cert")));
+        assert_eq!(hint_of("Connection refused"), None);
     }
 }
