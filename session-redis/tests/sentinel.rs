@@ -322,3 +322,41 @@ async fn the_store_follows_a_failover_without_a_restart() {
         );
     }
 }
+
+/// `rediss+sentinel://`: TLS to the sentinel and to the master it names,
+/// verified against the test CA; another CA is refused.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master() {
+    let pki = common::pki::ServerPki::new(&["127.0.0.1"]);
+    let data = RedisProcs::start_replicated_tls(&pki, 1);
+    let sentinels = RedisProcs::start_sentinels_tls(&pki, data.ports[0], 1);
+    let url = format!(
+        "rediss+sentinel://127.0.0.1:{}/{SENTINEL_MASTER}",
+        sentinels.ports[0]
+    );
+    let store = RedisStore::builder()
+        .key_prefix(random_prefix())
+        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .connect_sentinel_url(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {}", error_chain(&e)));
+    let record = visits_record();
+    store.create(&record).await.unwrap();
+    visit(&store, &record.id).await.unwrap();
+    store.delete(&record.id).await.unwrap();
+
+    let other = common::pki::TestCa::new("some other CA");
+    let Err(err) = RedisStore::builder()
+        .tls_ca_pem(other.cert_pem)
+        .connect_sentinel_url(&url)
+        .await
+    else {
+        panic!("a sentinel with a certificate from another CA must be refused");
+    };
+    let msg = error_chain(&err);
+    assert!(
+        msg.contains("the server's TLS certificate is not signed by a trusted CA"),
+        "{msg}"
+    );
+}

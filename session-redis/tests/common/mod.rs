@@ -155,20 +155,30 @@ pub(crate) struct RedisProcs {
 const WATCHDOG: &str = r#"
 dir="$1"; mode="$2"; shift 2
 pids=""; first="$1"
+# A "+tls" suffix: replicated nodes and sentinels speak only TLS (clients
+# and replication), with the certificate in $dir.
+secure=no
+case "$mode" in *+tls) secure=yes; mode="${mode%+tls}" ;; esac
+tls_files="--tls-cert-file $dir/server.pem --tls-key-file $dir/server.key --tls-ca-cert-file $dir/ca.pem"
 for port in "$@"; do
+  listen="--port $port"
+  [ "$secure" = yes ] && listen="--port 0 --tls-port $port $tls_files --tls-auth-clients no --tls-replication yes"
   case "$mode" in
     sentinel:*)
       conf="$dir/sentinel-$port.conf"
-      printf '%s\n' "port $port" "bind 127.0.0.1" "dir $dir" "logfile $dir/redis-$port.log" \
+      # The same listen options, as config lines ("--port 0" -> "port 0").
+      echo "$listen" | sed 's/ --/\n/g; s/^--//' >"$conf"
+      printf '%s\n' "bind 127.0.0.1" "dir $dir" "logfile $dir/redis-$port.log" \
         "sentinel monitor keycard 127.0.0.1 ${mode#sentinel:} 2" \
         "sentinel down-after-milliseconds keycard 500" \
-        "sentinel failover-timeout keycard 10000" >"$conf"
+        "sentinel failover-timeout keycard 10000" >>"$conf"
       redis-server "$conf" --sentinel </dev/null &
       pids="$pids $!"
       continue ;;
     replicated)
-      set -- --port "$port"
-      [ "$port" = "$first" ] || set -- --port "$port" --replicaof 127.0.0.1 "$first" ;;
+      # shellcheck disable=SC2086
+      set -- $listen
+      [ "$port" = "$first" ] || set -- "$@" --replicaof 127.0.0.1 "$first" ;;
     cluster) set -- --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" ;;
     tls|mtls|tlscluster)
       auth=no; [ "$mode" = mtls ] && auth=yes
@@ -252,8 +262,35 @@ impl RedisProcs {
     /// A master on `ports[0]` and `replicas` replicas of it, returned once
     /// every replica's link to the master is up.
     pub(crate) fn start_replicated(replicas: usize) -> Self {
+        Self::replicated(None, replicas)
+    }
+
+    /// [`start_replicated`](Self::start_replicated) speaking only TLS, to
+    /// clients and between master and replicas, with `pki`'s certificate
+    /// (which must name 127.0.0.1).
+    pub(crate) fn start_replicated_tls(pki: &pki::ServerPki, replicas: usize) -> Self {
+        Self::replicated(Some(pki), replicas)
+    }
+
+    /// Spawns in a fresh temp dir; with `pki`, in `mode` + `+tls`, with the
+    /// certificates written there.
+    fn spawn_maybe_tls(pki: Option<&pki::ServerPki>, mode: &str, ports: Vec<u16>) -> Self {
+        let dir = temp_dir();
+        let mode = match pki {
+            Some(pki) => {
+                pki.write_to(&dir);
+                format!("{mode}+tls")
+            }
+            None => mode.to_owned(),
+        };
+        let mut procs = Self::spawn_in(dir, &mode, ports);
+        procs.tls_ca = pki.map(|p| p.ca.cert_pem.clone());
+        procs
+    }
+
+    fn replicated(pki: Option<&pki::ServerPki>, replicas: usize) -> Self {
         let ports = (0..=replicas).map(|_| free_port(false)).collect();
-        let procs = Self::spawn("replicated", ports);
+        let procs = Self::spawn_maybe_tls(pki, "replicated", ports);
         procs.wait_for_ping();
         for &port in &procs.ports[1..] {
             procs.wait_for_info(port, "replication", "master_link_status:up");
@@ -265,8 +302,20 @@ impl RedisProcs {
     /// [`SENTINEL_MASTER`] (quorum 2, down after 500 ms), returned once each
     /// knows a replica and the other sentinels.
     pub(crate) fn start_sentinels(master_port: u16, n: usize) -> Self {
+        Self::sentinels(None, master_port, n)
+    }
+
+    /// [`start_sentinels`](Self::start_sentinels) speaking only TLS, to
+    /// clients and to the servers they monitor (started with
+    /// [`start_replicated_tls`](Self::start_replicated_tls) and the same
+    /// `pki`).
+    pub(crate) fn start_sentinels_tls(pki: &pki::ServerPki, master_port: u16, n: usize) -> Self {
+        Self::sentinels(Some(pki), master_port, n)
+    }
+
+    fn sentinels(pki: Option<&pki::ServerPki>, master_port: u16, n: usize) -> Self {
         let ports = (0..n).map(|_| free_port(false)).collect();
-        let procs = Self::spawn(&format!("sentinel:{master_port}"), ports);
+        let procs = Self::spawn_maybe_tls(pki, &format!("sentinel:{master_port}"), ports);
         procs.wait_for_ping();
         let deadline = Instant::now() + Duration::from_secs(30);
         for &port in &procs.ports {
