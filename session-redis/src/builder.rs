@@ -107,9 +107,10 @@ impl RedisStoreBuilder {
     /// [what a failover can lose](crate#what-a-failover-can-lose)). With it,
     /// a write reported as done is on the master and on `replicas`
     /// replicas, and Sentinel promotes one of those. It costs one more round
-    /// trip per write and waits for the replica's acknowledgement (see
-    /// the crate docs for the measured cost). A failed wait does not undo
-    /// the write on the master.
+    /// trip per write and waits for the replica's acknowledgement, and while
+    /// a `WAIT` waits Redis holds the shared connection's later commands
+    /// (see the crate docs for the measured cost and what that queueing
+    /// means). A failed wait does not undo the write on the master.
     ///
     /// `timeout` must be shorter than the [command
     /// timeout](Self::command_timeout), which bounds the `WAIT` too. For a

@@ -378,8 +378,13 @@
 //! builds, so the absolute figures are noisy): one `save` 127 µs plain,
 //! 371 µs with `WAIT 1 100`; 8 saves in flight 203 µs plain, 417 µs with
 //! the wait. So about a quarter of a millisecond more per write on loopback,
-//! plus the replica's network round trip in a real deployment; reads cost
-//! nothing more.
+//! plus the replica's network round trip in a real deployment. Note that
+//! Redis holds a client's later commands while its `WAIT` waits, and every
+//! request shares the store's one connection: while a write waits for its
+//! replica, the other requests' commands (reads too) queue behind it. With
+//! a replica 1 ms away that caps the store at roughly one durable write per
+//! replica round trip; measure before turning it on for a busy site (the
+//! bench above ran on loopback only).
 //!
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
 
