@@ -44,6 +44,9 @@
 #   check and without it, --versions off, RUNS repetitions; VERSION_STORES),
 #   index (issue 9: set_user at login on/off, /visits and /login cost;
 #   INDEX_STORES, INDEX_RUNS repetitions),
+#   tls (issue 13: ours/redis /profile and /visits over plaintext and over
+#   TLS to the same redis-server, RUNS repetitions; certificates made by the
+#   openssl CLI for the run),
 #   memory (RSS during/after a 10 s login storm, max_age 1 s), ceiling
 #   (redis-benchmark / pgbench running the stores' own commands and SQL,
 #   extracted from the session-redis / session-sqlx sources), micro
@@ -61,7 +64,7 @@ RUNS=${RUNS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BACKEND_CPU=${BACKEND_CPU:-1}
-PHASES=${PHASES:-"e2e lost versions index memory ceiling micro"}
+PHASES=${PHASES:-"e2e tls lost versions index memory ceiling micro"}
 VERSION_STORES=${VERSION_STORES:-"redis postgres"}
 INDEX_STORES=${INDEX_STORES:-"memory redis"}
 INDEX_RUNS=${INDEX_RUNS:-1}
@@ -98,6 +101,7 @@ need taskset "apt-get install -y util-linux"
 need redis-server "apt-get install -y redis-server"
 need redis-benchmark "apt-get install -y redis-tools"
 need psql "apt-get install -y postgresql-client"
+need openssl "apt-get install -y openssl"
 
 # ---------------------------------------------------------------- build
 SRC=$ROOT
@@ -163,8 +167,21 @@ fi
 } >"$OUT/env.txt"
 
 # ---------------------------------------------------------------- backends
+# A throwaway CA and a certificate for 127.0.0.1: the same redis-server also
+# serves TLS on REDIS_TLS_PORT (phase tls), so plaintext and TLS share one
+# process, its CPU accounting and its INFO commandstats.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=loadtest-ca \
+  -keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$TMP/redis.key" -out "$TMP/redis.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$TMP/redis.ext"
+openssl x509 -req -in "$TMP/redis.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 2 \
+  -extfile "$TMP/redis.ext" -out "$TMP/redis.pem" 2>/dev/null || die "openssl could not make the test certificate"
 REDIS_PORT=$(free_port)
+REDIS_TLS_PORT=$(free_port)
 taskset -c "$BACKEND_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+  --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TMP/redis.pem" --tls-key-file "$TMP/redis.key" \
+  --tls-ca-cert-file "$TMP/ca.pem" --tls-auth-clients no \
   --daemonize yes --dir "$TMP" --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" >/dev/null
 CLEANUP+=("redis-cli -p $REDIS_PORT shutdown nosave")
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -394,6 +411,25 @@ if has_phase e2e; then
       fi
       for route in /profile /visits; do
         wrk_run e2e "$run" "$variant" "$store" "$route" - sessions.lua "$TMP/cookies.txt"
+      done
+      stop_server
+    done
+  done
+fi
+
+if has_phase tls; then
+  say "phase tls: ours/redis over plaintext and over TLS (same redis-server), $RUNS run(s) x /profile, /visits"
+  for ((run = 1; run <= RUNS; run++)); do
+    for mode in plaintext tls; do
+      reset_backends
+      if [[ $mode == tls ]]; then
+        start_server ours redis --redis-url "rediss://127.0.0.1:$REDIS_TLS_PORT" --redis-ca "$TMP/ca.pem"
+      else
+        start_server ours redis
+      fi
+      login "$SESSIONS" "$TMP/cookies.txt"
+      for route in /profile /visits; do
+        wrk_run tls "$run" ours redis "$route" "$mode" sessions.lua "$TMP/cookies.txt"
       done
       stop_server
     done

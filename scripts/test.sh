@@ -194,8 +194,8 @@ case $backend in
     run cargo test -p session-tests "$@"
     ;;
   redis)
-    run cargo test -p session-redis "$@"
-    run cargo test -p session-tests --features redis "$@"
+    run cargo test -p session-redis --features tls "$@"
+    run cargo test -p session-tests --features redis,tls "$@"
     ;;
   *)
     run cargo test -p session-sqlx --features "$backend" "$@"

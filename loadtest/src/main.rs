@@ -63,6 +63,8 @@ pub struct Args {
     /// ours on memory: the store's sweep interval (default: the store's, 60 s).
     pub sweep: Option<Duration>,
     pub redis_url: String,
+    /// ours on redis: the CA bundle (PEM file) for a `rediss://` URL.
+    pub redis_ca: Option<String>,
     pub pg_url: String,
     pub tower_redis_pool: usize,
     pub workers: usize,
@@ -81,6 +83,7 @@ fn parse_args() -> Result<Args, BoxError> {
         distinct_users: false,
         sweep: None,
         redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        redis_ca: None,
         pg_url: std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         tower_redis_pool: 6,
@@ -106,6 +109,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--users" => args.distinct_users = value()? == "distinct",
             "--sweep-secs" => args.sweep = Some(Duration::from_secs(value()?.parse()?)),
             "--redis-url" => args.redis_url = value()?,
+            "--redis-ca" => args.redis_ca = Some(value()?),
             "--pg-url" => args.pg_url = value()?,
             "--tower-redis-pool" => args.tower_redis_pool = value()?.parse()?,
             "--workers" => args.workers = value()?.parse()?,

@@ -84,7 +84,11 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
             }
         }
         Store::Redis => {
-            let store = RedisStore::connect(args.redis_url.as_str()).await?;
+            let mut builder = RedisStore::builder();
+            if let Some(ca) = &args.redis_ca {
+                builder = builder.tls_ca_pem(std::fs::read(ca)?);
+            }
+            let store = builder.connect(args.redis_url.as_str()).await?;
             if args.versions {
                 Arc::new(store)
             } else {

@@ -12,7 +12,9 @@ use crate::Error;
 /// |---|---|---|
 /// | `memory` | `MemoryStore::new()`: at most about `session_memory::DEFAULT_MAX_BYTES` (128 MiB) of sessions, evicting the soonest to expire | `memory` |
 /// | `redis://host:port` | `RedisStore` | `redis` |
-/// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster | `redis` |
+/// | `rediss://host:port` | `RedisStore` over TLS (platform trust roots, or `SSL_CERT_FILE`) | `redis` + `tls` |
+/// | `redis+cluster://host:port,host:port,…` | `RedisStore` on Redis Cluster (`rediss+cluster://` for TLS) | `redis` |
+/// | `redis+sentinel://[user:pass@]host:port,…/<master>[/<db>]` | `RedisStore` on the master the Sentinels name (`rediss+sentinel://` for TLS) | `redis` |
 /// | `postgres://…` | `PostgresStore` (migrated) | `postgres` |
 /// | `sqlite://path` | `SqliteStore` (migrated; the file is created if missing) | `sqlite` |
 /// | `mysql://…` | `MySqlStore` (migrated) | `mysql` |
@@ -58,11 +60,18 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(session_redis::RedisStore::connect(url).await?)),
         #[cfg(feature = "redis")]
-        "redis+cluster" => Ok(Arc::new(
+        "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
             session_redis::RedisStore::connect_cluster(cluster_nodes(url)).await?,
         )),
+        #[cfg(feature = "redis")]
+        "redis+sentinel" | "rediss+sentinel" => Ok(Arc::new(
+            session_redis::RedisStore::builder()
+                .connect_sentinel_url(url)
+                .await?,
+        )),
         #[cfg(not(feature = "redis"))]
-        "redis" | "rediss" | "redis+cluster" => Err(disabled("redis")),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
+        | "rediss+sentinel" => Err(disabled("redis")),
 
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
@@ -108,13 +117,18 @@ fn create_if_missing(url: &str) -> String {
     }
 }
 
-/// `redis+cluster://a:1,b:2` -> `["redis://a:1", "redis://b:2"]`.
+/// `redis+cluster://a:1,b:2` -> `["redis://a:1", "redis://b:2"]`
+/// (`rediss+cluster://` -> `rediss://`).
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 fn cluster_nodes(url: &str) -> Vec<String> {
-    url.trim_start_matches("redis+cluster://")
+    let (scheme, nodes) = match url.strip_prefix("rediss+cluster://") {
+        Some(nodes) => ("rediss", nodes),
+        None => ("redis", url.trim_start_matches("redis+cluster://")),
+    };
+    nodes
         .split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| format!("redis://{n}"))
+        .map(|n| format!("{scheme}://{n}"))
         .collect()
 }
 
@@ -127,6 +141,32 @@ mod tests {
         assert_eq!(
             cluster_nodes("redis+cluster://127.0.0.1:7000,127.0.0.1:7001,"),
             ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
+        );
+        assert_eq!(
+            cluster_nodes("rediss+cluster://a:7000,b:7001"),
+            ["rediss://a:7000", "rediss://b:7001"]
+        );
+    }
+
+    /// `redis+sentinel://` asks the sentinels (here: none listening) and
+    /// says so.
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn sentinel_urls_go_to_the_sentinels() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Err(err) = connect(&format!("redis+sentinel://127.0.0.1:{port}/mymaster")).await else {
+            panic!("no sentinel listens there");
+        };
+        let msg = session_core::error_chain(&err);
+        assert!(
+            msg.contains(&format!(
+                "redis://127.0.0.1:{port}/0 (sentinels, master mymaster)"
+            )),
+            "{msg}"
         );
     }
 

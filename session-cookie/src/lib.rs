@@ -98,8 +98,9 @@
 //! |---|---|---|
 //! | `axum` | yes | [`Session`] as an axum extractor, and [`Error`] as a response |
 //! | `memory` | yes | `MemoryStore`, in-process, for one machine and tests |
-//! | `redis` | | `RedisStore` on Redis or Redis Cluster, and `redis` (the driver) |
+//! | `redis` | | `RedisStore` on Redis, Redis Sentinel or Redis Cluster, and `redis` (the driver) |
 //! | `postgres`, `sqlite`, `mysql` | | `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and `sqlx` (the driver) |
+//! | `tls` | | TLS to the backends that are on: `rediss://` for Redis (rustls with ring, the platform's trust roots; no OpenSSL) |
 //!
 //! Turning the defaults off to pick one backend turns `axum` off too: write
 //! `default-features = false, features = ["axum", "redis"]`. Without `axum`,

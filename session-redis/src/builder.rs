@@ -4,10 +4,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
 use session_core::Error;
 
+use crate::durable::Durable;
 use crate::error::{connect_error, shown};
 use crate::store::{Conn, RedisStore};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
@@ -42,8 +42,13 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct RedisStoreBuilder {
     prefix: String,
-    connection_timeout: Duration,
-    command_timeout: Duration,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) command_timeout: Duration,
+    durable: Option<Durable>,
+    /// The CA bundle and client certificate for `rediss://`, if any was
+    /// given (its `Debug` redacts both).
+    #[cfg(feature = "tls")]
+    pub(crate) certificates: Option<redis::TlsCertificates>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -60,6 +65,9 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            durable: None,
+            #[cfg(feature = "tls")]
+            certificates: None,
         }
     }
 
@@ -89,7 +97,43 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Durable writes: after every write (`create`, `save`, `delete`,
+    /// `touch`, `delete_user_sessions`) send `WAIT <replicas> <timeout>` and
+    /// fail the operation with [`Error::Backend`] (a 503) when fewer than
+    /// `replicas` replicas acknowledged it within `timeout`. Off by default.
+    ///
+    /// Redis replicates asynchronously, so without this a failover can lose
+    /// the writes of the last moments before the master died (see
+    /// [what a failover can lose](crate#what-a-failover-can-lose)). With it,
+    /// a write reported as done is on the master and on `replicas`
+    /// replicas, and Sentinel promotes one of those. It costs one more round
+    /// trip per write and waits for the replica's acknowledgement, and while
+    /// a `WAIT` waits Redis holds the shared connection's later commands
+    /// (see the crate docs for the measured cost and what that queueing
+    /// means). A failed wait does not undo the write on the master.
+    ///
+    /// `timeout` must be shorter than the [command
+    /// timeout](Self::command_timeout), which bounds the `WAIT` too. For a
+    /// standalone Redis with replicas or Sentinel; refused for a Cluster.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// use std::time::Duration;
+    /// let store = session_redis::RedisStore::builder()
+    ///     .wait_for_replicas(1, Duration::from_millis(200))
+    ///     .connect_sentinel_url("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.durable = Some(Durable { replicas, timeout });
+        self
+    }
+
     fn check(&self) -> Result<(), Error> {
+        if let Some(durable) = &self.durable {
+            durable.check(self.command_timeout)?;
+        }
         if self.connection_timeout.is_zero() {
             return Err(Error::config(
                 "connection_timeout",
@@ -112,7 +156,7 @@ impl RedisStoreBuilder {
     }
 
     fn store(self, conn: Conn) -> RedisStore {
-        RedisStore::new(conn, self.prefix.into(), self.command_timeout)
+        RedisStore::new(conn, self.prefix.into(), self.command_timeout, self.durable)
     }
 
     /// Bounds a connection attempt to `shown` (the URL, password masked)
@@ -122,11 +166,18 @@ impl RedisStoreBuilder {
         shown: String,
         attempt: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, Error> {
+        let timed_out = |shown: String| {
+            if shown.starts_with("rediss://") {
+                crate::tls::handshake_timeout(shown, self.connection_timeout)
+            } else {
+                Error::Timeout(self.connection_timeout)
+            }
+        };
         match tokio::time::timeout(self.connection_timeout, attempt).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout(self.connection_timeout)),
+            Ok(Err(e)) if e.is_timeout() => Err(timed_out(shown)),
             Ok(Err(e)) => Err(connect_error(shown, e)),
-            Err(_elapsed) => Err(Error::Timeout(self.connection_timeout)),
+            Err(_elapsed) => Err(timed_out(shown)),
         }
     }
 
@@ -143,7 +194,7 @@ impl RedisStoreBuilder {
     /// connecting takes longer than the connection timeout.
     pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
         self.check()?;
-        let client = open_client(url)?;
+        let client = self.open_client(url)?;
         let manager = self
             .connecting(
                 shown(client.get_connection_info()),
@@ -170,7 +221,7 @@ impl RedisStoreBuilder {
                 "call it inside a Tokio runtime (the connection runs on it)",
             ));
         }
-        let client = open_client(url)?;
+        let client = self.open_client(url)?;
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
             .map_err(|e| Error::config("redis_url", e.to_string()))?;
         Ok(self.store(Conn::Standalone(manager)))
@@ -192,19 +243,19 @@ impl RedisStoreBuilder {
         I::Item: IntoConnectionInfo,
     {
         self.check()?;
-        let nodes = urls
-            .into_iter()
-            .map(IntoConnectionInfo::into_connection_info)
-            .collect::<RedisResult<Vec<_>>>()
-            .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
-        if nodes.is_empty() {
+        if self.durable.is_some() {
             return Err(Error::config(
-                "redis_cluster_urls",
-                "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
+                "wait_for_replicas",
+                "durable writes are for a standalone Redis or Sentinel, not a Cluster",
             ));
         }
+        let nodes = connection_infos(
+            urls,
+            "redis_cluster_urls",
+            "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
+        )?;
         let seeds = nodes.iter().map(shown).collect::<Vec<_>>().join(", ");
-        let client = ClusterClientBuilder::new(nodes)
+        let client = crate::tls::cluster_client(&self, nodes)?
             .connection_timeout(self.connection_timeout)
             .response_timeout(self.command_timeout)
             .build()
@@ -216,6 +267,112 @@ impl RedisStoreBuilder {
     }
 }
 
-fn open_client(url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
-    redis::Client::open(url).map_err(|e| Error::config("redis_url", e.to_string()))
+impl RedisStoreBuilder {
+    /// Connects to the master of a Redis Sentinel group: asks the
+    /// `sentinels` (one reachable sentinel is enough) for the address of
+    /// the master they monitor as `master`, connects to it and checks its
+    /// `ROLE`. After a failover the store asks them again (see
+    /// [Redis Sentinel](crate#redis-sentinel)): no restart needed.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// let store = session_redis::RedisStore::builder()
+    ///     .connect_sentinel(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The master's password or database, and TLS: see
+    /// [`connect_sentinel_url`](Self::connect_sentinel_url).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no sentinel, an empty master name or a URL the
+    /// driver rejects; [`Error::Backend`] (its source a
+    /// [`ConnectError`](crate::ConnectError) naming the sentinels) when no
+    /// sentinel names a reachable master; [`Error::Timeout`] past the
+    /// connection timeout.
+    pub async fn connect_sentinel<I>(self, sentinels: I, master: &str) -> Result<RedisStore, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        self.sentinel(sentinels, master, None).await
+    }
+
+    /// [`connect_sentinel`](Self::connect_sentinel) from one URL:
+    /// `redis+sentinel://[user:password@]host:port,host:port/<master name>[/<db>]`.
+    /// The user, password and database are the master's (the sentinels are
+    /// asked without credentials); `rediss+sentinel://` speaks TLS to the
+    /// sentinels and the master, with the builder's TLS settings.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// let store = session_redis::RedisStore::builder()
+    ///     .connect_sentinel_url("redis+sentinel://:secret@10.0.0.1:26379,10.0.0.2:26379/mymaster")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_sentinel`](Self::connect_sentinel), and
+    /// [`Error::Config`] for a URL not of that shape.
+    pub async fn connect_sentinel_url(self, url: &str) -> Result<RedisStore, Error> {
+        let url = crate::sentinel::SentinelUrl::parse(url)?;
+        self.sentinel(
+            url.sentinels.iter().map(String::as_str),
+            &url.master,
+            Some(&url.master_auth),
+        )
+        .await
+    }
+
+    async fn sentinel<I>(
+        self,
+        sentinels: I,
+        master: &str,
+        master_auth: Option<&str>,
+    ) -> Result<RedisStore, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoConnectionInfo,
+    {
+        self.check()?;
+        let (client, shown, db) = self.sentinel_client(sentinels, master, master_auth)?;
+        let conn = self.sentinel_conn(client, db);
+        let what = format!("{} (sentinels, master {master})", shown.join(", "));
+        self.connecting(what, conn.connect_now()).await?;
+        Ok(self.store(Conn::Sentinel(conn)))
+    }
+
+    /// The driver client for `url`, with the TLS settings.
+    fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
+        let info = url
+            .into_connection_info()
+            .map_err(crate::tls::url_error("redis_url"))?;
+        crate::tls::client(self, info)
+    }
+}
+
+/// `urls` parsed; none at all is a configuration error naming `field`, with
+/// `fix`.
+pub(crate) fn connection_infos<I>(
+    urls: I,
+    field: &'static str,
+    fix: &str,
+) -> Result<Vec<redis::ConnectionInfo>, Error>
+where
+    I: IntoIterator,
+    I::Item: IntoConnectionInfo,
+{
+    let infos = urls
+        .into_iter()
+        .map(IntoConnectionInfo::into_connection_info)
+        .collect::<RedisResult<Vec<_>>>()
+        .map_err(crate::tls::url_error(field))?;
+    if infos.is_empty() {
+        return Err(Error::config(field, fix));
+    }
+    Ok(infos)
 }

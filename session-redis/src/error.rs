@@ -12,7 +12,9 @@ use session_core::Error;
 ///
 /// It reads like the SQL stores' connection errors: the backend, the URL
 /// with its password masked, and a hint (nothing listening, wrong password,
-/// database number out of range, unknown host):
+/// database number out of range, unknown host, and for `rediss://` an
+/// untrusted CA, a certificate for another host, a client certificate the
+/// server requires, or a server that does not speak TLS there):
 ///
 /// ```text
 /// could not connect to the Redis session store at redis://:***@127.0.0.1:6379/0:
@@ -57,7 +59,9 @@ impl std::error::Error for ConnectError {
 /// Maps an error from connecting to `url` (as [`shown`]).
 pub(crate) fn connect_error(url: String, err: RedisError) -> Error {
     let text = err.to_string();
-    let hint = if err.is_connection_refusal() {
+    let hint = if let Some(hint) = crate::tls::hint(&err) {
+        hint
+    } else if err.is_connection_refusal() {
         "nothing accepts connections there: is Redis running at this host and port?"
     } else if err.kind() == ErrorKind::AuthenticationFailed
         || text.contains("WRONGPASS")

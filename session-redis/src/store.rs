@@ -13,8 +13,10 @@ use session_core::record::unix_ms;
 use session_core::{codec, Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
+use crate::durable::Durable;
 use crate::index::index_until;
 use crate::scripts::{Call, Reply, CREATE, SAVE, TOUCH};
+use crate::sentinel::SentinelConn;
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -27,6 +29,7 @@ pub struct RedisStore {
     conn: Conn,
     prefix: Arc<str>,
     command_timeout: Duration,
+    durable: Option<Durable>,
 }
 
 /// The connection behind a store: standalone or cluster.
@@ -34,6 +37,7 @@ pub struct RedisStore {
 pub(crate) enum Conn {
     Standalone(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -41,6 +45,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -53,6 +58,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -60,6 +66,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -69,25 +76,37 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field(
                 "mode",
-                &if self.is_cluster() {
-                    "cluster"
-                } else {
-                    "standalone"
+                &match self.conn {
+                    Conn::Standalone(_) => "standalone",
+                    Conn::Cluster(_) => "cluster",
+                    Conn::Sentinel(_) => "sentinel",
                 },
             )
             .field("key_prefix", &self.prefix)
             .field("command_timeout", &self.command_timeout)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    pub(crate) fn new(conn: Conn, prefix: Arc<str>, command_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        conn: Conn,
+        prefix: Arc<str>,
+        command_timeout: Duration,
+        durable: Option<Durable>,
+    ) -> Self {
         Self {
             conn,
             prefix,
             command_timeout,
+            durable,
         }
+    }
+
+    /// The durable-write setting, if on.
+    pub(crate) fn durable(&self) -> Option<Durable> {
+        self.durable
     }
 
     /// Connects to a standalone Redis with the default settings.
@@ -276,6 +295,55 @@ pub(crate) fn unexpected(command: &str, reply: &Value) -> Error {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
+        self.create_record(record).await?;
+        self.replicated().await
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        self.load_record(id).await
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), Error> {
+        self.save_record(record).await?;
+        self.replicated().await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+        self.delete_record(id).await?;
+        self.replicated().await
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        self.touch_record(id, expires_at).await?;
+        self.replicated().await
+    }
+
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    fn indexes_users(&self) -> bool {
+        true
+    }
+
+    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        self.sessions_of(user).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, Error> {
+        let revoked = self.revoke(user, keep).await?;
+        self.replicated().await?;
+        Ok(revoked)
+    }
+}
+
+/// The single-record operations, each without the durable-write wait.
+impl RedisStore {
+    async fn create_record(&self, record: &Record) -> Result<(), Error> {
         let user = indexed_user(record);
         if let (Some(user), false) = (user, self.is_cluster()) {
             // Written, then filed, in one script: one round trip.
@@ -309,7 +377,7 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+    async fn load_record(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.redis_key(id));
         let Some(bytes) = self.query::<Option<Vec<u8>>>(&cmd).await? else {
@@ -321,7 +389,7 @@ impl SessionStore for RedisStore {
         Ok((!record.is_expired_at(SystemTime::now())).then_some(record))
     }
 
-    async fn save(&self, record: &Record) -> Result<(), Error> {
+    async fn save_record(&self, record: &Record) -> Result<(), Error> {
         let bytes = codec::encode(record)?;
         let storage_key = record.id.storage_key();
         let user = indexed_user(record);
@@ -392,7 +460,7 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), Error> {
+    async fn delete_record(&self, id: &SessionId) -> Result<(), Error> {
         let storage_key = id.storage_key();
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key_of(&storage_key));
@@ -413,7 +481,7 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+    async fn touch_record(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
         let ms = unix_ms(expires_at);
         let storage_key = id.storage_key();
         let reply = self.touch_key(self.key_of(&storage_key), ms).await?;
@@ -444,25 +512,5 @@ impl SessionStore for RedisStore {
             return Err(e);
         }
         Ok(())
-    }
-
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        Ok(0)
-    }
-
-    fn indexes_users(&self) -> bool {
-        true
-    }
-
-    async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        self.sessions_of(user).await
-    }
-
-    async fn delete_user_sessions(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-    ) -> Result<u64, Error> {
-        self.revoke(user, keep).await
     }
 }
