@@ -1,7 +1,9 @@
 //! Masking the password in a store URL before it is shown.
 
-/// `url` with the password (if any) replaced by `***`, for error messages
-/// and logs: `redis://:secret@host/0` becomes `redis://:***@host/0`.
+/// `url` with the password (if any, in the user info or as a `password=`
+/// query parameter, which PostgreSQL URLs accept) replaced by `***`, for
+/// error messages and logs: `redis://:secret@host/0` becomes
+/// `redis://:***@host/0`.
 ///
 /// ```
 /// assert_eq!(
@@ -10,6 +12,21 @@
 /// );
 /// ```
 pub fn redact_url(url: &str) -> String {
+    let url = redact_userinfo(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***",
+            _ => pair,
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
@@ -49,6 +66,10 @@ mod tests {
         assert_eq!(
             redact_url("redis://:secret@h:6379/0"),
             "redis://:***@h:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=pw&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
         );
         assert_eq!(
             redact_url("redis+cluster://u:p@a:1,b:2"),

@@ -24,8 +24,9 @@ pub struct CleanupHandle {
 impl CleanupHandle {
     /// Stops the task and waits until it has ended. A run in progress is
     /// finished first (it deletes in batches of
-    /// [`DELETE_BATCH`](crate::DELETE_BATCH) rows, so this is short unless the
-    /// database is unreachable, when the pool's acquire timeout bounds it).
+    /// [`DELETE_BATCH`](crate::DELETE_BATCH) rows, each bounded by the
+    /// store's timeout, so this is short even when the database is
+    /// unreachable).
     pub async fn shutdown(mut self) {
         self.stop.take();
         if let Some(task) = self.task.take() {

@@ -81,22 +81,52 @@
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
 //! # async fn run() -> Result<(), session_core::Error> {
-//! use std::time::Duration;
 //! use session_sqlx::PostgresStore;
 //!
+//! // e.g. postgres://app:pw@db/app?sslmode=verify-full&max_connections=20&timeout=2s
 //! let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
-//! let store = PostgresStore::connect(&url).await?;
+//! let store = PostgresStore::connect(&url).await?; // with its cleanup task
 //! store.migrate().await?; // once, before serving; safe on every instance
-//! let cleanup = store.spawn_cleanup(Duration::from_secs(300));
-//! // ... hand `store` to the session layer and serve ...
-//! cleanup.shutdown().await;
+//! // ... hand `store` to the session layer and serve; dropping the store
+//! // (and its clones) stops the cleanup ...
 //! # Ok(()) }
 //! ```
 //!
 //! Build a store from a pool of your own with `PostgresStore::builder(pool)`
-//! (and the same on the other backends) to set the table name, and the
-//! schema on PostgreSQL. The driver is re-exported as [`sqlx`], so the pool
-//! types match.
+//! (and the same on the other backends) to set the table name, the schema on
+//! PostgreSQL and the [deadline](#a-deadline-on-every-call); start the
+//! cleanup with `spawn_cleanup(interval)` (a handle you keep) or
+//! `with_cleanup(interval)` (held by the store). The driver is re-exported
+//! as [`sqlx`], so the pool types match.
+//!
+//! # A deadline on every call
+//!
+//! Every store call (waiting for a pooled connection, plus the statement or
+//! statements it runs) is bounded by one timeout, [`DEFAULT_TIMEOUT`] (1 s,
+//! the Redis store's command timeout) unless set by the builder's
+//! `timeout(…)` or the URL's `timeout=`. Past it the call fails with
+//! [`Error::Timeout`](session_core::Error::Timeout), which the session layer
+//! answers with 503: a database that is down or stuck costs a request at
+//! most the timeout, never a hang. `delete_expired` bounds each batch of
+//! [`DELETE_BATCH`] rows.
+//!
+//! # URL parameters
+//!
+//! `connect` and `connect_pool` read these query parameters and remove
+//! them before the URL goes to sqlx; every other parameter must be one the
+//! driver knows (`sslmode`, `sslrootcert`, `ssl-mode`, `ssl-ca`, …), so a
+//! misspelt one is an [`Error::Config`] naming the accepted ones rather
+//! than being ignored.
+//!
+//! | parameter | meaning | default |
+//! |---|---|---|
+//! | `max_connections` | the most pooled connections | [`DEFAULT_MAX_CONNECTIONS`] (10) |
+//! | `timeout` | the deadline on every store call, and the pool's acquire timeout | [`DEFAULT_TIMEOUT`] (1 s) |
+//! | `connect_timeout` | the deadline on the first connection at start-up | [`DEFAULT_CONNECT_TIMEOUT`] (5 s) |
+//! | `cleanup_interval` | how often the store `connect` returns removes expired rows; `off` for never (`connect` only) | [`DEFAULT_CLEANUP_INTERVAL`] (5 min) |
+//!
+//! Durations take a unit: `250ms`, `2s`, `5m`, `1h`. For example
+//! `postgres://app@db/app?max_connections=20&timeout=2s&cleanup_interval=1m`.
 //!
 //! # Migrations
 //!
@@ -142,11 +172,15 @@
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod cleanup;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod deadline;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
@@ -158,6 +192,8 @@ mod store_impl;
 mod table;
 #[cfg(all(test, any(feature = "postgres", feature = "sqlite", feature = "mysql")))]
 mod test_util;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod url_params;
 
 pub use sqlx;
 
@@ -167,6 +203,12 @@ pub use sqlx;
     doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
 )]
 pub use cleanup::CleanupHandle;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
+)]
+pub use deadline::DEFAULT_TIMEOUT;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 #[cfg_attr(
     docsrs,
@@ -189,3 +231,9 @@ pub use row::{DELETE_BATCH, MAX_USER_LEN};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use table::{DEFAULT_TABLE, MAX_NAME_LEN};
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
+)]
+pub use url_params::{DEFAULT_CLEANUP_INTERVAL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS};

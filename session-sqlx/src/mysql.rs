@@ -1,20 +1,19 @@
 //! The MySQL / MariaDB store.
 
 use std::future::Future;
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{
-    MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool, MySqlPoolOptions,
-};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlDatabaseError, MySqlPool};
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
-use crate::error::{check_scheme, connect_error};
+use crate::cleanup::CleanupHandle;
+use crate::deadline::{check as check_timeout, DEFAULT_TIMEOUT};
 use crate::migrate::{apply_pending, Migration};
+use crate::pool::Backend;
 use crate::row::{self, Columns, DELETE_BATCH};
 use crate::table::{validate, DEFAULT_TABLE};
 
@@ -48,12 +47,13 @@ const LOCK_WAIT_SECS: i64 = 60;
 pub struct MySqlStore {
     pool: MySqlPool,
     inner: Arc<Inner>,
+    cleanup: Option<Arc<CleanupHandle>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     names: Names,
-    acquire_timeout: Duration,
+    timeout: Duration,
     insert: Arc<str>,
     purge_expired_id: Arc<str>,
     load: Arc<str>,
@@ -135,6 +135,7 @@ fn backquote(name: &str) -> String {
 pub struct MySqlStoreBuilder {
     pool: MySqlPool,
     table: String,
+    timeout: Duration,
 }
 
 impl MySqlStoreBuilder {
@@ -146,14 +147,25 @@ impl MySqlStoreBuilder {
         self
     }
 
-    /// Validates the name and builds the store. Nothing is sent to the
+    /// The deadline on each store call: waiting for a pooled connection
+    /// plus running the statements (default [`DEFAULT_TIMEOUT`], 1 s). Past
+    /// it the call fails with [`Error::Timeout`] and the session layer
+    /// answers 503.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Validates the settings and builds the store. Nothing is sent to the
     /// database.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `table` when the name is not a plain SQL
-    /// identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) characters.
+    /// identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
+    /// characters; naming `timeout` when the timeout is zero.
     pub fn build(self) -> Result<MySqlStore, Error> {
+        check_timeout("timeout", self.timeout)?;
         validate("table", &self.table)?;
         let names = Names {
             quoted: backquote(&self.table),
@@ -198,12 +210,13 @@ impl MySqlStoreBuilder {
                 "DELETE FROM {t} WHERE user_id = ? AND expires_at > ? AND id <> ?"
             )
             .into(),
-            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            timeout: self.timeout,
             names,
         };
         Ok(MySqlStore {
             pool: self.pool,
             inner: Arc::new(inner),
+            cleanup: None,
         })
     }
 }
@@ -221,16 +234,21 @@ impl MySqlStore {
         MySqlStoreBuilder {
             pool,
             table: DEFAULT_TABLE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`
-    /// (`mysql://user:password@host:port/database`) and returns a store
-    /// with the default table name on it.
+    /// Connects to `url` (`mysql://user:password@host:port/database`, or
+    /// `mariadb://`, with any of the [URL parameters](crate#url-parameters))
+    /// and returns a store with the default table name on it, holding a
+    /// cleanup task that removes expired rows every `cleanup_interval`
+    /// (default 5 min; `off` for none) until the store and its clones are
+    /// dropped.
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
     /// let url = std::env::var("MYSQL_URL").expect("set MYSQL_URL");
+    /// // e.g. mysql://app@db/app?ssl-mode=VERIFY_IDENTITY&max_connections=20
     /// let store = session_sqlx::MySqlStore::connect(&url).await?;
     /// store.migrate().await?;
     /// # Ok(()) }
@@ -240,35 +258,32 @@ impl MySqlStore {
     ///
     /// As [`connect_pool`](Self::connect_pool).
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Ok(Self::new(Self::connect_pool(url).await?))
+        let (pool, settings) = crate::pool::open(&BACKEND, url, false).await?;
+        let store = Self::builder(pool).timeout(settings.timeout).build()?;
+        Ok(match settings.cleanup_interval {
+            Some(interval) => store.with_cleanup(interval),
+            None => store,
+        })
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`, after one
-    /// plain connection attempt that reports an unreachable server or a
-    /// missing database at once (the pool alone would retry for its 30 s
-    /// acquire timeout).
+    /// Connects a pool to `url`, sized and bounded by the
+    /// [URL parameters](crate#url-parameters) `max_connections`, `timeout`
+    /// (the pool's acquire timeout) and `connect_timeout`, after one plain
+    /// connection attempt that reports an unreachable server or a missing
+    /// database at once.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] (field `url`) for a URL that does not parse;
-    /// otherwise [`Error::Backend`] whose source is a
+    /// [`Error::Config`] (field `url`) for a URL that does not parse, a
+    /// parameter that is not known or not valid, or `cleanup_interval`
+    /// (which only [`connect`](Self::connect) reads); otherwise
+    /// [`Error::Backend`] whose source is a
     /// [`ConnectError`](crate::ConnectError) explaining the failure (for
     /// example that the database does not exist), itself carrying the
     /// driver's error as its source.
     pub async fn connect_pool(url: &str) -> Result<MySqlPool, Error> {
-        check_scheme("MySQL", url, &["mysql://", "mariadb://"])?;
-        let fail = |e| connect_error("MySQL", url, e, is_missing_database);
-        let options = MySqlConnectOptions::from_str(url).map_err(fail)?;
-        // One plain attempt first: the pool would retry a refused connection
-        // until its acquire timeout (30 s) before reporting it.
-        let probe = MySqlConnection::connect_with(&options)
-            .await
-            .map_err(fail)?;
-        let _ = probe.close().await;
-        MySqlPoolOptions::new()
-            .connect_with(options)
-            .await
-            .map_err(fail)
+        let (pool, _) = crate::pool::open(&BACKEND, url, true).await?;
+        Ok(pool)
     }
 
     /// The pool the store runs on.
@@ -396,6 +411,14 @@ impl MySqlStore {
     }
 }
 
+const BACKEND: Backend<MySql> = Backend {
+    name: "MySQL",
+    schemes: &["mysql://", "mariadb://"],
+    driver: crate::url_params::MYSQL,
+    missing_database: is_missing_database,
+    tune: |_, options, pool| (options, pool),
+};
+
 /// Attempts at an operation InnoDB rolled back as a deadlock victim.
 const DEADLOCK_ATTEMPTS: u32 = 10;
 
@@ -462,93 +485,112 @@ impl SessionStore for MySqlStore {
     /// insert here: sqlx connects with `CLIENT_FOUND_ROWS`, under which an
     /// unchanged duplicate row also counts as 1 row affected.)
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        let cols = row::columns(record)?;
-        match retry_deadlocks(|| self.create_once(&cols)).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Conflict),
-            Err(e) => Err(self.fail(e)),
-        }
+        crate::deadline::bounded(self.inner.timeout, async {
+            let cols = row::columns(record)?;
+            match retry_deadlocks(|| self.create_once(&cols)).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::Conflict),
+                Err(e) => Err(self.fail(e)),
+            }
+        })
+        .await
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-        let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
-            .bind(id.storage_key())
-            .bind(row::now_ms())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let Some(found) = found else { return Ok(None) };
-        let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
-        let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
-        row::decode(id, &data, expires_at).map(Some)
+        crate::deadline::bounded(self.inner.timeout, async {
+            let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+                .bind(id.storage_key())
+                .bind(row::now_ms())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.fail(e))?;
+            let Some(found) = found else { return Ok(None) };
+            let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+            let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+            row::decode(id, &data, expires_at).map(Some)
+        })
+        .await
     }
 
     /// `UPDATE … WHERE id = ? AND expires_at > now AND version = ?` (the
     /// version the caller loaded). sqlx's `CLIENT_FOUND_ROWS` makes the row
     /// count the rows matched, so a write of unchanged values still counts.
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        let c = row::columns(record)?;
-        let expected = row::version(record.version.wrapping_sub(1));
-        let done = retry_deadlocks(|| {
-            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
-                .bind(&c.data)
-                .bind(c.expires_at)
-                .bind(c.version)
-                .bind(c.user.as_deref().map(str::as_bytes))
-                .bind(&c.key)
-                .bind(row::now_ms())
-                .bind(expected)
-                .execute(&self.pool)
+        crate::deadline::bounded(self.inner.timeout, async {
+            let c = row::columns(record)?;
+            let expected = row::version(record.version.wrapping_sub(1));
+            let done = retry_deadlocks(|| {
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+                    .bind(&c.data)
+                    .bind(c.expires_at)
+                    .bind(c.version)
+                    .bind(c.user.as_deref().map(str::as_bytes))
+                    .bind(&c.key)
+                    .bind(row::now_ms())
+                    .bind(expected)
+                    .execute(&self.pool)
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+            if done.rows_affected() == 0 {
+                return Err(self.why_not_saved(&c.key).await);
+            }
+            Ok(())
         })
         .await
-        .map_err(|e| self.fail(e))?;
-        if done.rows_affected() == 0 {
-            return Err(self.why_not_saved(&c.key).await);
-        }
-        Ok(())
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        let key = id.storage_key();
-        retry_deadlocks(|| {
-            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
-                .bind(&key)
-                .execute(&self.pool)
+        crate::deadline::bounded(self.inner.timeout, async {
+            let key = id.storage_key();
+            retry_deadlocks(|| {
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+                    .bind(&key)
+                    .execute(&self.pool)
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+            Ok(())
         })
         .await
-        .map_err(|e| self.fail(e))?;
-        Ok(())
     }
 
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-        let key = id.storage_key();
-        let done = retry_deadlocks(|| {
-            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
-                .bind(row::ms(expires_at))
-                .bind(&key)
-                .bind(row::now_ms())
-                .execute(&self.pool)
+        crate::deadline::bounded(self.inner.timeout, async {
+            let key = id.storage_key();
+            let done = retry_deadlocks(|| {
+                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+                    .bind(row::ms(expires_at))
+                    .bind(&key)
+                    .bind(row::now_ms())
+                    .execute(&self.pool)
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+            if done.rows_affected() == 0 {
+                return Err(Error::Vanished);
+            }
+            Ok(())
         })
         .await
-        .map_err(|e| self.fail(e))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Vanished);
-        }
-        Ok(())
     }
 
+    /// Deletes in batches of [`DELETE_BATCH`](crate::DELETE_BATCH) rows,
+    /// each batch bounded by the store's timeout.
     async fn delete_expired(&self) -> Result<u64, Error> {
         let now = row::now_ms();
         let mut removed = 0;
         loop {
-            let n = retry_deadlocks(|| {
+            let batch = retry_deadlocks(|| {
                 sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                     .bind(now)
                     .bind(i64::from(DELETE_BATCH))
                     .execute(&self.pool)
+            });
+            let n = crate::deadline::bounded(self.inner.timeout, async {
+                batch.await.map_err(|e| self.fail(e))
             })
-            .await
-            .map_err(|e| self.fail(e))?
+            .await?
             .rows_affected();
             removed += n;
             if n < u64::from(DELETE_BATCH) {
@@ -570,34 +612,41 @@ impl SessionStore for MySqlStore {
     /// [`Error::Config`] (field `user`) for a user longer than
     /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend errors.
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        row::check_user(user)?;
-        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
-            .bind(user.as_bytes())
-            .bind(row::now_ms())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        rows.iter()
-            .map(|found| {
-                let key: String = found.try_get(0).map_err(Error::backend)?;
-                let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
-                let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
-                row::listed(key, &data, expires_at)
-            })
-            .filter_map(Result::transpose)
-            .collect()
+        crate::deadline::bounded(self.inner.timeout, async {
+            row::check_user(user)?;
+            let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
+                .bind(user.as_bytes())
+                .bind(row::now_ms())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.fail(e))?;
+            rows.iter()
+                .map(|found| {
+                    let key: String = found.try_get(0).map_err(Error::backend)?;
+                    let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
+                    let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
+                    row::listed(key, &data, expires_at)
+                })
+                .filter_map(Result::transpose)
+                .collect()
+        })
+        .await
     }
 
     /// One `SELECT COUNT(*)` through the index.
     async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
-        row::check_user(user)?;
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
-            .bind(user.as_bytes())
-            .bind(row::now_ms())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        crate::deadline::bounded(self.inner.timeout, async {
+            row::check_user(user)?;
+            let n: i64 =
+                sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
+                    .bind(user.as_bytes())
+                    .bind(row::now_ms())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
     }
 
     /// One `DELETE … WHERE user_id = ? AND expires_at > now [AND id <> keep]`
@@ -608,27 +657,32 @@ impl SessionStore for MySqlStore {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
-        row::check_user(user)?;
-        let keep = keep.map(SessionId::storage_key);
-        let done = retry_deadlocks(|| {
-            let now = row::now_ms();
-            match &keep {
-                None => sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+        crate::deadline::bounded(self.inner.timeout, async {
+            row::check_user(user)?;
+            let keep = keep.map(SessionId::storage_key);
+            let done = retry_deadlocks(|| {
+                let now = row::now_ms();
+                match &keep {
+                    None => {
+                        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+                            .bind(user.as_bytes())
+                            .bind(now)
+                            .execute(&self.pool)
+                    }
+                    Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
+                        &self.inner.delete_user_sessions_but,
+                    )))
                     .bind(user.as_bytes())
                     .bind(now)
+                    .bind(keep)
                     .execute(&self.pool),
-                Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
-                    &self.inner.delete_user_sessions_but,
-                )))
-                .bind(user.as_bytes())
-                .bind(now)
-                .bind(keep)
-                .execute(&self.pool),
-            }
+                }
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+            Ok(done.rows_affected())
         })
         .await
-        .map_err(|e| self.fail(e))?;
-        Ok(done.rows_affected())
     }
 }
 

@@ -1,17 +1,18 @@
 //! The PostgreSQL store.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection as _, Row as _};
+use sqlx::postgres::{PgDatabaseError, PgPool, Postgres};
+use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::error::{check_scheme, connect_error};
+use crate::cleanup::CleanupHandle;
+use crate::deadline::{check as check_timeout, DEFAULT_TIMEOUT};
 use crate::migrate::{apply_pending, Migration};
+use crate::pool::Backend;
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
 
@@ -51,12 +52,13 @@ pub const DEFAULT_SCHEMA: &str = "public";
 pub struct PostgresStore {
     pool: PgPool,
     inner: Arc<Inner>,
+    cleanup: Option<Arc<CleanupHandle>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     names: Names,
-    acquire_timeout: Duration,
+    timeout: Duration,
     create: Arc<str>,
     load: Arc<str>,
     save: Arc<str>,
@@ -135,6 +137,7 @@ pub struct PostgresStoreBuilder {
     pool: PgPool,
     schema: String,
     table: String,
+    timeout: Duration,
 }
 
 impl PostgresStoreBuilder {
@@ -152,15 +155,26 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// Validates the names and builds the store. Nothing is sent to the
+    /// The deadline on each store call: waiting for a pooled connection
+    /// plus running the statement (default [`DEFAULT_TIMEOUT`], 1 s). Past
+    /// it the call fails with [`Error::Timeout`] and the session layer
+    /// answers 503.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Validates the settings and builds the store. Nothing is sent to the
     /// database.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `table` or `schema` when a name is not a
     /// plain SQL identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
-    /// characters, or starts with the reserved `pg_`.
+    /// characters, or starts with the reserved `pg_`; naming `timeout` when
+    /// the timeout is zero.
     pub fn build(self) -> Result<PostgresStore, Error> {
+        check_timeout("timeout", self.timeout)?;
         validate("table", &self.table)?;
         validate("schema", &self.schema)?;
         reject_prefix("schema", &self.schema, "pg_")?;
@@ -225,12 +239,13 @@ impl PostgresStoreBuilder {
                 "DELETE FROM {t} WHERE user_id = $1 AND expires_at > $2 AND id <> $3"
             )
             .into(),
-            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            timeout: self.timeout,
             names,
         };
         Ok(PostgresStore {
             pool: self.pool,
             inner: Arc::new(inner),
+            cleanup: None,
         })
     }
 }
@@ -249,16 +264,20 @@ impl PostgresStore {
             pool,
             schema: DEFAULT_SCHEMA.to_owned(),
             table: DEFAULT_TABLE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`
-    /// (`postgres://user:password@host:port/database`) and returns a store
-    /// with the default names on it.
+    /// Connects to `url` (`postgres://user:password@host:port/database`,
+    /// with any of the [URL parameters](crate#url-parameters)) and returns a
+    /// store with the default names on it, holding a cleanup task that
+    /// removes expired rows every `cleanup_interval` (default 5 min; `off`
+    /// for none) until the store and its clones are dropped.
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
     /// let url = std::env::var("DATABASE_URL").expect("set DATABASE_URL");
+    /// // e.g. postgres://app@db/app?sslmode=verify-full&max_connections=20&timeout=2s
     /// let store = session_sqlx::PostgresStore::connect(&url).await?;
     /// store.migrate().await?;
     /// # Ok(()) }
@@ -268,33 +287,32 @@ impl PostgresStore {
     ///
     /// As [`connect_pool`](Self::connect_pool).
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Ok(Self::new(Self::connect_pool(url).await?))
+        let (pool, settings) = crate::pool::open(&BACKEND, url, false).await?;
+        let store = Self::builder(pool).timeout(settings.timeout).build()?;
+        Ok(match settings.cleanup_interval {
+            Some(interval) => store.with_cleanup(interval),
+            None => store,
+        })
     }
 
-    /// Connects a pool with sqlx's default pool options to `url`, after one
-    /// plain connection attempt that reports an unreachable server or a
-    /// missing database at once (the pool alone would retry for its 30 s
-    /// acquire timeout).
+    /// Connects a pool to `url`, sized and bounded by the
+    /// [URL parameters](crate#url-parameters) `max_connections`, `timeout`
+    /// (the pool's acquire timeout) and `connect_timeout`, after one plain
+    /// connection attempt that reports an unreachable server or a missing
+    /// database at once.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] (field `url`) for a URL that does not parse;
-    /// otherwise [`Error::Backend`] whose source is a
+    /// [`Error::Config`] (field `url`) for a URL that does not parse, a
+    /// parameter that is not known or not valid, or `cleanup_interval`
+    /// (which only [`connect`](Self::connect) reads); otherwise
+    /// [`Error::Backend`] whose source is a
     /// [`ConnectError`](crate::ConnectError) explaining the failure (for
     /// example that the database does not exist), itself carrying the
     /// driver's error as its source.
     pub async fn connect_pool(url: &str) -> Result<PgPool, Error> {
-        check_scheme("PostgreSQL", url, &["postgres://", "postgresql://"])?;
-        let fail = |e| connect_error("PostgreSQL", url, e, is_missing_database);
-        let options = PgConnectOptions::from_str(url).map_err(fail)?;
-        // One plain attempt first: the pool would retry a refused connection
-        // until its acquire timeout (30 s) before reporting it.
-        let probe = PgConnection::connect_with(&options).await.map_err(fail)?;
-        let _ = probe.close().await;
-        PgPoolOptions::new()
-            .connect_with(options)
-            .await
-            .map_err(fail)
+        let (pool, _) = crate::pool::open(&BACKEND, url, true).await?;
+        Ok(pool)
     }
 
     /// The pool the store runs on.
@@ -367,6 +385,14 @@ impl PostgresStore {
         tx.commit().await.map_err(err)
     }
 }
+
+const BACKEND: Backend<Postgres> = Backend {
+    name: "PostgreSQL",
+    schemes: &["postgres://", "postgresql://"],
+    driver: crate::url_params::POSTGRES,
+    missing_database: is_missing_database,
+    tune: |_, options, pool| (options, pool),
+};
 
 fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
     e.try_downcast_ref::<PgDatabaseError>()

@@ -1,21 +1,21 @@
 //! The SQLite store.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::error::DatabaseError;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{Sqlite, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row as _};
 
-use crate::error::{check_scheme, connect_error};
+use crate::cleanup::CleanupHandle;
+use crate::deadline::{check as check_timeout, DEFAULT_TIMEOUT};
 use crate::migrate::{apply_pending, Migration};
+use crate::pool::Backend;
 use crate::row::{self, DELETE_BATCH};
 use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
+use crate::url_params::Driver;
 
 /// A [`SessionStore`] in a SQLite table: for a single app server, tests and
 /// small deployments.
@@ -44,12 +44,13 @@ use crate::table::{dquote, reject_prefix, validate, DEFAULT_TABLE};
 pub struct SqliteStore {
     pool: SqlitePool,
     inner: Arc<Inner>,
+    cleanup: Option<Arc<CleanupHandle>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     names: Names,
-    acquire_timeout: Duration,
+    timeout: Duration,
     create: Arc<str>,
     load: Arc<str>,
     save: Arc<str>,
@@ -124,6 +125,7 @@ const MIGRATIONS: &[Migration<Names>] = &[
 pub struct SqliteStoreBuilder {
     pool: SqlitePool,
     table: String,
+    timeout: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -134,15 +136,26 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Validates the name and builds the store. Nothing is sent to the
+    /// The deadline on each store call: waiting for a pooled connection
+    /// plus running the statement (default [`DEFAULT_TIMEOUT`], 1 s). Past
+    /// it the call fails with [`Error::Timeout`] and the session layer
+    /// answers 503.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Validates the settings and builds the store. Nothing is sent to the
     /// database.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] naming `table` when the name is not a plain SQL
     /// identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
-    /// characters, or starts with the reserved `sqlite_`.
+    /// characters, or starts with the reserved `sqlite_`; naming `timeout`
+    /// when the timeout is zero.
     pub fn build(self) -> Result<SqliteStore, Error> {
+        check_timeout("timeout", self.timeout)?;
         validate("table", &self.table)?;
         reject_prefix("table", &self.table, "sqlite_")?;
         let names = Names {
@@ -196,12 +209,13 @@ impl SqliteStoreBuilder {
                 "DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2 AND id <> ?3"
             )
             .into(),
-            acquire_timeout: self.pool.options().get_acquire_timeout(),
+            timeout: self.timeout,
             names,
         };
         Ok(SqliteStore {
             pool: self.pool,
             inner: Arc::new(inner),
+            cleanup: None,
         })
     }
 }
@@ -219,11 +233,15 @@ impl SqliteStore {
         SqliteStoreBuilder {
             pool,
             table: DEFAULT_TABLE.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// Opens `url` with [`connect_pool`](Self::connect_pool) and returns a
-    /// store with the default table name on it.
+    /// Opens `url` (with any of the [URL parameters](crate#url-parameters))
+    /// as [`connect_pool`](Self::connect_pool) does and returns a store with
+    /// the default table name on it, holding a cleanup task that removes
+    /// expired rows every `cleanup_interval` (default 5 min; `off` for
+    /// none) until the store and its clones are dropped.
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> Result<(), session_core::Error> {
@@ -236,7 +254,12 @@ impl SqliteStore {
     ///
     /// As [`connect_pool`](Self::connect_pool).
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Ok(Self::new(Self::connect_pool(url).await?))
+        let (pool, settings) = crate::pool::open(&BACKEND, url, false).await?;
+        let store = Self::builder(pool).timeout(settings.timeout).build()?;
+        Ok(match settings.cleanup_interval {
+            Some(interval) => store.with_cleanup(interval),
+            None => store,
+        })
     }
 
     /// Opens a pool on `url` set up for sessions.
@@ -246,39 +269,20 @@ impl SqliteStore {
     ///   and a 5 s busy timeout, so readers never wait for the writer.
     /// * An in-memory database (`sqlite::memory:`, or a URL with
     ///   `mode=memory`) lives only as long as one of its connections does,
-    ///   so the pool keeps exactly one connection open for its whole life.
+    ///   so the pool keeps exactly one connection open for its whole life
+    ///   (whatever `max_connections` says).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] (field `url`) for a URL that does not parse;
-    /// otherwise [`Error::Backend`] whose source is a
-    /// [`ConnectError`](crate::ConnectError) (for example for a file that
-    /// does not exist), carrying the driver's error as its source.
+    /// [`Error::Config`] (field `url`) for a URL that does not parse, a
+    /// parameter that is not valid, or `cleanup_interval` (which only
+    /// [`connect`](Self::connect) reads); otherwise [`Error::Backend`]
+    /// whose source is a [`ConnectError`](crate::ConnectError) (for example
+    /// for a file that does not exist), carrying the driver's error as its
+    /// source.
     pub async fn connect_pool(url: &str) -> Result<SqlitePool, Error> {
-        check_scheme("SQLite", url, &["sqlite:"])?;
-        let fail = |e| connect_error("SQLite", url, e, is_missing_database);
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(fail)?
-            .busy_timeout(Duration::from_secs(5));
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if in_memory {
-            SqlitePoolOptions::new()
-                .min_connections(1)
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await
-                .map_err(fail)
-        } else {
-            let options = options
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal);
-            SqlitePoolOptions::new()
-                .connect_with(options)
-                .await
-                .map_err(fail)
-        }
+        let (pool, _) = crate::pool::open(&BACKEND, url, true).await?;
+        Ok(pool)
     }
 
     /// The pool the store runs on.
@@ -330,6 +334,29 @@ impl SqliteStore {
 fn is_missing_table(e: &dyn DatabaseError) -> bool {
     e.message().starts_with("no such table")
 }
+
+const BACKEND: Backend<Sqlite> = Backend {
+    name: "SQLite",
+    schemes: &["sqlite:"],
+    driver: Driver::Checks,
+    missing_database: is_missing_database,
+    tune: |url, options, pool| {
+        let options = options.busy_timeout(Duration::from_secs(5));
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            let pool = pool
+                .min_connections(1)
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            (options, pool)
+        } else {
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+            (options, pool)
+        }
+    },
+};
 
 /// `SQLITE_CANTOPEN`: the file (or its directory) is not there.
 fn is_missing_database(e: &dyn DatabaseError) -> bool {

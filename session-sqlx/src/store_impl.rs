@@ -5,7 +5,7 @@
 //! (`spawn_cleanup`, `why_not_saved`, `fail`) come from `impl_store_helpers`.
 
 /// Implements `spawn_cleanup`, `why_not_saved` and `fail` for a store type
-/// with `pool` and `inner` (`live`, `names`, `acquire_timeout`); `$name` is
+/// with `pool` and `inner` (`live`, `names`, `timeout`); `$name` is
 /// the field of `inner.names` that error messages show, and the calling
 /// module provides `is_missing_table`.
 macro_rules! impl_store_helpers {
@@ -21,7 +21,45 @@ macro_rules! impl_store_helpers {
             ///
             /// Panics when called outside a tokio runtime.
             pub fn spawn_cleanup(&self, interval: Duration) -> $crate::CleanupHandle {
-                $crate::cleanup::spawn(self.clone(), interval)
+                $crate::cleanup::spawn(self.detached(), interval)
+            }
+
+            /// This store with a cleanup task of its own, as
+            /// [`spawn_cleanup`](Self::spawn_cleanup) starts, held by the
+            /// store: it stops when the store and the last of its clones are
+            /// dropped. `connect` calls this (see
+            /// [URL parameters](crate#url-parameters)). A task already held
+            /// is replaced.
+            ///
+            /// # Panics
+            ///
+            /// Panics when called outside a tokio runtime.
+            #[must_use]
+            pub fn with_cleanup(mut self, interval: Duration) -> Self {
+                self.cleanup = Some(Arc::new(self.spawn_cleanup(interval)));
+                self
+            }
+
+            /// `true` when this store holds a cleanup task (see
+            /// [`with_cleanup`](Self::with_cleanup)) that is still running.
+            pub fn runs_cleanup(&self) -> bool {
+                self.cleanup.as_ref().is_some_and(|c| !c.is_finished())
+            }
+
+            /// The deadline on each store call (see
+            /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)).
+            pub fn timeout(&self) -> Duration {
+                self.inner.timeout
+            }
+
+            /// A clone without the cleanup task, for the task itself (which
+            /// would otherwise keep itself alive).
+            fn detached(&self) -> Self {
+                Self {
+                    pool: self.pool.clone(),
+                    inner: Arc::clone(&self.inner),
+                    cleanup: None,
+                }
             }
 
             /// Tells why a versioned save wrote nothing: a live record means
@@ -45,7 +83,7 @@ macro_rules! impl_store_helpers {
                 $crate::error::query_error(
                     e,
                     &self.inner.names.$name,
-                    self.inner.acquire_timeout,
+                    self.inner.timeout,
                     is_missing_table,
                 )
             }
@@ -64,91 +102,111 @@ macro_rules! impl_session_store {
         #[async_trait]
         impl SessionStore for $store {
             async fn create(&self, record: &Record) -> Result<(), Error> {
-                let c = row::columns(record)?;
-                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
-                    .bind(c.key)
-                    .bind(c.data)
-                    .bind(c.expires_at)
-                    .bind(c.created_at)
-                    .bind(c.version)
-                    .bind(c.user)
-                    .bind(row::now_ms())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                if done.rows_affected() == 0 {
-                    return Err(Error::Conflict);
-                }
-                Ok(())
+                crate::deadline::bounded(self.inner.timeout, async {
+                    let c = row::columns(record)?;
+                    let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.create)))
+                        .bind(c.key)
+                        .bind(c.data)
+                        .bind(c.expires_at)
+                        .bind(c.created_at)
+                        .bind(c.version)
+                        .bind(c.user)
+                        .bind(row::now_ms())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::Conflict);
+                    }
+                    Ok(())
+                })
+                .await
             }
 
             async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-                let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
-                    .bind(id.storage_key())
-                    .bind(row::now_ms())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let Some(found) = found else { return Ok(None) };
-                let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
-                let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
-                row::decode(id, &data, expires_at).map(Some)
+                crate::deadline::bounded(self.inner.timeout, async {
+                    let found = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.load)))
+                        .bind(id.storage_key())
+                        .bind(row::now_ms())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    let Some(found) = found else { return Ok(None) };
+                    let data: Vec<u8> = found.try_get(0).map_err(Error::backend)?;
+                    let expires_at: i64 = found.try_get(1).map_err(Error::backend)?;
+                    row::decode(id, &data, expires_at).map(Some)
+                })
+                .await
             }
 
             async fn save(&self, record: &Record) -> Result<(), Error> {
-                let c = row::columns(record)?;
-                let expected = row::version(record.version.wrapping_sub(1));
-                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
-                    .bind(c.data)
-                    .bind(c.expires_at)
-                    .bind(c.version)
-                    .bind(c.user)
-                    .bind(&c.key)
-                    .bind(row::now_ms())
-                    .bind(expected)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                if done.rows_affected() == 0 {
-                    return Err(self.why_not_saved(&c.key).await);
-                }
-                Ok(())
+                crate::deadline::bounded(self.inner.timeout, async {
+                    let c = row::columns(record)?;
+                    let expected = row::version(record.version.wrapping_sub(1));
+                    let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.save)))
+                        .bind(c.data)
+                        .bind(c.expires_at)
+                        .bind(c.version)
+                        .bind(c.user)
+                        .bind(&c.key)
+                        .bind(row::now_ms())
+                        .bind(expected)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    if done.rows_affected() == 0 {
+                        return Err(self.why_not_saved(&c.key).await);
+                    }
+                    Ok(())
+                })
+                .await
             }
 
             async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
-                    .bind(id.storage_key())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                Ok(())
+                crate::deadline::bounded(self.inner.timeout, async {
+                    sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete)))
+                        .bind(id.storage_key())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    Ok(())
+                })
+                .await
             }
 
             async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-                let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
-                    .bind(row::ms(expires_at))
-                    .bind(id.storage_key())
-                    .bind(row::now_ms())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                if done.rows_affected() == 0 {
-                    return Err(Error::Vanished);
-                }
-                Ok(())
+                crate::deadline::bounded(self.inner.timeout, async {
+                    let done = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.touch)))
+                        .bind(row::ms(expires_at))
+                        .bind(id.storage_key())
+                        .bind(row::now_ms())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::Vanished);
+                    }
+                    Ok(())
+                })
+                .await
             }
 
+            /// Deletes in batches of [`DELETE_BATCH`](crate::DELETE_BATCH)
+            /// rows, each batch bounded by the store's timeout (a large
+            /// backlog may take several).
             async fn delete_expired(&self) -> Result<u64, Error> {
                 let now = row::now_ms();
                 let mut removed = 0;
                 loop {
-                    let n = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                    let batch = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                         .bind(now)
                         .bind(i64::from(DELETE_BATCH))
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| self.fail(e))?
-                        .rows_affected();
+                        .execute(&self.pool);
+                    let n = crate::deadline::bounded(self.inner.timeout, async {
+                        batch.await.map_err(|e| self.fail(e))
+                    })
+                    .await?
+                    .rows_affected();
                     removed += n;
                     if n < u64::from(DELETE_BATCH) {
                         return Ok(removed);
@@ -169,35 +227,42 @@ macro_rules! impl_session_store {
             /// [`Error::Config`] (field `user`) for a user longer than
             /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; backend errors.
             async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-                row::check_user(user)?;
-                let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
-                    .bind(user)
-                    .bind(row::now_ms())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                rows.iter()
-                    .map(|found| {
-                        let key: String = found.try_get(0).map_err(Error::backend)?;
-                        let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
-                        let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
-                        row::listed(key, &data, expires_at)
-                    })
-                    .filter_map(Result::transpose)
-                    .collect()
+                crate::deadline::bounded(self.inner.timeout, async {
+                    row::check_user(user)?;
+                    let rows = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.user_sessions)))
+                        .bind(user)
+                        .bind(row::now_ms())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    rows.iter()
+                        .map(|found| {
+                            let key: String = found.try_get(0).map_err(Error::backend)?;
+                            let data: Vec<u8> = found.try_get(1).map_err(Error::backend)?;
+                            let expires_at: i64 = found.try_get(2).map_err(Error::backend)?;
+                            row::listed(key, &data, expires_at)
+                        })
+                        .filter_map(Result::transpose)
+                        .collect()
+                })
+                .await
             }
 
             /// One `SELECT COUNT(*)` through the index.
             async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
-                row::check_user(user)?;
-                let n: i64 =
-                    sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.inner.count_user_sessions)))
-                        .bind(user)
-                        .bind(row::now_ms())
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(|e| self.fail(e))?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                crate::deadline::bounded(self.inner.timeout, async {
+                    row::check_user(user)?;
+                    let n: i64 = sqlx::query_scalar(AssertSqlSafe(Arc::clone(
+                        &self.inner.count_user_sessions,
+                    )))
+                    .bind(user)
+                    .bind(row::now_ms())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
             }
 
             /// One `DELETE … WHERE user_id = ? AND expires_at > now [AND id <> keep]`
@@ -208,22 +273,25 @@ macro_rules! impl_session_store {
                 user: &str,
                 keep: Option<&SessionId>,
             ) -> Result<u64, Error> {
-                row::check_user(user)?;
-                let query = match keep {
-                    None => {
-                        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
-                            .bind(user)
-                            .bind(row::now_ms())
-                    }
-                    Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
-                        &self.inner.delete_user_sessions_but,
-                    )))
-                    .bind(user)
-                    .bind(row::now_ms())
-                    .bind(keep.storage_key()),
-                };
-                let done = query.execute(&self.pool).await.map_err(|e| self.fail(e))?;
-                Ok(done.rows_affected())
+                crate::deadline::bounded(self.inner.timeout, async {
+                    row::check_user(user)?;
+                    let query = match keep {
+                        None => {
+                            sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_user_sessions)))
+                                .bind(user)
+                                .bind(row::now_ms())
+                        }
+                        Some(keep) => sqlx::query(AssertSqlSafe(Arc::clone(
+                            &self.inner.delete_user_sessions_but,
+                        )))
+                        .bind(user)
+                        .bind(row::now_ms())
+                        .bind(keep.storage_key()),
+                    };
+                    let done = query.execute(&self.pool).await.map_err(|e| self.fail(e))?;
+                    Ok(done.rows_affected())
+                })
+                .await
             }
         }
     };
