@@ -43,6 +43,11 @@ fn record(n: usize, user: Option<String>) -> Record {
     r
 }
 
+/// A live, unbound record with one value.
+pub(crate) fn live_record() -> Record {
+    record(0, None)
+}
+
 /// Fills `store` through `create` (8 writers): [`USERS`] users with
 /// [`PER_USER`] sessions each, plus [`UNBOUND`] unbound sessions. Returns
 /// each user's session IDs.
