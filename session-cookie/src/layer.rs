@@ -39,7 +39,9 @@ pub enum OnStoreError {
 /// Each retry reloads the record, re-applies this request's changes key by
 /// key and saves again, after a jittered backoff. When `max_attempts` or
 /// `max_time` is reached the response becomes `status` (409 by default),
-/// never a silent loss.
+/// never a silent loss. A store that fails or times out during a retry
+/// (its reload or its save) answers 503 at once, as any store failure
+/// does: the bounds are for contention, not for an unavailable store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConflictRetry {

@@ -49,6 +49,9 @@ pub struct CountingStore {
     /// Every touch answers `Error::Vanished`, as if the record ended
     /// between the load and the renewal.
     pub vanish_touches: AtomicBool,
+    /// Every load answers `Error::Timeout`, as an SQL or Redis store does
+    /// when its server does not answer within the deadline.
+    pub time_out_loads: AtomicBool,
     /// Storage keys whose `load` answers `Error::Envelope` until deleted.
     damaged: Mutex<HashSet<String>>,
 }
@@ -71,6 +74,7 @@ impl CountingStore {
             fail_writes: AtomicBool::new(false),
             conflict_saves: AtomicBool::new(false),
             vanish_touches: AtomicBool::new(false),
+            time_out_loads: AtomicBool::new(false),
             damaged: Mutex::new(HashSet::new()),
         })
     }
@@ -120,6 +124,9 @@ impl SessionStore for CountingStore {
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         self.count(1, false)?;
+        if self.time_out_loads.load(Ordering::SeqCst) {
+            return Err(Error::Timeout(std::time::Duration::from_secs(1)));
+        }
         if self.damaged.lock().unwrap().contains(&id.storage_key()) {
             return Err(Error::Envelope {
                 reason: "test: marked damaged",

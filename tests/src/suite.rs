@@ -33,7 +33,8 @@ macro_rules! http_suite {
             concurrent_requests_keep_each_others_keys, log_out_everywhere_else,
             sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
             forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
-            new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session);
+            new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session,
+            store_failure_during_a_retry_is_503);
         // Issue 16: the expiry model (see `expiry_suite`).
         $crate::http_suite!(@tests expiry_suite $factory;
             browser_session_cookie_has_no_expiry_but_its_record_does,
@@ -908,5 +909,45 @@ pub async fn damaged_during_a_retry_ends_the_session(store: Arc<dyn SessionStore
     assert!(
         matches!(app.store.load(&id).await, Ok(None)),
         "the damaged record was not deleted"
+    );
+}
+
+/// Issue 13: a store that fails (here: times out) while a conflicting save
+/// reloads the record answers 503, like any store failure, never the 409 of
+/// a retry budget spent; nothing is written and no cookie is set.
+pub async fn store_failure_during_a_retry_is_503(store: Arc<dyn SessionStore>) {
+    let counting = crate::CountingStore::new(store);
+    let staller = Arc::clone(&counting);
+    // Changes the session after it was loaded; meanwhile the save conflicts
+    // and the store stops answering, so the retry's reload times out.
+    let stall = move |session: Session| async move {
+        staller.conflict_saves.store(true, Ordering::SeqCst);
+        staller.time_out_loads.store(true, Ordering::SeqCst);
+        session.insert("visits", &1_000u64).map(|()| "changed")
+    };
+    let router = Router::new()
+        .route("/stall", post(stall))
+        .merge(crate::hotel::routes())
+        .layer(session_cookie::SessionLayer::from_arc(
+            counting.clone(),
+            config(|b| b),
+        ));
+    let app = TestApp::serve(router, counting).await;
+    assert_eq!(app.login().await.status(), StatusCode::OK);
+    assert_eq!(json(app.get("/visits").await).await["visits"], 1);
+    let saves = app.store.calls().save;
+    let r = app.post("/stall").await;
+    app.store.conflict_saves.store(false, Ordering::SeqCst);
+    app.store.time_out_loads.store(false, Ordering::SeqCst);
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(set_cookies(r.headers()).is_empty());
+    assert!(
+        app.store.calls().save > saves,
+        "the save never ran, so no retry was tested"
+    );
+    assert_eq!(
+        json(app.get("/visits").await).await["visits"],
+        2,
+        "the failed request's change was kept"
     );
 }
