@@ -9,9 +9,15 @@ mod app;
 pub mod browser;
 mod counting;
 pub mod damage;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod deadline;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod fault;
 pub mod expiry_suite;
 pub mod servers;
 pub mod suite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod throwaway;
 
 pub use app::{cookie_value, is_removal, set_cookies, TestApp};
 pub use counting::{Calls, CountingStore};

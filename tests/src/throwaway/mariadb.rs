@@ -1,0 +1,193 @@
+//! A throwaway MariaDB (`mariadb-install-db` + `mariadbd`).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use session_cookie::sqlx::mysql::MySqlConnection;
+use session_cookie::sqlx::{Connection as _, Executor as _};
+
+use super::{find_binary, Restartable, Scratch, READY_WITHIN};
+
+/// The database the tests use on it (created at start).
+const DATABASE: &str = "sessions";
+
+/// A throwaway MariaDB in a temp dir on a free loopback port; `root`
+/// connects without a password (`--skip-grant-tables`).
+#[derive(Debug)]
+pub struct ThrowawayMariaDb {
+    scratch: Scratch,
+    port: u16,
+    mariadbd: std::path::PathBuf,
+    /// `--name=value` options given at start-up (kept for restarts).
+    options: Vec<String>,
+    server: Mutex<Option<Child>>,
+}
+
+impl ThrowawayMariaDb {
+    /// `mariadb-install-db`, then `mariadbd`; returns once it accepts
+    /// connections and the test database exists.
+    pub async fn start() -> Self {
+        Self::start_with(&[], &[]).await
+    }
+
+    /// As [`start`](Self::start), with `files` written into the temp dir
+    /// first (for certificates and keys) and `options` (`--name=value`,
+    /// where `{dir}` stands for that dir) given to `mariadbd`.
+    pub async fn start_with(files: &[(&str, &[u8])], options: &[&str]) -> Self {
+        let sbin = ["/usr/sbin", "/usr/local/sbin"];
+        let mariadbd = find_binary(&["mariadbd", "mysqld"], &sbin, "mariadb-server");
+        let install = find_binary(
+            &["mariadb-install-db", "mysql_install_db"],
+            &sbin,
+            "mariadb-server",
+        );
+        let stop = "kill -9 \"$(cat \"$dir/mariadb.pid\")\"";
+        let scratch = Scratch::new("mariadb", Vec::new(), stop);
+        for (name, contents) in files {
+            scratch.write_private(name, contents);
+        }
+        let dir = scratch.dir.display().to_string();
+        let data = scratch.dir.join("data");
+        scratch.run(
+            &install,
+            &[
+                "--no-defaults".as_ref(),
+                format!("--datadir={}", data.display()).as_ref(),
+                format!("--user={}", user()).as_ref(),
+                "--auth-root-authentication-method=normal".as_ref(),
+                "--skip-test-db".as_ref(),
+            ],
+            "server.log",
+        );
+        let server = Self {
+            port: crate::servers::free_port(),
+            mariadbd,
+            options: options.iter().map(|o| o.replace("{dir}", &dir)).collect(),
+            server: Mutex::new(None),
+            scratch,
+        };
+        server.start_again();
+        server.wait_ready().await;
+        let mut conn = MySqlConnection::connect(&server.admin_url())
+            .await
+            .expect("a connection to the throwaway MariaDB");
+        conn.execute("CREATE DATABASE IF NOT EXISTS sessions")
+            .await
+            .expect("CREATE DATABASE");
+        let _ = conn.close().await;
+        server
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The temp dir.
+    pub fn dir(&self) -> &Path {
+        &self.scratch.dir
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        self.scratch.read("server.log")
+    }
+
+    fn admin_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/mysql", self.port)
+    }
+}
+
+fn user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+impl Restartable for ThrowawayMariaDb {
+    /// SIGTERM (a clean shutdown: open connections are closed, committed
+    /// data is kept); returns once the process has ended.
+    fn stop(&self) {
+        let child = self.server.lock().unwrap().take();
+        if let Some(mut child) = child {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let status = child.wait().expect("waiting for mariadbd");
+            assert!(
+                status.success(),
+                "mariadbd ended with {status}\n--- server.log ---\n{}",
+                self.log()
+            );
+        }
+    }
+
+    fn start_again(&self) {
+        let dir = &self.scratch.dir;
+        let log = self.scratch.log_file(&dir.join("server.log"));
+        let child = Command::new(&self.mariadbd)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
+            .arg(format!("--user={}", user()))
+            .arg("--skip-grant-tables")
+            .arg("--skip-name-resolve")
+            .arg("--innodb-buffer-pool-size=32M")
+            .args(&self.options)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a second handle on the log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.mariadbd.display()));
+        *self.server.lock().unwrap() = Some(child);
+    }
+
+    fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let url = self.admin_url();
+            let deadline = Instant::now() + READY_WITHIN;
+            loop {
+                let attempt =
+                    tokio::time::timeout(Duration::from_secs(1), MySqlConnection::connect(&url))
+                        .await;
+                match attempt {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        return;
+                    }
+                    other if Instant::now() > deadline => panic!(
+                        "MariaDB at {url} did not accept connections within \
+                         {READY_WITHIN:?}: {other:?}\n--- server.log ---\n{}",
+                        self.log()
+                    ),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/sessions`.
+    fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/{DATABASE}", self.port)
+    }
+}
+
+impl Drop for ThrowawayMariaDb {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
