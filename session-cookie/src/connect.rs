@@ -20,16 +20,24 @@ use crate::Error;
 /// | `mysql://…` | `MySqlStore` (migrated) | `mysql` |
 ///
 /// SQL stores are migrated here (`migrate()` is idempotent and safe to run
-/// from several instances at once). A `sqlite://` URL without a `mode=`
-/// parameter gets `mode=rwc`, so a missing database file is created (give
-/// `?mode=rw` to refuse that). A scheme whose feature is not compiled in is
-/// a clear error naming the feature.
+/// from several instances at once) and come with their expired-row cleanup
+/// task running, which stops when the store is dropped. Their URLs take the
+/// store's own query parameters besides the driver's (`sslmode=…`):
+/// `max_connections` (pool size, default 10), `timeout` (the deadline on
+/// every store call, default 1 s), `connect_timeout` (default 5 s) and
+/// `cleanup_interval` (default `5m`, or `off`), durations with a unit
+/// (`250ms`, `2s`, `5m`); an unknown parameter is an error naming the
+/// accepted ones. For example
+/// `postgres://app:pw@db/app?sslmode=verify-full&max_connections=20&timeout=2s`.
+/// A `sqlite://` URL without a `mode=` parameter gets `mode=rwc`, so a
+/// missing database file is created (give `?mode=rw` to refuse that). A
+/// scheme whose feature is not compiled in is a clear error naming the
+/// feature.
 ///
 /// Use `connect` when the store is a setting (one binary, several
 /// deployments); construct a store type directly (`RedisStore::connect`,
 /// `PostgresStore::connect` + `migrate`, ...) when you need its own settings
-/// (key prefix, timeouts, pool size, table name) or its type (for example
-/// `spawn_cleanup` on a SQL store).
+/// in code (key prefix, table name, a pool of your own) or its type.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

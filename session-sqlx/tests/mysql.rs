@@ -429,3 +429,23 @@ async fn users_are_matched_exactly_and_long_ones_rejected() {
     users_match_exactly_and_long_ones_are_rejected(&store).await;
     drop_table(&store).await;
 }
+
+#[tokio::test]
+async fn connect_applies_the_url_parameters() {
+    let report = |s: &MySqlStore| {
+        let pool = s.pool().options();
+        (
+            pool.get_max_connections(),
+            pool.get_acquire_timeout(),
+            s.timeout(),
+            s.runs_cleanup(),
+        )
+    };
+    let tuned = MySqlStore::connect(&with_params(&url(), TUNED))
+        .await
+        .unwrap();
+    let plain = MySqlStore::connect(&with_params(&url(), "cleanup_interval=off"))
+        .await
+        .unwrap();
+    assert_tuned(report(&tuned), report(&plain));
+}

@@ -118,3 +118,42 @@ pub async fn round_trip_by_url(url: &str) {
     assert!(store.load(&record.id).await.expect("load").is_some());
     store.delete(&record.id).await.expect("delete");
 }
+
+/// `url` with `params` (`name=value&…`) added to its query.
+pub fn with_params(url: &str, params: &str) -> String {
+    let join = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{join}{params}")
+}
+
+/// Opens `url` with `session_cookie::connect` and the store's own URL
+/// parameters (pool size, deadline, cleanup interval) and checks a round
+/// trip; then checks that a misspelt parameter is refused at connect time
+/// with an error naming it and the accepted ones, and the password masked.
+///
+/// # Panics
+///
+/// When either does not hold.
+pub async fn connect_with_url_parameters(url: &str) {
+    let tuned = with_params(
+        url,
+        "max_connections=3&timeout=2s&connect_timeout=3s&cleanup_interval=1m",
+    );
+    round_trip_by_url(&tuned).await;
+    let typo = with_params(url, "max_conections=3");
+    let err = session_cookie::connect(&typo)
+        .await
+        .expect_err("a misspelt parameter must be refused");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            session_cookie::Error::Session(session_core::Error::Config { field: "url", .. })
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("`max_conections` is not a parameter")
+            && text.contains("max_connections, timeout, connect_timeout, cleanup_interval"),
+        "{text}"
+    );
+}

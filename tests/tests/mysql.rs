@@ -38,3 +38,10 @@ session_tests::damaged_record_suite!(damageable());
 async fn connect_by_url() {
     session_tests::servers::round_trip_by_url(&mysql_url()).await;
 }
+
+/// The store's URL parameters are read at connect time; a misspelt one is
+/// refused.
+#[tokio::test]
+async fn connect_with_url_parameters() {
+    session_tests::servers::connect_with_url_parameters(&mysql_url()).await;
+}

@@ -418,3 +418,34 @@ pub async fn migrated_once<S: SessionStore>(stores: &[S], versions: &[i64]) {
     stores[3].create(&r).await.unwrap();
     assert!(stores[5].load(&r.id).await.unwrap().is_some());
 }
+
+/// The URL parameters `connect_applies_the_url_parameters` sets.
+pub const TUNED: &str = "max_connections=3&timeout=250ms&cleanup_interval=1m";
+
+/// `url` with `params` added to its query.
+pub fn with_params(url: &str, params: &str) -> String {
+    let join = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{join}{params}")
+}
+
+/// Checks what a store connected with [`TUNED`] reports: (pool size, pool
+/// acquire timeout, store deadline, cleanup running), then the same for one
+/// connected with `cleanup_interval=off` and otherwise the defaults.
+pub fn assert_tuned(
+    tuned: (u32, Duration, Duration, bool),
+    plain: (u32, Duration, Duration, bool),
+) {
+    let quarter = Duration::from_millis(250);
+    assert_eq!(tuned, (3, quarter, quarter, true), "with {TUNED}");
+    let default = session_sqlx::DEFAULT_TIMEOUT;
+    assert_eq!(
+        plain,
+        (
+            session_sqlx::DEFAULT_MAX_CONNECTIONS,
+            default,
+            default,
+            false
+        ),
+        "with cleanup_interval=off"
+    );
+}
