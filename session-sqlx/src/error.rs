@@ -15,7 +15,7 @@ use sqlx::error::DatabaseError;
 pub struct ConnectError {
     backend: &'static str,
     url: String,
-    hint: &'static str,
+    hint: String,
     source: sqlx::Error,
 }
 
@@ -58,6 +58,7 @@ pub(crate) fn connect_error(
 ) -> Error {
     let url = redact(url);
     let hint = match &err {
+        _ if tls_hint(backend, &err).is_some() => tls_hint(backend, &err).unwrap_or_default(),
         sqlx::Error::Configuration(e) => {
             return Error::config(
                 "url",
@@ -67,17 +68,19 @@ pub(crate) fn connect_error(
         sqlx::Error::Database(db) if missing_database(db.as_ref()) && backend == "SQLite" => {
             if url.contains("mode=rwc") {
                 "the database file cannot be created: its directory does not exist or is not writable"
+                    .into()
             } else {
                 "the database file does not exist: add `?mode=rwc` to the URL to create it, or fix the path"
+                    .into()
             }
         }
         sqlx::Error::Database(db) if missing_database(db.as_ref()) => {
-            "the database does not exist: create it, or fix the database name in the URL"
+            "the database does not exist: create it, or fix the database name in the URL".into()
         }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
-            "is the server running and reachable at this host and port?"
+            "is the server running and reachable at this host and port?".into()
         }
-        _ => "check the URL, the credentials and that the database exists",
+        _ => "check the URL, the credentials and that the database exists".into(),
     };
     Error::backend(ConnectError {
         backend,
@@ -85,6 +88,89 @@ pub(crate) fn connect_error(
         hint,
         source: err,
     })
+}
+
+/// The parameter names of `backend` for the TLS hints: the mode, the mode
+/// that checks the CA only, and the root certificate.
+fn tls_names(backend: &str) -> (&'static str, &'static str, &'static str) {
+    if backend == "MySQL" {
+        ("ssl-mode", "ssl-mode=VERIFY_CA", "ssl-ca")
+    } else {
+        ("sslmode", "sslmode=verify-ca", "sslrootcert")
+    }
+}
+
+/// What went wrong with TLS, and the fix, if `err` is about TLS.
+fn tls_hint(backend: &str, err: &sqlx::Error) -> Option<String> {
+    let (mode, verify_ca, root) = tls_names(backend);
+    if let sqlx::Error::Tls(e) = err {
+        let text = e.to_string();
+        if text.contains("without TLS support") {
+            return Some(format!(
+                "the URL asks for TLS ({mode}=…) but this build has no TLS support: enable \
+                 the `tls` feature of session-cookie (or session-sqlx)"
+            ));
+        }
+        if text.contains("does not support TLS") {
+            return Some(format!(
+                "the URL asks for TLS ({mode}=…) but the server does not offer it: turn TLS \
+                 on at the server (PostgreSQL: ssl=on; MySQL/MariaDB: ssl_cert and ssl_key), \
+                 or use {mode}=prefer or disable only on a network you trust"
+            ));
+        }
+    }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = rustls_error(err) {
+        use rustls::CertificateError as C;
+        return Some(match tls {
+            rustls::Error::InvalidCertificate(C::NotValidForName)
+            | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => format!(
+                "the server's TLS certificate is not valid for this host name: connect by a \
+                 name the certificate lists, or check the CA only with {verify_ca}"
+            ),
+            rustls::Error::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => "the server's TLS certificate has expired or is not valid yet: renew it, \
+                  or check the clocks"
+                .to_owned(),
+            rustls::Error::InvalidCertificate(_) => format!(
+                "the server's TLS certificate is not signed by a CA this client trusts: name \
+                 the CA's certificate with {root}=/path/to/ca.pem, or add it to the system's \
+                 trust store (or the bundle SSL_CERT_FILE names)"
+            ),
+            other => format!(
+                "the TLS handshake failed ({other}): check the server's TLS setup and {mode}"
+            ),
+        });
+    }
+    None
+}
+
+/// The rustls error behind a failed handshake, if any (sqlx wraps it in an
+/// I/O error).
+#[cfg(feature = "tls")]
+fn rustls_error(err: &sqlx::Error) -> Option<&rustls::Error> {
+    let inner: &(dyn std::error::Error + 'static) = match err {
+        sqlx::Error::Io(io) => io.get_ref()?,
+        sqlx::Error::Tls(e) => e.as_ref(),
+        _ => return None,
+    };
+    let mut current = Some(inner);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(tls);
+            }
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// Maps an error from a statement on the session table.

@@ -7,6 +7,8 @@ pub mod hotel;
 
 mod app;
 pub mod browser;
+#[cfg(feature = "tls")]
+pub mod certs;
 mod counting;
 pub mod damage;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -18,6 +20,8 @@ pub mod servers;
 pub mod suite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod throwaway;
+#[cfg(all(feature = "tls", any(feature = "postgres", feature = "mysql")))]
+pub mod tls;
 
 pub use app::{cookie_value, is_removal, set_cookies, TestApp};
 pub use counting::{Calls, CountingStore};

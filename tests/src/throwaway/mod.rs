@@ -205,6 +205,7 @@ pub(crate) fn server_user(non_root: bool) -> Vec<String> {
     ["runuser", "-u", user, "--"].map(String::from).to_vec()
 }
 
+#[cfg(feature = "mysql")]
 /// The first of `names` found on `PATH` or in `extra` dirs, else a panic
 /// naming them and the package to install.
 pub(crate) fn find_binary(names: &[&str], extra: &[&str], package: &str) -> PathBuf {
