@@ -197,8 +197,12 @@ case $backend in
     run cargo test -p session-redis --features tls "$@"
     run cargo test -p session-tests --features redis,tls "$@"
     ;;
-  *)
-    run cargo test -p session-sqlx --features "$backend" "$@"
-    run cargo test -p session-tests --features "$backend" "$@"
+  sqlite)
+    run cargo test -p session-sqlx --features sqlite "$@"
+    run cargo test -p session-tests --features sqlite "$@"
+    ;;
+  *) # postgres, mysql: with TLS, so the TLS tests run too
+    run cargo test -p session-sqlx --features "$backend,tls" "$@"
+    run cargo test -p session-tests --features "$backend,tls" "$@"
     ;;
 esac

@@ -100,7 +100,7 @@
 //! | `memory` | yes | `MemoryStore`, in-process, for one machine and tests |
 //! | `redis` | | `RedisStore` on Redis, Redis Sentinel or Redis Cluster, and `redis` (the driver) |
 //! | `postgres`, `sqlite`, `mysql` | | `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and `sqlx` (the driver) |
-//! | `tls` | | TLS to the backends that are on: `rediss://` for Redis (rustls with ring, the platform's trust roots; no OpenSSL) |
+//! | `tls` | | TLS to the backends that are on (rustls with ring, the platform's trust roots; no OpenSSL): `rediss://` for Redis, `sslmode=verify-full` on PostgreSQL, `ssl-mode=VERIFY_IDENTITY` on MySQL/MariaDB; adds nothing without such a backend |
 //!
 //! Turning the defaults off to pick one backend turns `axum` off too: write
 //! `default-features = false, features = ["axum", "redis"]`. Without `axum`,

@@ -29,6 +29,24 @@ pub(crate) async fn bounded<T>(
     }
 }
 
+/// Runs `batch` (one `DELETE` of at most [`DELETE_BATCH`](crate::DELETE_BATCH)
+/// expired rows, answering how many it removed) until a batch removes
+/// fewer, each batch within `timeout`; answers the total.
+pub(crate) async fn delete_in_batches<F, Fut>(timeout: Duration, mut batch: F) -> Result<u64, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, Error>>,
+{
+    let mut removed = 0;
+    loop {
+        let n = bounded(timeout, batch()).await?;
+        removed += n;
+        if n < u64::from(crate::DELETE_BATCH) {
+            return Ok(removed);
+        }
+    }
+}
+
 /// Checks a configured timeout; `field` names the option in the error.
 pub(crate) fn check(field: &'static str, timeout: Duration) -> Result<(), Error> {
     if timeout.is_zero() {

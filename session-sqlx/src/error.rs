@@ -102,7 +102,7 @@ fn tls_names(backend: &str) -> (&'static str, &'static str, &'static str) {
 
 /// What went wrong with TLS, and the fix, if `err` is about TLS.
 fn tls_hint(backend: &str, err: &sqlx::Error) -> Option<String> {
-    let (mode, verify_ca, root) = tls_names(backend);
+    let (mode, _verify_ca, _root) = tls_names(backend);
     if let sqlx::Error::Tls(e) = err {
         let text = e.to_string();
         if text.contains("without TLS support") {
@@ -126,7 +126,7 @@ fn tls_hint(backend: &str, err: &sqlx::Error) -> Option<String> {
             rustls::Error::InvalidCertificate(C::NotValidForName)
             | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => format!(
                 "the server's TLS certificate is not valid for this host name: connect by a \
-                 name the certificate lists, or check the CA only with {verify_ca}"
+                 name the certificate lists, or check the CA only with {_verify_ca}"
             ),
             rustls::Error::InvalidCertificate(
                 C::Expired
@@ -138,7 +138,7 @@ fn tls_hint(backend: &str, err: &sqlx::Error) -> Option<String> {
                 .to_owned(),
             rustls::Error::InvalidCertificate(_) => format!(
                 "the server's TLS certificate is not signed by a CA this client trusts: name \
-                 the CA's certificate with {root}=/path/to/ca.pem, or add it to the system's \
+                 the CA's certificate with {_root}=/path/to/ca.pem, or add it to the system's \
                  trust store (or the bundle SSL_CERT_FILE names)"
             ),
             other => format!(

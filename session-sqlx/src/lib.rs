@@ -128,6 +128,22 @@
 //! Durations take a unit: `250ms`, `2s`, `5m`, `1h`. For example
 //! `postgres://app@db/app?max_connections=20&timeout=2s&cleanup_interval=1m`.
 //!
+//! # TLS
+//!
+//! With the `tls` feature, PostgreSQL and MySQL/MariaDB connections honour
+//! every `sslmode=` (`disable`, `prefer`, `require`, `verify-ca`,
+//! `verify-full`) and `ssl-mode=` (`DISABLED`, `PREFERRED`, `REQUIRED`,
+//! `VERIFY_CA`, `VERIFY_IDENTITY`) of the URL, through sqlx's rustls
+//! support with the ring provider: no OpenSSL. Trusted CAs are the
+//! platform's (rustls-native-certs, which also reads `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR`) plus the one named by `sslrootcert=` / `ssl-ca=` (or
+//! `PgConnectOptions::ssl_root_cert` and the like, for a pool built in
+//! code). A wrong CA, a certificate for another host, TLS asked of a server
+//! without it, or TLS asked of a build without the feature fails at connect
+//! with a [`ConnectError`] naming the URL (password masked) and the fix.
+//! Use `verify-full` / `VERIFY_IDENTITY` on any network you do not own:
+//! `prefer`, the default, does not check the certificate.
+//!
 //! # Migrations
 //!
 //! [`PostgresStore::migrate`], [`SqliteStore::migrate`] and

@@ -579,24 +579,18 @@ impl SessionStore for MySqlStore {
     /// each batch bounded by the store's timeout.
     async fn delete_expired(&self) -> Result<u64, Error> {
         let now = row::now_ms();
-        let mut removed = 0;
-        loop {
-            let batch = retry_deadlocks(|| {
+        crate::deadline::delete_in_batches(self.inner.timeout, || async move {
+            retry_deadlocks(|| {
                 sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                     .bind(now)
                     .bind(i64::from(DELETE_BATCH))
                     .execute(&self.pool)
-            });
-            let n = crate::deadline::bounded(self.inner.timeout, async {
-                batch.await.map_err(|e| self.fail(e))
             })
-            .await?
-            .rows_affected();
-            removed += n;
-            if n < u64::from(DELETE_BATCH) {
-                return Ok(removed);
-            }
-        }
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| self.fail(e))
+        })
+        .await
     }
 
     /// `true`: migration 2 added the `user_id` column and its index.

@@ -196,22 +196,16 @@ macro_rules! impl_session_store {
             /// backlog may take several).
             async fn delete_expired(&self) -> Result<u64, Error> {
                 let now = row::now_ms();
-                let mut removed = 0;
-                loop {
-                    let batch = sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                crate::deadline::delete_in_batches(self.inner.timeout, || async move {
+                    sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
                         .bind(now)
                         .bind(i64::from(DELETE_BATCH))
-                        .execute(&self.pool);
-                    let n = crate::deadline::bounded(self.inner.timeout, async {
-                        batch.await.map_err(|e| self.fail(e))
-                    })
-                    .await?
-                    .rows_affected();
-                    removed += n;
-                    if n < u64::from(DELETE_BATCH) {
-                        return Ok(removed);
-                    }
-                }
+                        .execute(&self.pool)
+                        .await
+                        .map(|done| done.rows_affected())
+                        .map_err(|e| self.fail(e))
+                })
+                .await
             }
 
             /// `true`: migration 2 added the `user_id` column and its index.

@@ -5,12 +5,11 @@ use std::path::Path;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use session_cookie::sqlx::mysql::MySqlConnection;
 use session_cookie::sqlx::{Connection as _, Executor as _};
 
-use super::{find_binary, Restartable, Scratch, READY_WITHIN};
+use super::{find_binary, poll_ready, Restartable, Scratch};
 
 /// The database the tests use on it (created at start).
 const DATABASE: &str = "sessions";
@@ -156,24 +155,13 @@ impl Restartable for ThrowawayMariaDb {
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             let url = self.admin_url();
-            let deadline = Instant::now() + READY_WITHIN;
-            loop {
-                let attempt =
-                    tokio::time::timeout(Duration::from_secs(1), MySqlConnection::connect(&url))
-                        .await;
-                match attempt {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        return;
-                    }
-                    other if Instant::now() > deadline => panic!(
-                        "MariaDB at {url} did not accept connections within \
-                         {READY_WITHIN:?}: {other:?}\n--- server.log ---\n{}",
-                        self.log()
-                    ),
-                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            }
+            poll_ready(
+                "MariaDB",
+                &url,
+                || self.log(),
+                || async { MySqlConnection::connect(&url).await?.close().await },
+            )
+            .await;
         })
     }
 

@@ -190,6 +190,33 @@ impl Drop for Scratch {
     }
 }
 
+/// Polls `connect` (one attempt to connect and close, each given 1 s)
+/// until it succeeds; panics after [`READY_WITHIN`] with `what`, `url`, the
+/// last attempt and `log` (the server's log).
+pub(crate) async fn poll_ready<F, Fut, E>(
+    what: &str,
+    url: &str,
+    log: impl Fn() -> String,
+    connect: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Debug,
+{
+    let deadline = std::time::Instant::now() + READY_WITHIN;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), connect()).await {
+            Ok(Ok(())) => return,
+            other if std::time::Instant::now() > deadline => panic!(
+                "{what} at {url} did not accept connections within {READY_WITHIN:?}: \
+                 {other:?}\n--- server.log ---\n{}",
+                log()
+            ),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// `runuser -u USER --` when a server that refuses root (`non_root`:
 /// PostgreSQL) must be started by tests running as root; the user is
 /// `postgres` if it exists, else `nobody`.

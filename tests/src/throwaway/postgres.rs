@@ -5,12 +5,11 @@ use std::ffi::OsStr;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::time::{Duration, Instant};
 
 use session_cookie::sqlx::postgres::PgConnection;
 use session_cookie::sqlx::Connection as _;
 
-use super::{server_user, shell_quote, Restartable, Scratch, READY_WITHIN};
+use super::{poll_ready, server_user, shell_quote, Restartable, Scratch, READY_WITHIN};
 
 /// A throwaway PostgreSQL in a temp dir on a free loopback port, with
 /// `trust` authentication for the `postgres` user.
@@ -153,23 +152,13 @@ impl Restartable for ThrowawayPostgres {
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             let url = self.url();
-            let deadline = Instant::now() + READY_WITHIN;
-            loop {
-                let attempt =
-                    tokio::time::timeout(Duration::from_secs(1), PgConnection::connect(&url)).await;
-                match attempt {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        return;
-                    }
-                    other if Instant::now() > deadline => panic!(
-                        "PostgreSQL at {url} did not accept connections within \
-                         {READY_WITHIN:?}: {other:?}\n--- server.log ---\n{}",
-                        self.log()
-                    ),
-                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            }
+            poll_ready(
+                "PostgreSQL",
+                &url,
+                || self.log(),
+                || async { PgConnection::connect(&url).await?.close().await },
+            )
+            .await;
         })
     }
 
