@@ -18,10 +18,9 @@ const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// `DATABASE_URL`, in plaintext unless it says otherwise: these are the
 /// plaintext tests (TLS has its own, on a server of its own, in
 /// `tests/tests/postgres_tls.rs`). With the `tls` feature, sqlx's default
-/// `sslmode=prefer` would switch to TLS on a server that offers it, where
-/// sqlx 0.9's pool costs 10-20 ms a statement here, too slow for the
-/// conformance suite's 60 ms expiry windows (see the README's Production
-/// section).
+/// `sslmode=prefer` would switch to TLS on a server that offers it (with
+/// whatever certificate it has), and sqlx 0.9's pool is much slower over
+/// PostgreSQL TLS (see the README's Production section).
 fn url() -> String {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
     if url.contains("sslmode=") {

@@ -73,37 +73,11 @@ async fn fresh() -> PostgresStore {
 }
 
 /// The conformance suite over verify-full, one check after the other,
-/// each on a fresh table.
-///
-/// Known issue, left out on purpose and reported: the per-user check
-/// (`user_index_or_declared_unsupported`) gives a record 60 ms to live and
-/// needs three statements in that window. Through sqlx 0.9's pool, a
-/// statement over PostgreSQL TLS costs about 10-20 ms on this machine
-/// (measured: 20 pooled `SELECT 1` take about 0.4 s over TLS and 20 ms in
-/// plaintext, while 20 on one connection take 5 ms over TLS), so that check
-/// cannot pass here until sqlx's pooled TLS path is fixed. It passes over
-/// plaintext (session-sqlx's tests) and over MariaDB TLS (`mysql_tls.rs`).
+/// each on a fresh table (its expiry checks count milliseconds: run alone,
+/// they do not compete with each other for the two cores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_over_verify_full() {
-    use session_core::conformance as c;
-    let fresh = || async { std::sync::Arc::new(fresh().await) };
-    c::round_trip_nested_values(&fresh().await).await;
-    c::create_conflict_never_overwrites(&fresh().await).await;
-    c::concurrent_creates_have_one_winner(&fresh().await).await;
-    c::concurrent_creates_over_an_expired_record(&fresh().await).await;
-    c::delete_expired_never_removes_a_recreated_record(&fresh().await).await;
-    c::load_missing_is_none(&fresh().await).await;
-    c::no_load_after_expiry(&fresh().await).await;
-    c::expires_50ms_after_write(&fresh().await).await;
-    c::save_updates_record(&fresh().await).await;
-    c::save_of_vanished_record_is_reported(&fresh().await).await;
-    c::save_with_stale_version_conflicts(&fresh().await).await;
-    c::concurrent_saves_have_one_winner_per_round(&fresh().await).await;
-    c::touch_extends_and_shortens(&fresh().await).await;
-    c::touch_does_not_rewrite_data(&fresh().await).await;
-    c::delete_is_idempotent(&fresh().await).await;
-    c::delete_expired_keeps_live_records(&fresh().await).await;
-    c::ten_thousand_sessions(&fresh().await).await;
+    session_core::conformance::run_all(fresh).await;
 }
 
 #[tokio::test]
