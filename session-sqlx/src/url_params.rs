@@ -68,6 +68,7 @@ impl Default for UrlSettings {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Driver {
     /// Only these names (a name ending in `[` stands for `name[KEY]`).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     Known(&'static [&'static str]),
     /// Whatever the driver says (it refuses unknown ones itself).
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
