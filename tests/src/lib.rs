@@ -13,9 +13,9 @@ mod counting;
 pub mod damage;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod deadline;
+pub mod expiry_suite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod fault;
-pub mod expiry_suite;
 pub mod servers;
 pub mod suite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
