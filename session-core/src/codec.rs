@@ -9,7 +9,7 @@
 //! | 9..17 | `version`, big-endian `u64` |
 //! | 17..21 | length `n` of the user identity in bytes, big-endian `u32`; [`UNBOUND`] when the session is bound to nobody |
 //! | 21..21+n | the user identity, UTF-8 |
-//! | 21+n.. | MessagePack array `[created_at_ms, {key: bin}]`, or `[created_at_ms, {key: bin}, expiry]` for a session with its own [`Expiry`](crate::Expiry) (`0`: browser session, else the persistent idle lifetime in seconds) |
+//! | 21+n.. | MessagePack array `[created_at_ms, {key: bin}]`, or `[created_at_ms, {key: bin}, expiry]` for a session with its own [`Expiry`] (`0`: browser session, else the persistent idle lifetime in seconds) |
 //!
 //! The expiry, the version and the user sit at fixed offsets
 //! ([`EXPIRY_OFFSET`], [`VERSION_OFFSET`], [`USER_LEN_OFFSET`],
