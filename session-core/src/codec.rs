@@ -25,13 +25,10 @@
 //! record that has one as damaged, so roll back only after such sessions
 //! expired, or accept that remembered users log in again.)
 //!
-//! Earlier formats are still read: format 2 (`[2][expires_at][version]`
-//! then MessagePack `[created_at_ms, {key: bin}, user or nil]`, a 2-element
-//! array reading as no user) and format 1
-//! (`[1][expires_at][MessagePack [created_at_ms, version, {key: bin}]]`).
-//! Later versions keep reading every format they ever wrote;
-//! `tests/fixtures/envelope-v1.bin`, `envelope-v2.bin` and `envelope-v3.bin`
-//! pin them.
+//! Formats 1 and 2 were written only by pre-release builds and are not
+//! read: any format number but 3 is [`Error::Envelope`]. The format byte
+//! stays so that a later format can be told apart;
+//! `tests/fixtures/envelope-v3.bin` pins format 3.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -43,16 +40,14 @@ use crate::{Error, Expiry, Record, SessionId};
 pub const FORMAT: u8 = 3;
 /// Byte offset of the big-endian `u64` expiry (ms since the Unix epoch).
 pub const EXPIRY_OFFSET: usize = 1;
-/// Byte offset of the big-endian `u64` record version (formats 2 and 3).
+/// Byte offset of the big-endian `u64` record version.
 pub const VERSION_OFFSET: usize = 9;
-/// Byte offset of the big-endian `u32` length of the user identity (format 3).
+/// Byte offset of the big-endian `u32` length of the user identity.
 pub const USER_LEN_OFFSET: usize = 17;
-/// Byte offset of the user identity (format 3), right after its length.
+/// Byte offset of the user identity, right after its length.
 pub const USER_OFFSET: usize = USER_LEN_OFFSET + 4;
-/// The user length (format 3) of a session bound to nobody.
+/// The user length of a session bound to nobody.
 pub const UNBOUND: u32 = u32::MAX;
-const HEADER_V1: usize = EXPIRY_OFFSET + 8;
-const HEADER_V2: usize = VERSION_OFFSET + 8;
 
 type DataRef<'a> = std::collections::BTreeMap<&'a str, &'a serde_bytes::Bytes>;
 type DataBuf = std::collections::BTreeMap<String, ByteBuf>;
@@ -73,19 +68,6 @@ struct Body {
     #[serde(default)]
     expiry: Option<u64>,
 }
-
-/// The format-2 body, serialised as an array; fields added later default
-/// when absent.
-#[derive(Deserialize)]
-struct BodyV2 {
-    created_at: u64,
-    data: DataBuf,
-    #[serde(default)]
-    user: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BodyV1(u64, u64, DataBuf);
 
 /// Encodes a record (everything but its ID) into envelope bytes.
 ///
@@ -136,11 +118,12 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// Decodes envelope bytes written by [`encode`] (any format so far) back into a record.
+/// Decodes envelope bytes written by [`encode`] back into a record.
 ///
 /// # Errors
 ///
-/// [`Error::Envelope`] for bytes that are not an envelope of a known format,
+/// [`Error::Envelope`] for bytes that are not a format-3 envelope (formats
+/// 1 and 2, written only by pre-release builds, included),
 /// [`Error::Decode`] for a corrupt MessagePack body.
 pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
     let truncated = || Error::Envelope {
@@ -170,17 +153,6 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
                 body.expiry.map(Expiry::from_code),
             )
         }
-        Some(2) => {
-            let version = read_version(bytes).ok_or_else(truncated)?;
-            let body: BodyV2 = rmp_serde::from_slice(&bytes[HEADER_V2..]).map_err(Error::Decode)?;
-            (body.created_at, version, body.data, body.user, None)
-        }
-        Some(1) => {
-            let body = bytes.get(HEADER_V1..).ok_or_else(truncated)?;
-            let BodyV1(created, version, data) =
-                rmp_serde::from_slice(body).map_err(Error::Decode)?;
-            (created, version, data, None, None)
-        }
         Some(_) => {
             return Err(Error::Envelope {
                 reason: "unknown format number",
@@ -201,13 +173,13 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
     })
 }
 
-/// Reads the version from the header of format-2 or format-3 envelope
-/// bytes; `None` for another format or a truncated header.
+/// Reads the version from the header of format-3 envelope bytes; `None`
+/// for another format or a truncated header.
 pub fn read_version(bytes: &[u8]) -> Option<u64> {
-    if !matches!(bytes.first(), Some(2 | 3)) {
+    if bytes.first() != Some(&FORMAT) {
         return None;
     }
-    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..HEADER_V2)?.try_into().ok()?;
+    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..VERSION_OFFSET + 8)?.try_into().ok()?;
     Some(u64::from_be_bytes(raw))
 }
 
@@ -215,7 +187,7 @@ pub fn read_version(bytes: &[u8]) -> Option<u64> {
 /// bytes: `Some(None)` for a session bound to nobody, `None` for another
 /// format or a truncated header.
 pub fn read_user(bytes: &[u8]) -> Option<Option<&[u8]>> {
-    if bytes.first() != Some(&3) {
+    if bytes.first() != Some(&FORMAT) {
         return None;
     }
     let raw: [u8; 4] = bytes.get(USER_LEN_OFFSET..USER_OFFSET)?.try_into().ok()?;
@@ -229,7 +201,7 @@ pub fn read_user(bytes: &[u8]) -> Option<Option<&[u8]>> {
 
 /// Reads the expiry (ms since the Unix epoch) from envelope bytes, if present.
 pub fn read_expiry(bytes: &[u8]) -> Option<u64> {
-    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..HEADER_V1)?.try_into().ok()?;
+    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..EXPIRY_OFFSET + 8)?.try_into().ok()?;
     Some(u64::from_be_bytes(raw))
 }
 
@@ -257,9 +229,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    const FIXTURE_V1: &[u8] = include_bytes!("../tests/fixtures/envelope-v1.bin");
-    const FIXTURE_V2: &[u8] = include_bytes!("../tests/fixtures/envelope-v2.bin");
-    /// The same record as the others, bound to `guest-42`.
+    /// [`fixture_record`], bound to `guest-42`.
     const FIXTURE_V3: &[u8] = include_bytes!("../tests/fixtures/envelope-v3.bin");
 
     fn fixture_record(id: SessionId) -> Record {
@@ -282,18 +252,35 @@ mod tests {
     }
 
     #[test]
-    fn every_format_fixture_stays_readable() {
-        for (fixture, user) in [
-            (FIXTURE_V1, None),
-            (FIXTURE_V2, None),
-            (FIXTURE_V3, Some("guest-42")),
-        ] {
-            let id = SessionId::generate();
-            let record = decode(id.clone(), fixture).unwrap();
-            let mut expected = fixture_record(id);
-            expected.user = user.map(str::to_owned);
-            assert_eq!(record, expected);
-            assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
+    fn format_3_fixture_stays_readable() {
+        let id = SessionId::generate();
+        let record = decode(id.clone(), FIXTURE_V3).unwrap();
+        let mut expected = fixture_record(id);
+        expected.user = Some("guest-42".into());
+        assert_eq!(record, expected);
+        assert_eq!(decode_value::<u64>(&record.data["user_id"]).unwrap(), 42);
+    }
+
+    /// Issue 17: formats 1 and 2 (pre-release only) are no longer read; a
+    /// format-3 envelope under any other format number is an envelope
+    /// error, and the header readers see nothing in it.
+    #[test]
+    fn unknown_formats_are_envelope_errors() {
+        for format in [0, 1, 2, 4, 255] {
+            let mut bytes = FIXTURE_V3.to_vec();
+            bytes[0] = format;
+            let err = decode(SessionId::generate(), &bytes).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Envelope {
+                        reason: "unknown format number"
+                    }
+                ),
+                "format {format}: {err:?}"
+            );
+            assert_eq!(read_version(&bytes), None, "format {format}");
+            assert_eq!(read_user(&bytes), None, "format {format}");
         }
     }
 
@@ -303,11 +290,8 @@ mod tests {
         r.user = Some("guest-42".into());
         assert_eq!(encode(&r).unwrap(), FIXTURE_V3, "format 3 layout changed");
         assert_eq!(read_version(FIXTURE_V3), Some(7));
-        assert_eq!(read_version(FIXTURE_V2), Some(7));
-        assert_eq!(read_version(FIXTURE_V1), None);
         assert_eq!(read_expiry(FIXTURE_V3), Some(1_700_000_014_400));
         assert_eq!(read_user(FIXTURE_V3), Some(Some(&b"guest-42"[..])));
-        assert_eq!(read_user(FIXTURE_V2), None, "format 2 has no user field");
         r.user = None;
         assert_eq!(read_user(&encode(&r).unwrap()), Some(None));
         // The empty identity is a user, distinct from none.
@@ -351,9 +335,6 @@ mod tests {
         for bad in [
             &b""[..],
             b"\x03aaaaaaaaaaaa",
-            b"\x02aaaaaaaaaaaa",
-            b"\x01abc",
-            b"\x01\0\0\0\0\0\0\0\0\xc1",
             // A user longer than the bytes that follow.
             b"\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\x09ab",
             // A user that is not UTF-8.
