@@ -179,7 +179,10 @@ pub fn read_version(bytes: &[u8]) -> Option<u64> {
     if bytes.first() != Some(&FORMAT) {
         return None;
     }
-    let raw: [u8; 8] = bytes.get(VERSION_OFFSET..VERSION_OFFSET + 8)?.try_into().ok()?;
+    let raw: [u8; 8] = bytes
+        .get(VERSION_OFFSET..VERSION_OFFSET + 8)?
+        .try_into()
+        .ok()?;
     Some(u64::from_be_bytes(raw))
 }
 
@@ -201,7 +204,10 @@ pub fn read_user(bytes: &[u8]) -> Option<Option<&[u8]>> {
 
 /// Reads the expiry (ms since the Unix epoch) from envelope bytes, if present.
 pub fn read_expiry(bytes: &[u8]) -> Option<u64> {
-    let raw: [u8; 8] = bytes.get(EXPIRY_OFFSET..EXPIRY_OFFSET + 8)?.try_into().ok()?;
+    let raw: [u8; 8] = bytes
+        .get(EXPIRY_OFFSET..EXPIRY_OFFSET + 8)?
+        .try_into()
+        .ok()?;
     Some(u64::from_be_bytes(raw))
 }
 

@@ -61,13 +61,11 @@
 //! round trips.
 //!
 //! The `save` script reads the version without decoding the data: in the
-//! current envelope format (3, see [`codec`]) and in format 2 it is the
-//! big-endian `u64` at [`codec::VERSION_OFFSET`]. Format-1 values, which
-//! only pre-release builds and the codec's test fixture wrote, have no fixed
-//! version field; the script reads their version from the fixed-shape start
-//! of the MessagePack body (array marker, `created_at`, `version`), so they
-//! are checked exactly too. Every save rewrites the value in format 3. A value too short or of an
-//! unknown format is [`Error::Envelope`] and is left as it is.
+//! envelope format (3, see [`codec`]) it is the big-endian `u64` at
+//! [`codec::VERSION_OFFSET`]. A value too short or of another format number
+//! (formats 1 and 2 were written only by pre-release builds and are not
+//! read) is [`Error::Envelope`] for `load`, `save` and `touch`, and is left
+//! as it is.
 //!
 //! Records are filed under `<prefix><storage key>`, where the storage key is
 //! [`SessionId::storage_key`] (a hash of the ID), so a dump of Redis holds no
@@ -127,11 +125,7 @@
 //!   user, checked and deleted in one step on the session's node. It returns
 //!   how many live sessions it deleted. The scripts find the stored user in
 //!   the value's header (format 3: its length at a fixed offset, then the
-//!   user), so the data is never read. Values written by earlier releases
-//!   (format 2) end their MessagePack body with the user; Redis's `cmsgpack`
-//!   cannot read the `bin` values of that body, so the scripts walk its few
-//!   shapes themselves (an unbound one is recognised from its first 18
-//!   bytes and its last byte), until the next save rewrites it in format 3.
+//!   user), so the data is never read.
 //! * **When the index cannot be written.** If filing fails after the
 //!   session was written, the operation returns the error and undoes what
 //!   would otherwise escape the index: `create` deletes the new session

@@ -31,12 +31,11 @@ fn script(parts: &[&str]) -> Script {
 }
 
 /// How many leading bytes of a stored value the scripts read at first:
-/// the whole header of any format, enough for the version of format 1 (the
-/// 9-byte header, a 1-byte array marker and two MessagePack `u64`s of at
-/// most 9 bytes each), and a user identity of up to 64 bytes in format 3,
-/// so that one `GETRANGE` usually says everything a script needs.
+/// the whole header and a user identity of up to 64 bytes, so that one
+/// `GETRANGE` usually says everything a script needs.
 pub(crate) const HEAD_LEN: usize = codec::USER_OFFSET + 64;
-const _: () = assert!(codec::VERSION_OFFSET + 8 <= HEAD_LEN && 28 <= HEAD_LEN);
+const _: () = assert!(codec::VERSION_OFFSET + 8 <= HEAD_LEN);
+const _: () = assert!(codec::FORMAT == 3, "the Lua below reads format 3 only");
 const _: () = assert!(
     codec::EXPIRY_OFFSET == 1,
     "the Lua below reads the expiry at 2..9"
@@ -58,19 +57,10 @@ const _: () = assert!(
 /// (`0xFFFFFFFF`: nobody), the user right after. When `head` is too short
 /// for the user, one more `GETRANGE` reads it.
 ///
-/// Format 2, which only earlier releases wrote, ends its body with the user:
-/// Redis's built-in `cmsgpack` cannot read the body (it rejects the `bin`
-/// type the session values are stored as), so this walks the few
-/// MessagePack shapes the format-2 body is made of: a `uint` (`created_at`),
-/// a map of `str` keys to `bin` values, then `nil` or the user as a `str`.
-/// An unbound format-2 value is recognised from its head and its last byte
-/// alone (`nil` is `0xc0`, a byte that never ends a MessagePack `str` of
-/// valid UTF-8), so only bound ones are read in full.
-///
-/// Returns the user, `false` when the value is bound to nobody (format 1,
-/// a 2-element format-2 body, or no user), or `nil` when it cannot be read.
+/// Returns the user, `false` when the value is bound to nobody, or `nil`
+/// when it cannot be read (too short, or not format 3: formats 1 and 2 were
+/// written only by pre-release builds and are not read).
 const USER_OF_LUA: &str = r"
-local BODY = 18
 -- The big-endian unsigned integer of n bytes at position i of s; nil past the end.
 local function be(s, i, n)
   if string.len(s) < i + n - 1 then
@@ -82,124 +72,24 @@ local function be(s, i, n)
   end
   return v
 end
--- The length of the MessagePack str (or, with bin, of the bin) whose tag is
--- at position i of s, and the position of its first byte; nil otherwise.
-local function blob_at(s, i, bin)
-  local tag = string.byte(s, i)
-  if tag == nil then
-    return nil
-  end
-  local len, start
-  if tag >= 0xa0 and tag <= 0xbf then
-    len, start = tag - 0xa0, i + 1
-  elseif tag == 0xd9 or (bin and tag == 0xc4) then
-    len, start = be(s, i + 1, 1), i + 2
-  elseif tag == 0xda or (bin and tag == 0xc5) then
-    len, start = be(s, i + 1, 2), i + 3
-  elseif tag == 0xdb or (bin and tag == 0xc6) then
-    len, start = be(s, i + 1, 4), i + 5
-  else
-    return nil
-  end
-  if len == nil or string.len(s) < start + len - 1 then
-    return nil
-  end
-  return len, start
-end
--- The user of the whole format-2 value v: a string, false, or nil.
-local function user_in(v)
-  local i = BODY
-  local marker = string.byte(v, i)
-  if marker == 0x92 then
-    return false
-  end
-  if marker ~= 0x93 then
-    return nil
-  end
-  i = i + 1
-  local tag = string.byte(v, i)
-  if tag == nil then
-    return nil
-  elseif tag < 0x80 then
-    i = i + 1
-  elseif tag == 0xcc then
-    i = i + 2
-  elseif tag == 0xcd then
-    i = i + 3
-  elseif tag == 0xce then
-    i = i + 5
-  elseif tag == 0xcf then
-    i = i + 9
-  else
-    return nil
-  end
-  tag = string.byte(v, i)
-  local count
-  if tag == nil then
-    return nil
-  elseif tag >= 0x80 and tag <= 0x8f then
-    count, i = tag - 0x80, i + 1
-  elseif tag == 0xde then
-    count, i = be(v, i + 1, 2), i + 3
-  elseif tag == 0xdf then
-    count, i = be(v, i + 1, 4), i + 5
-  else
-    return nil
-  end
-  if count == nil then
-    return nil
-  end
-  for _ = 1, 2 * count do
-    local len, start = blob_at(v, i, true)
-    if len == nil then
-      return nil
-    end
-    i = start + len
-  end
-  if string.byte(v, i) == 0xc0 then
-    return false
-  end
-  local len, start = blob_at(v, i, false)
-  if len == nil or start + len - 1 ~= string.len(v) then
-    return nil
-  end
-  return string.sub(v, start, start + len - 1)
-end
 local function user_of(key, head)
-  local format = string.byte(head, 1)
-  if format == 1 then
+  if string.byte(head, 1) ~= 3 then
+    return nil
+  end
+  local n = be(head, 18, 4)
+  if n == nil then
+    return nil
+  end
+  if n == 4294967295 then
     return false
   end
-  if format == 3 then
-    local n = be(head, 18, 4)
-    if n == nil then
+  if string.len(head) < 21 + n then
+    head = redis.call('GETRANGE', key, 0, 20 + n)
+    if string.len(head) < 21 + n then
       return nil
     end
-    if n == 4294967295 then
-      return false
-    end
-    if string.len(head) < 21 + n then
-      head = redis.call('GETRANGE', key, 0, 20 + n)
-      if string.len(head) < 21 + n then
-        return nil
-      end
-    end
-    return string.sub(head, 22, 21 + n)
   end
-  if format ~= 2 then
-    return nil
-  end
-  local marker = string.byte(head, BODY)
-  if marker == 0x92 then
-    return false
-  end
-  if marker ~= 0x93 then
-    return nil
-  end
-  if redis.call('GETRANGE', key, -1, -1) == '\192' then
-    return false
-  end
-  return user_in(redis.call('GET', key))
+  return string.sub(head, 22, 21 + n)
 end
 ";
 
@@ -211,12 +101,15 @@ end
 /// head}` when moved and it is bound to `user` (`head`: the header as it
 /// was before the move, for the version and the previous expiry), `{0}`
 /// when there is no live record, `{-1}` when the value is too short to be
-/// an envelope.
+/// an envelope, `{-3}` for a format number other than 3 (nothing written).
 const TOUCH_LUA: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {0}
 end
 local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
+if string.byte(head, 1) ~= 3 then
+  return {-3}
+end
 if string.len(head) < EXPIRY_AT + 8 then
   return {-1}
 end
@@ -237,11 +130,9 @@ pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LU
 /// caller loaded (`record.version - 1`) as 8 big-endian bytes, ARGV[4]: the
 /// user the new record is bound to (absent when it is bound to nobody).
 ///
-/// Reads the stored version without decoding the data: in formats 2 and 3
-/// it is the 8 bytes at `VERSION_AT`; in format 1 (no fixed version field) it is
-/// the second `u64` of the MessagePack body right after the 9-byte header,
-/// widened here to 8 big-endian bytes. Then `SET ... PXAT ... XX` only if it
-/// equals ARGV[3].
+/// Reads the stored version without decoding the data: the 8 bytes at
+/// `VERSION_AT` of a format-3 value (any other format number is refused,
+/// `{-3}`). Then `SET ... PXAT ... XX` only if it equals ARGV[3].
 ///
 /// With a second key (standalone Redis only: on a cluster the two keys are
 /// on different slots), the session is also kept in that user's index:
@@ -276,49 +167,13 @@ if head == '' then
   end
   return {0}
 end
--- A MessagePack unsigned integer at position i of s, as 8 big-endian bytes,
--- and the position after it; nil if s holds none there.
-local function uint_at(s, i)
-  local tag = string.byte(s, i)
-  if tag == nil then
-    return nil
-  end
-  if tag < 0x80 then
-    return string.rep('\0', 7) .. string.char(tag), i + 1
-  end
-  local len
-  if tag == 0xcc then len = 1
-  elseif tag == 0xcd then len = 2
-  elseif tag == 0xce then len = 4
-  elseif tag == 0xcf then len = 8
-  else return nil end
-  if string.len(s) < i + len then
-    return nil
-  end
-  return string.rep('\0', 8 - len) .. string.sub(s, i + 1, i + len), i + 1 + len
-end
-local format = string.byte(head, 1)
-local stored
-if format == 2 or format == 3 then
-  if string.len(head) < VERSION_AT + 8 then
-    return {-1}
-  end
-  stored = string.sub(head, VERSION_AT + 1, VERSION_AT + 8)
-elseif format == 1 then
-  if string.byte(head, 10) ~= 0x93 then
-    return {-1}
-  end
-  local _, after_created = uint_at(head, 11)
-  if after_created == nil then
-    return {-1}
-  end
-  stored = uint_at(head, after_created)
-  if stored == nil then
-    return {-1}
-  end
-else
+if string.byte(head, 1) ~= 3 then
   return {-3}
 end
+if string.len(head) < VERSION_AT + 8 then
+  return {-1}
+end
+local stored = string.sub(head, VERSION_AT + 1, VERSION_AT + 8)
 if stored ~= ARGV[3] then
   return {-2}
 end

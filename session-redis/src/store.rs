@@ -493,6 +493,11 @@ impl RedisStore {
                     reason: "truncated header",
                 })
             }
+            -3 => {
+                return Err(Error::Envelope {
+                    reason: "unknown format number",
+                })
+            }
             other => return Err(unexpected("the touch script", &Value::Int(other))),
         }
         let (Some(user), Some(head)) = (reply.bytes(0), reply.bytes(1)) else {

@@ -337,7 +337,7 @@ fn codec_decode_of_stored_bytes() {
         }),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(|b| (b, None)),
         (
-            1u8..=3,
+            prop_oneof![Just(codec::FORMAT), any::<u8>()],
             proptest::collection::vec(any::<u8>(), 0..64),
             0..HOSTILE.len()
         )
