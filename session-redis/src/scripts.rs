@@ -6,6 +6,10 @@
 //! sent to a standalone Redis. Each replies with an array whose first element is a status code;
 //! [`Reply`] reads it. The envelope's offsets are compiled into the scripts
 //! ([`PRELUDE_LUA`]), not sent with every call; [`Call`] sends a script.
+//!
+//! The Lua itself lives in `src/lua/*.lua`, one file per script body or
+//! shared function, pulled in with `include_str!`; what each one expects
+//! and replies is documented on its constant here.
 
 use std::sync::LazyLock;
 
@@ -25,9 +29,16 @@ static PRELUDE_LUA: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A script made of [`PRELUDE_LUA`] and `parts`.
+/// A script made of [`PRELUDE_LUA`] and `parts`, each part after a blank
+/// line (the text the scripts have always had, so their SHA1s are those
+/// Redis may already have cached).
 fn script(parts: &[&str]) -> Script {
-    Script::new(&[&[PRELUDE_LUA.as_str()], parts].concat().concat())
+    let mut text = PRELUDE_LUA.clone();
+    for part in parts {
+        text.push('\n');
+        text.push_str(part);
+    }
+    Script::new(&text)
 }
 
 /// How many leading bytes of a stored value the scripts read at first:
@@ -60,38 +71,7 @@ const _: () = assert!(
 /// Returns the user, `false` when the value is bound to nobody, or `nil`
 /// when it cannot be read (too short, or not format 3: formats 1 and 2 were
 /// written only by pre-release builds and are not read).
-const USER_OF_LUA: &str = r"
--- The big-endian unsigned integer of n bytes at position i of s; nil past the end.
-local function be(s, i, n)
-  if string.len(s) < i + n - 1 then
-    return nil
-  end
-  local v = 0
-  for j = i, i + n - 1 do
-    v = v * 256 + string.byte(s, j)
-  end
-  return v
-end
-local function user_of(key, head)
-  if string.byte(head, 1) ~= 3 then
-    return nil
-  end
-  local n = be(head, 18, 4)
-  if n == nil then
-    return nil
-  end
-  if n == 4294967295 then
-    return false
-  end
-  if string.len(head) < 21 + n then
-    head = redis.call('GETRANGE', key, 0, 20 + n)
-    if string.len(head) < 21 + n then
-      return nil
-    end
-  end
-  return string.sub(head, 22, 21 + n)
-end
-";
+const USER_OF_LUA: &str = include_str!("lua/user_of.lua");
 
 /// `touch` in one step. KEYS[1]: the record's key. ARGV[1]: the new expiry as
 /// 8 big-endian bytes, ARGV[2]: the key's new `PEXPIREAT` (see
@@ -102,25 +82,7 @@ end
 /// was before the move, for the version and the previous expiry), `{0}`
 /// when there is no live record, `{-1}` when the value is too short to be
 /// an envelope, `{-3}` for a format number other than 3 (nothing written).
-const TOUCH_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {0}
-end
-local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
-if string.byte(head, 1) ~= 3 then
-  return {-3}
-end
-if string.len(head) < EXPIRY_AT + 8 then
-  return {-1}
-end
-local user = user_of(KEYS[1], head)
-redis.call('SETRANGE', KEYS[1], EXPIRY_AT, ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-if user then
-  return {1, user, head}
-end
-return {1}
-";
+const TOUCH_LUA: &str = include_str!("lua/touch.lua");
 
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LUA, TOUCH_LUA]));
 
@@ -154,45 +116,7 @@ pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LU
 /// is no live record, `{-1}` for a value too
 /// short to hold a version, `{-2}` on a version mismatch, `{-3}` for an
 /// unknown format number.
-const SAVE_LUA: &str = r"
--- Enough of the value to see the whole user when it is bound to ARGV[4].
-local want = HEAD_LEN
-if ARGV[4] and 21 + string.len(ARGV[4]) > want then
-  want = 21 + string.len(ARGV[4])
-end
-local head = redis.call('GETRANGE', KEYS[1], 0, want - 1)
-if head == '' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then
-    return {-1}
-  end
-  return {0}
-end
-if string.byte(head, 1) ~= 3 then
-  return {-3}
-end
-if string.len(head) < VERSION_AT + 8 then
-  return {-1}
-end
-local stored = string.sub(head, VERSION_AT + 1, VERSION_AT + 8)
-if stored ~= ARGV[3] then
-  return {-2}
-end
-local old_user = user_of(KEYS[1], head)
-local same = old_user == (ARGV[4] or false)
-if #KEYS > 1 then
-  if not same then
-    file_in_index(KEYS[2], ARGV[5], ARGV[6], ARGV[7])
-  elseif string.sub(head, EXPIRY_AT + 1, EXPIRY_AT + 8)
-      ~= string.sub(ARGV[1], EXPIRY_AT + 1, EXPIRY_AT + 8) then
-    keep_index_until(KEYS[2], ARGV[7])
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
-if same then
-  return {1}
-end
-return {1, old_user or false}
-";
+const SAVE_LUA: &str = include_str!("lua/save.lua");
 
 pub(crate) static SAVE: LazyLock<Script> =
     LazyLock::new(|| script(&[USER_OF_LUA, INDEX_FN_LUA, SAVE_LUA]));
@@ -207,25 +131,7 @@ pub(crate) static SAVE: LazyLock<Script> =
 /// again, so it is deleted too (it was filed in this user's index, and it
 /// must not escape "log out everywhere"). `head` is the value's header, for
 /// its version and expiry.
-const REVOKE_LUA: &str = r"
-local head = redis.call('GETRANGE', KEYS[1], 0, HEAD_LEN - 1)
-if head == '' then
-  if redis.call('DEL', KEYS[1]) == 1 then
-    return {3}
-  end
-  return {0}
-end
-local user = user_of(KEYS[1], head)
-if user == nil then
-  redis.call('DEL', KEYS[1])
-  return {3}
-end
-if user ~= ARGV[1] then
-  return {2, head}
-end
-redis.call('DEL', KEYS[1])
-return {1, head}
-";
+const REVOKE_LUA: &str = include_str!("lua/revoke.lua");
 
 pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_LUA, REVOKE_LUA]));
 
@@ -241,12 +147,7 @@ pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| script(&[USER_OF_L
 /// deletes the session, as it does when the index script fails.
 ///
 /// Replies `{1}` when written and filed, `{0}` when the key exists.
-const CREATE_LUA: &str = r"
-if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then
-  return {0}
-end
-return file_in_index(KEYS[2], ARGV[3], ARGV[4], ARGV[5])
-";
+const CREATE_LUA: &str = include_str!("lua/create.lua");
 
 pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_LUA, CREATE_LUA]));
 
@@ -263,31 +164,12 @@ pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_
 /// adds a margin far larger than the millisecond this can be off by.
 ///
 /// Replies `{1}`.
-const INDEX_LUA: &str = r"
-return file_in_index(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-";
+const INDEX_LUA: &str = include_str!("lua/index.lua");
 
 /// The body of [`INDEX_LUA`], shared with [`SAVE_LUA`] and [`CREATE_LUA`]:
 /// `file_in_index(index, member, version, until_ms)`, and its second half
 /// `keep_index_until(index, until_ms)`, which only moves the expiry.
-const INDEX_FN_LUA: &str = r"
-local function keep_index_until(index, until_ms)
-  local pttl = redis.call('PTTL', index)
-  if pttl >= 0 then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    if now + pttl >= tonumber(until_ms) then
-      return {1}
-    end
-  end
-  redis.call('PEXPIREAT', index, until_ms)
-  return {1}
-end
-local function file_in_index(index, member, version, until_ms)
-  redis.call('ZADD', index, 'GT', version, member)
-  return keep_index_until(index, until_ms)
-end
-";
+const INDEX_FN_LUA: &str = include_str!("lua/index_fn.lua");
 
 pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_LUA, INDEX_LUA]));
 
@@ -303,16 +185,7 @@ pub(crate) static INDEX: LazyLock<Script> = LazyLock::new(|| script(&[INDEX_FN_L
 /// runs, so it is never undone.
 ///
 /// Replies `{removed}`.
-const UNINDEX_LUA: &str = r"
-local removed = 0
-for i = 1, #ARGV, 2 do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return {removed}
-";
+const UNINDEX_LUA: &str = include_str!("lua/unindex.lua");
 
 pub(crate) static UNINDEX: LazyLock<Script> = LazyLock::new(|| script(&[UNINDEX_LUA]));
 
@@ -385,6 +258,42 @@ impl Reply {
         match self.rest.get(n) {
             Some(Value::BulkString(b)) => Some(b),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scripts assembled from `src/lua/*.lua` are, byte for byte, the
+    /// ones the crate sent before the Lua moved out of this file: the SHA1s
+    /// below were computed from the inline scripts. A change to a script
+    /// (or to the offsets compiled into [`PRELUDE_LUA`]) must update them
+    /// on purpose.
+    #[test]
+    fn scripts_are_unchanged() {
+        for (name, script, sha1) in [
+            ("touch", &*TOUCH, "bef0d183384ca058facb4d9e1e308e93348384b7"),
+            ("save", &*SAVE, "e3083b5558e0cf477a8b4385069f8cf43d176b83"),
+            (
+                "revoke",
+                &*REVOKE,
+                "b29109e1b1916e44f608f6d89653d9b67ab4fe3f",
+            ),
+            (
+                "create",
+                &*CREATE,
+                "4afb72e268cdf254a50e27066ff33ee457600006",
+            ),
+            ("index", &*INDEX, "6e56ff3ead4d62af75ffe684198845dd30d8bb0d"),
+            (
+                "unindex",
+                &*UNINDEX,
+                "40fc2118d83fd6b818a240fca3f84fab3780a5a1",
+            ),
+        ] {
+            assert_eq!(script.get_hash(), sha1, "the {name} script changed");
         }
     }
 }
