@@ -125,11 +125,13 @@ mod extract;
 mod layer;
 mod renewals;
 mod session;
+mod settings;
 
 pub use connect::connect;
 pub use error::Error;
-pub use layer::{ConflictRetry, OnStoreError, SessionLayer, SessionService};
+pub use layer::{SessionLayer, SessionService};
 pub use session::{LazySession, Session, UserSession};
+pub use settings::{ConflictRetry, OnStoreError};
 
 #[doc(inline)]
 pub use session_core::{

@@ -14,8 +14,8 @@ use session_core::{
 use tokio::sync::OnceCell;
 
 use crate::cookies::CardRead;
-use crate::layer::Settings;
-use crate::{Error, OnStoreError};
+use crate::settings::{OnStoreError, Settings};
+use crate::Error;
 
 /// The not-yet-loaded session of one request, put in the request extensions
 /// by [`SessionLayer`](crate::SessionLayer).
