@@ -115,7 +115,6 @@ impl Inner {
         let b = id.as_bytes();
         let h = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
         // The modulo keeps the index below the shard count, which fits in usize.
-        #[allow(clippy::cast_possible_truncation)]
         let i = (h % self.shards.len() as u64) as usize;
         lock(&self.shards[i])
     }

@@ -36,7 +36,6 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The version as a `BIGINT`: the bits are kept, so every `u64` round trips.
-#[allow(clippy::cast_possible_wrap)]
 pub(crate) fn version(v: u64) -> i64 {
     v as i64
 }
@@ -157,7 +156,6 @@ mod tests {
     #[test]
     fn versions_and_times_round_trip() {
         for v in [0, 1, i64::MAX as u64, u64::MAX] {
-            #[allow(clippy::cast_sign_loss)]
             let back = version(v) as u64;
             assert_eq!(back, v);
         }
