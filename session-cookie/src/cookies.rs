@@ -6,7 +6,7 @@ use cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use cookie::{Cookie, SameSite as CookieSameSite};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
-use session_core::{max_age_at, KeyCard, SameSite, SessionConfig, SessionId, Verified};
+use session_core::{max_age_at, IdSigner, SameSite, SessionConfig, SessionId, Verified};
 
 /// What the `Cookie` headers said about the session cookie.
 #[derive(Debug, Default)]
@@ -14,7 +14,7 @@ pub(crate) struct CardRead {
     /// The first session cookie whose value verified, if any.
     pub(crate) card: Option<Verified>,
     /// `true` when at least one cookie of the session's name was sent,
-    /// whatever its value: a dead card the response must clear.
+    /// whatever its value: a dead cookie the response must clear.
     pub(crate) presented: bool,
 }
 
@@ -59,9 +59,9 @@ fn unquote(v: &[u8]) -> &[u8] {
 
 /// Reads the session cookie from every `Cookie` header: the first value
 /// that verifies wins (several can be sent, e.g. one set for `/` and one for
-/// a sub-path). Only that cookie's own value must be an ASCII card; other
+/// a sub-path). Only that cookie's own value must be ASCII (a signed ID); other
 /// cookies are never parsed beyond their names.
-pub(crate) fn read_card(headers: &HeaderMap, name: &str, cards: &KeyCard) -> CardRead {
+pub(crate) fn read_card(headers: &HeaderMap, name: &str, cards: &IdSigner) -> CardRead {
     let mut read = CardRead::default();
     for value in headers
         .get_all(COOKIE)
@@ -102,7 +102,7 @@ fn base(config: &SessionConfig, value: String) -> cookie::CookieBuilder<'static>
 pub(crate) fn set_card(
     headers: &mut HeaderMap,
     config: &SessionConfig,
-    cards: &KeyCard,
+    cards: &IdSigner,
     id: &SessionId,
     (expires_at, persistent): (SystemTime, bool),
     now: SystemTime,
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn set_cookie_carries_every_attribute() {
         let config = config();
-        let cards = KeyCard::from_config(&config);
+        let cards = IdSigner::from_config(&config);
         let mut headers = HeaderMap::new();
         let now = SystemTime::now();
         let id = SessionId::generate();
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn browser_session_cookie_has_no_expiry() {
         let config = config();
-        let cards = KeyCard::from_config(&config);
+        let cards = IdSigner::from_config(&config);
         let mut headers = HeaderMap::new();
         let now = SystemTime::now();
         let expires_at = now + Duration::from_secs(14_400);
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn garbage_headers_yield_no_card() {
         let config = config();
-        let cards = KeyCard::from_config(&config);
+        let cards = IdSigner::from_config(&config);
         let mut h = HeaderMap::new();
         for raw in [
             &b"session"[..],
@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn a_non_ascii_sibling_never_hides_the_session() {
         let config = config();
-        let cards = KeyCard::from_config(&config);
+        let cards = IdSigner::from_config(&config);
         let id = SessionId::generate();
         let card = cards.sign(&id);
         for raw in [
@@ -277,7 +277,7 @@ mod tests {
             let read = read_card(&header(raw.as_bytes()), "session", &cards);
             assert_eq!(read.card.map(|c| c.id), Some(id.clone()), "{raw}");
         }
-        // Non-ASCII in the session cookie's own value: not a card.
+        // Non-ASCII in the session cookie's own value: not a cookie.
         let read = read_card(&header("session=Zürich".as_bytes()), "session", &cards);
         assert!(read.card.is_none() && read.presented);
     }
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn the_first_session_cookie_that_verifies_wins() {
         let config = config();
-        let cards = KeyCard::from_config(&config);
+        let cards = IdSigner::from_config(&config);
         let (a, b) = (SessionId::generate(), SessionId::generate());
         let (card_a, card_b) = (cards.sign(&a), cards.sign(&b));
         let forged = format!("{}x", &card_a[..card_a.len() - 1]);
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn presented_tells_whether_a_session_cookie_was_sent() {
-        let cards = KeyCard::from_config(&config());
+        let cards = IdSigner::from_config(&config());
         let read = |raw: &str| read_card(&header(raw.as_bytes()), "session", &cards);
         assert!(!read("other=1; sessions=2").presented);
         assert!(read("other=1").card.is_none());

@@ -1,4 +1,4 @@
-//! The tower layer: reads the card before the handler, writes back after it.
+//! The tower layer: reads the cookie before the handler, writes back after it.
 
 use std::fmt;
 use std::future::Future;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 use session_core::{
-    Commit, CookieAction, Error as CoreError, KeyCard, Record, Renewal, SessionConfig, SessionId,
+    Commit, CookieAction, Error as CoreError, IdSigner, Record, Renewal, SessionConfig, SessionId,
     SessionStore, Verified, Write,
 };
 use tower_layer::Layer;
@@ -20,7 +20,7 @@ use crate::renewals::Known;
 use crate::session::{drop_damaged, is_damage, LazySession, Loaded};
 use crate::settings::{ConflictRetry, OnStoreError, Settings};
 
-/// Adds key-card sessions to a tower service (an axum `Router`, a hyper 1
+/// Adds server-side sessions to a tower service (an axum `Router`, a hyper 1
 /// service, ...).
 ///
 /// ```
@@ -47,7 +47,7 @@ impl SessionLayer {
     pub fn from_arc(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
         Self {
             settings: Arc::new(Settings {
-                cards: KeyCard::from_config(&config),
+                cards: IdSigner::from_config(&config),
                 store,
                 config,
                 on_store_error: OnStoreError::default(),
@@ -236,18 +236,18 @@ async fn commit<B: From<&'static str>>(
         }
         (CookieAction::Remove, _) => remove_card(headers, &settings.config),
         (CookieAction::Set, None) => {
-            // A renewal found the record gone (ended meanwhile): the card is
+            // A renewal found the record gone (ended meanwhile): the cookie is
             // dead now.
             if lazy.0.presented {
                 remove_card(headers, &settings.config);
             }
         }
         (CookieAction::Keep, _) => match (&lazy.0.card, stored_expiry) {
-            // No session at the end of the request (the card was forged,
+            // No session at the end of the request (the cookie was forged,
             // or its record expired, revoked, gone or damaged), and none was
-            // created: the browser must stop sending the dead card.
+            // created: the browser must stop sending the dead cookie.
             (_, None) if lazy.0.presented => remove_card(headers, &settings.config),
-            // A card verified by a fallback key is re-issued under the current one.
+            // A cookie verified by a fallback key is re-issued under the current one.
             (Some(card), Some(expires_at)) if card.reissue => {
                 set_card(
                     headers,
@@ -296,7 +296,7 @@ fn remember(
             },
             now,
         ),
-        // The presented card found nothing (gone, ended meanwhile).
+        // The presented cookie found nothing (gone, ended meanwhile).
         _ => {
             if let Some(card) = &lazy.0.card {
                 renewals.forget(&card.id);
@@ -338,7 +338,7 @@ async fn renew_known(
             set_card(headers, config, &settings.cards, &card.id, expiry, now);
         }
         Err(CoreError::Vanished) => {
-            // Ended or expired meanwhile: the card is dead.
+            // Ended or expired meanwhile: the cookie is dead.
             settings.renewals.forget(&card.id);
             remove_card(headers, config);
         }
@@ -455,7 +455,7 @@ fn plan_key(plan: &Commit) -> Option<&SessionId> {
 }
 
 /// Logs the lifecycle events of a commit that was written, by storage key
-/// only (never an ID, a card or data).
+/// only (never an ID, a cookie or data).
 fn log_outcome(plan: &Commit) {
     if let Write::Create(record) = &plan.write {
         match plan.delete.first() {

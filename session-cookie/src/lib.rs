@@ -1,15 +1,15 @@
-//! Key-card HTTP sessions for tower and axum.
+//! Server-side HTTP sessions for tower and axum.
 //!
-//! The browser holds only an opaque, signed session ID (the key card). The
+//! The browser holds only an opaque, signed session ID. The
 //! data lives server-side in a store picked by a cargo feature. Logging out
-//! deletes the record, so a copied card stops working on the server.
+//! deletes the record, so a copied cookie stops working on the server.
 //!
 //! ```
 //! use axum::{routing::{get, post}, Json, Router};
 //! use session_cookie::{MemoryStore, Session, SessionConfig, SessionLayer};
 //!
 //! async fn login(session: Session) -> Result<&'static str, session_cookie::Error> {
-//!     session.cycle_id(); // new card at login, same data
+//!     session.cycle_id(); // new cookie at login, same data
 //!     session.insert("user_id", &42u64)?;
 //!     Ok("Logged in")
 //! }
@@ -40,9 +40,9 @@
 //! 1. The layer reads the session cookie from the `Cookie` header, as bytes:
 //!    other cookies (even with UTF-8 values such as `pref=Zürich`, or
 //!    malformed) never matter, and only the session cookie's own value must
-//!    be a card. It checks the card's HMAC tag; with several session cookies
+//!    be a cookie. It checks the cookie's HMAC tag; with several session cookies
 //!    (one set for `/`, one for a sub-path) the first that verifies wins. A
-//!    tampered, unknown or unsigned card means a fresh, empty session;
+//!    tampered, unknown or unsigned cookie means a fresh, empty session;
 //!    nothing is ever stored under an ID the client chose.
 //! 2. The store is asked only when a handler extracts [`Session`].
 //! 3. After the handler: nothing changed and nothing to renew means no write
@@ -59,17 +59,17 @@
 //!    `absolute_max_age` caps renewals, counted from creation or the last
 //!    `cycle_id` (login). The cookie's `Max-Age` and the store's expiry
 //!    always come from one instant.
-//! 5. Dead cards are cleared: when the request sent a session cookie and the
+//! 5. Dead cookies are cleared: when the request sent a session cookie and the
 //!    response ends with no session, it carries the removal cookie (same
 //!    name, path and domain, `Cache-Control: no-store`), unless it sets the
-//!    card of a session created in the same response. A cookie that fails
+//!    cookie of a session created in the same response. A cookie that fails
 //!    verification is cleared by every response, without a store call; a
-//!    card that verifies but whose record is gone (expired, revoked, logged
+//!    cookie that verifies but whose record is gone (expired, revoked, logged
 //!    out, damaged) is known dead only once a handler loads the session, so
 //!    it is cleared by the first request that extracts [`Session`].
 //! 6. A damaged record (stored bytes that do not decode) is no session: the
 //!    layer deletes it, logs it once at `warn` by storage key, clears the
-//!    card and serves the request as a cookieless one.
+//!    cookie and serves the request as a cookieless one.
 //! 7. A store failure answers 503 (see [`OnStoreError`]); a failed save is
 //!    never reported as success, and a save whose session ended meanwhile
 //!    answers 409.
@@ -77,7 +77,7 @@
 //! # Logging
 //!
 //! Through `tracing`, always naming a session by its storage key (a hash of
-//! the ID that works as no cookie), never by ID, card or data, nor by the
+//! the ID that works as no cookie), never by ID, cookie or data, nor by the
 //! user it is bound to: `debug` for sessions created, cycled and destroyed
 //! (target `session_cookie::layer`); `info` for revocations; `warn` for
 //! damaged records and saves that kept conflicting; `error` for store
@@ -130,7 +130,7 @@ mod settings;
 pub use connect::connect;
 pub use error::Error;
 pub use layer::{SessionLayer, SessionService};
-pub use session::{LazySession, Session, UserSession};
+pub use session::{LazySession, Session};
 pub use settings::{ConflictRetry, OnStoreError};
 
 #[doc(inline)]
@@ -176,13 +176,13 @@ pub use session_sqlx::SqliteStore;
 pub use session_sqlx::MySqlStore;
 
 /// Not part of the API: the `Cookie` header reader the layer uses, exposed
-/// only for the fuzz tests (`tests/tests/fuzz.rs`): the first card that
+/// only for the fuzz tests (`tests/tests/fuzz.rs`): the first cookie that
 /// verified, and whether any cookie of that name was sent.
 #[doc(hidden)]
 pub fn __fuzz_read_card(
     headers: &http::HeaderMap,
     name: &str,
-    cards: &session_core::KeyCard,
+    cards: &session_core::IdSigner,
 ) -> (Option<session_core::Verified>, bool) {
     let read = cookies::read_card(headers, name, cards);
     (read.card, read.presented)

@@ -5,11 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::{Duration, SystemTime};
 
 use session_core::{
-    Error as CoreError, Expiry, Lifetime, SessionId, SessionInfo, SessionState, SessionStore,
-    Verified,
+    Error as CoreError, Expiry, SessionId, SessionInfo, SessionState, SessionStore, Verified,
 };
 use tokio::sync::OnceCell;
 
@@ -54,11 +52,11 @@ impl LazySession {
 
     /// Loads the session (once per request; later calls share the result).
     ///
-    /// A request without a valid card, or whose card's record is missing,
+    /// A request without a valid cookie, or whose cookie's record is missing,
     /// expired or damaged, gets a fresh empty session. A damaged record
     /// (stored bytes that do not decode: [`Error::Envelope`] or
     /// [`Error::Decode`] from the store's `load`) is deleted and logged once
-    /// at `warn` with its storage key; the layer then clears the card.
+    /// at `warn` with its storage key; the layer then clears the cookie.
     ///
     /// [`Error::Envelope`]: session_core::Error::Envelope
     /// [`Error::Decode`]: session_core::Error::Decode
@@ -117,7 +115,7 @@ pub(crate) fn is_damage(err: &CoreError) -> bool {
 /// Deletes a damaged record (unreadable, so nobody can ever load it again;
 /// gone, it no longer locks the browser out) and logs it once at `warn` by
 /// storage key. A failed delete is logged too and otherwise ignored: the
-/// request goes on without a session either way, and the card is cleared.
+/// request goes on without a session either way, and the cookie is cleared.
 pub(crate) async fn drop_damaged(store: &dyn SessionStore, id: &SessionId, err: &CoreError) {
     let deleted = store.delete(id).await;
     tracing::warn!(
@@ -154,7 +152,7 @@ impl fmt::Debug for LazySession {
     }
 }
 
-/// A request's session, like Ravyn's `request.session`.
+/// A request's session: its data, read and written like a map.
 ///
 /// Values are any serde type. Changes are written back once, after the
 /// handler: nothing changed means no store write and no `Set-Cookie`.
@@ -169,7 +167,7 @@ impl fmt::Debug for LazySession {
 /// # async fn demo(session: session_cookie::Session) -> Result<(), session_cookie::Error> {
 /// session.insert("user_id", &42u64)?;
 /// let id: Option<u64> = session.get("user_id")?;
-/// session.cycle_id(); // at login: new card, same data
+/// session.cycle_id(); // at login: new cookie, same data
 /// session.destroy(); // at logout: the record is deleted, the cookie removed
 /// # let _ = id; Ok(()) }
 /// ```
@@ -264,14 +262,14 @@ impl Session {
     }
 
     /// Gives the session a new ID, keeping its data (call it at login, to
-    /// prevent session fixation). The old card stops working, and the
+    /// prevent session fixation). The old cookie stops working, and the
     /// `absolute_max_age` cap counts from now (from login).
     pub fn cycle_id(&self) {
         self.state().state.cycle_id();
     }
 
     /// Ends the session: the record is deleted server-side and a removal
-    /// cookie is sent, so a copied card finds nothing.
+    /// cookie is sent, so a copied cookie finds nothing.
     pub fn destroy(&self) {
         self.state().state.destroy();
     }
@@ -331,12 +329,13 @@ impl Session {
     }
 
     /// The live sessions of the current user (empty when the session is not
-    /// bound). [`UserSession::is_current`] marks this one.
+    /// bound), with [`SessionInfo::current`] set on this one and
+    /// [`SessionInfo::last_active`] worked out.
     ///
     /// # Errors
     ///
     /// 501 when the store keeps no per-user index, 503 when it is down.
-    pub async fn user_sessions(&self) -> Result<Vec<UserSession>, Error> {
+    pub async fn user_sessions(&self) -> Result<Vec<SessionInfo>, Error> {
         let (user, current) = self.user_and_id();
         let Some(user) = user else {
             return Ok(Vec::new());
@@ -350,16 +349,13 @@ impl Session {
             .inspect_err(|e| log_store_error(e, current.as_ref(), "list a user's sessions"))?;
         Ok(list
             .into_iter()
-            .map(|info| {
-                let idle = Lifetime::of(config, info.expiry).idle;
-                UserSession::new(info, current.as_ref(), idle)
-            })
+            .map(|info| info.seen_from(current.as_ref(), config))
             .collect())
     }
 
     /// Ends every other session of the current user, keeping this one (log
     /// out everywhere else, e.g. after a password change). Returns how many
-    /// ended; their cards find nothing afterwards.
+    /// ended; their cookies find nothing afterwards.
     ///
     /// # Errors
     ///
@@ -418,66 +414,6 @@ fn log_store_error(err: &CoreError, current: Option<&SessionId>, what: &str) {
             error = err as &(dyn std::error::Error + 'static),
             "session store failed to {what}"
         );
-    }
-}
-
-/// One of a user's live sessions, as [`Session::user_sessions`] lists them.
-#[derive(Debug, Clone)]
-pub struct UserSession {
-    info: SessionInfo,
-    current: bool,
-    last_active: SystemTime,
-}
-
-impl UserSession {
-    fn new(info: SessionInfo, current: Option<&SessionId>, idle: Duration) -> Self {
-        // Every write and renewal sets expires_at = now + the session's idle
-        // lifetime, so the last activity the store saw is that long before
-        // the expiry (at the latest; never before creation).
-        let last_active = info
-            .expires_at
-            .checked_sub(idle)
-            .map_or(info.created_at, |t| t.max(info.created_at));
-        Self {
-            current: current.is_some_and(|id| info.is(id)),
-            info,
-            last_active,
-        }
-    }
-
-    /// `true` for the session of the request that listed it.
-    pub fn is_current(&self) -> bool {
-        self.current
-    }
-
-    /// An opaque handle naming the session (a hash of its ID: not a cookie).
-    pub fn handle(&self) -> &str {
-        &self.info.key
-    }
-
-    /// When the session was created (at login).
-    pub fn created_at(&self) -> SystemTime {
-        self.info.created_at
-    }
-
-    /// The last write or renewal the store saw (reads between renewals are
-    /// not counted, see `refresh_after`).
-    pub fn last_active(&self) -> SystemTime {
-        self.last_active
-    }
-
-    /// When the session expires unless it is used again.
-    pub fn expires_at(&self) -> SystemTime {
-        self.info.expires_at
-    }
-
-    /// One value the app stored in that session (a user agent, say).
-    ///
-    /// # Errors
-    ///
-    /// When the value is not a `T`.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        Ok(self.info.get(key)?)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use session_core::{KeyCard, SessionConfig, SessionStore};
+use session_core::{IdSigner, SessionConfig, SessionStore};
 
 use crate::renewals::Renewals;
 
@@ -80,7 +80,7 @@ impl ConflictRetry {
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: SessionConfig,
-    pub(crate) cards: KeyCard,
+    pub(crate) cards: IdSigner,
     pub(crate) on_store_error: OnStoreError,
     pub(crate) conflict_retry: ConflictRetry,
     /// When sessions expire, for [`Renewal::EveryRequest`].

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_main, Criterion, Throughput};
 use session_core::codec::{decode, encode, encode_value};
-use session_core::{Data, KeyCard, Record, SessionConfig, SessionId};
+use session_core::{Data, IdSigner, Record, SessionConfig, SessionId};
 
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
 
@@ -39,7 +39,7 @@ fn typical_record() -> Record {
 
 fn keycard(c: &mut Criterion) {
     let config = SessionConfig::builder(SECRET).build().unwrap();
-    let cards = KeyCard::from_config(&config);
+    let cards = IdSigner::from_config(&config);
     let id = SessionId::generate();
     let card = cards.sign(&id);
     let mut group = c.benchmark_group("keycard");

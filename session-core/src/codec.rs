@@ -114,7 +114,7 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, Error> {
             &BodyWithExpiryRef(created_at, data, expiry.to_code()),
         ),
     }
-    .map_err(Error::Encode)?;
+    .map_err(|e| Error::Encode(Box::new(e)))?;
     Ok(out)
 }
 
@@ -144,7 +144,7 @@ pub fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, Error> {
                     (Some(user.to_owned()), body)
                 }
             };
-            let body: Body = rmp_serde::from_slice(body).map_err(Error::Decode)?;
+            let body: Body = rmp_serde::from_slice(body).map_err(|e| Error::Decode(Box::new(e)))?;
             (
                 body.created_at,
                 version,
@@ -218,7 +218,7 @@ pub fn read_expiry(bytes: &[u8]) -> Option<u64> {
 ///
 /// [`Error::Encode`] if the value cannot be serialised.
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    rmp_serde::to_vec_named(value).map_err(Error::Encode)
+    rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))
 }
 
 /// Decodes one session value written by [`encode_value`].
@@ -227,7 +227,7 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> 
 ///
 /// [`Error::Decode`] if the bytes do not hold a `T`.
 pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    rmp_serde::from_slice(bytes).map_err(Error::Decode)
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(Box::new(e)))
 }
 
 #[cfg(test)]

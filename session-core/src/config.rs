@@ -1,4 +1,4 @@
-//! `SessionConfig`: the settings users know from Ravyn, validated once at start-up.
+//! `SessionConfig`: the session settings, validated once at start-up.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use crate::{Error, Secret};
 
 /// Longest accepted cookie name (`session_cookie`), in bytes.
 ///
-/// Browsers keep name and value within 4096 bytes together; a key card is
+/// Browsers keep name and value within 4096 bytes together; a signed ID is
 /// 65 bytes, and no sensible name comes near this bound (`__Host-` plus a
 /// 57-character name still fits). A longer name is a configuration mistake,
 /// refused at start-up.
@@ -67,7 +67,7 @@ pub enum Renewal {
     /// handler that never extracts it costs no store call at all.
     #[default]
     OnUse,
-    /// On every request that carries a valid card, extracted or not, like
+    /// On every request that carries a valid cookie, extracted or not, like
     /// actix-session's `OnEveryRequest`; still at most one renewal per
     /// `refresh_after` window. The layer remembers, in process, when each
     /// session expires, so a request in the window costs no store call.
@@ -88,7 +88,7 @@ impl std::str::FromStr for Renewal {
     }
 }
 
-/// Session settings, mirroring Ravyn's `SessionConfig`.
+/// Session settings (secret, cookie name and attributes, lifetimes).
 ///
 /// | field | default |
 /// |---|---|
@@ -97,7 +97,7 @@ impl std::str::FromStr for Renewal {
 /// | `session_cookie` | `"session"`: an RFC 6265 token of at most [`MAX_COOKIE_NAME_LEN`] bytes; a `__Host-` / `__Secure-` prefix, in any letter case, gets the browser's prefix rules |
 /// | `max_age` | 14400 s (4 h): idle lifetime, cookie `Max-Age` and store TTL; `none` for a browser-session cookie (no `Max-Age`/`Expires`) |
 /// | `browser_session_ttl` | 14400 s (4 h): idle lifetime in the store of a browser-session cookie's record (`max_age = none` or [`Expiry::BrowserSession`](crate::Expiry)) |
-/// | `renewal` | `on_use`: renew only on requests whose handler uses the session; `every_request` renews (once per `refresh_after` window) on every request carrying a valid card |
+/// | `renewal` | `on_use`: renew only on requests whose handler uses the session; `every_request` renews (once per `refresh_after` window) on every request carrying a valid cookie |
 /// | `same_site` | `lax` |
 /// | `https_only` | `false` (sets `Secure`) |
 /// | `path` | `"/"` |
@@ -111,12 +111,12 @@ impl std::str::FromStr for Renewal {
 /// [`from_env`](Self::from_env) all validate.
 ///
 /// In settings files and the environment, `max_age`, `browser_session_ttl`
-/// and `absolute_max_age` take whole seconds (`14400`, as in Ravyn) or a number with a unit `s`,
+/// and `absolute_max_age` take whole seconds (`14400`) or a number with a unit `s`,
 /// `m`, `h` or `d` (`"30m"`, `"4h"`, `"1d"`, `"1h30m"`). Reading a TOML
 /// file needs the [`toml`](https://docs.rs/toml) crate in your own
 /// `Cargo.toml` (`toml::from_str::<SessionConfig>(&text)?`); any serde
 /// format works the same way. `max_age` also takes `"none"` (or a null,
-/// in formats that have one), like Ravyn's `max_age: int | None`: the cookie
+/// in formats that have one): the cookie
 /// then lives until the browser closes, and the record until
 /// `browser_session_ttl` passes without use.
 ///
@@ -980,7 +980,7 @@ mod tests {
         assert!(err.contains("negative") && err.contains("`4h`"), "{err}");
     }
 
-    /// Issue 16: `max_age = none` (Ravyn's `None`), the browser-session
+    /// Issue 16: `max_age = none`, the browser-session
     /// TTL and the renewal policy, from every source.
     #[test]
     fn browser_sessions_and_renewal_from_every_source() {

@@ -2,7 +2,7 @@
 //!
 //! Used for `max_age` and `absolute_max_age`, from the environment
 //! (`SESSION_MAX_AGE=30m`) and from settings files (`max_age = "4h"` or
-//! `max_age = 14400`). A plain integer is seconds, as in Ravyn.
+//! `max_age = 14400`). A plain integer is seconds.
 
 use std::fmt;
 

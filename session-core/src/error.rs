@@ -30,13 +30,16 @@ pub enum Error {
     #[error("the session was changed by a concurrent request")]
     VersionConflict,
 
-    /// A value could not be encoded with MessagePack.
+    /// A value could not be encoded with MessagePack. The source is the
+    /// serialiser's error, boxed so that the codec's crate is not part of
+    /// this API.
     #[error("could not encode a session value")]
-    Encode(#[source] rmp_serde::encode::Error),
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
 
-    /// A stored value could not be decoded into the requested type.
+    /// A stored value could not be decoded into the requested type. The
+    /// source is the deserialiser's error, boxed like [`Error::Encode`]'s.
     #[error("could not decode a session value")]
-    Decode(#[source] rmp_serde::decode::Error),
+    Decode(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// The stored bytes are not a session envelope this version understands.
     #[error("unreadable session envelope: {reason}")]

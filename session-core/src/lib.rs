@@ -1,15 +1,15 @@
-//! The framework-free heart of key-card HTTP sessions.
+//! The framework-free heart of server-side HTTP sessions.
 //!
-//! The browser holds only an opaque, signed session ID (the key card); the
+//! The browser holds only an opaque, signed session ID; the
 //! data lives server-side in a [`SessionStore`]; logging out deletes the
-//! record, so a copied card stops working on the server.
+//! record, so a copied cookie stops working on the server.
 //!
 //! This crate has no HTTP framework and no backend inside. It provides:
 //!
 //! * [`SessionStore`] and [`Record`]: the contract every backend keeps;
 //! * [`SessionId`]: 128 random bits, redacted in `Debug`;
-//! * [`KeyCard`]: HMAC-SHA256 signing of IDs with key rotation;
-//! * [`SessionConfig`]: Ravyn's settings, validated at start-up;
+//! * [`IdSigner`]: HMAC-SHA256 signing of IDs with key rotation;
+//! * [`SessionConfig`]: the session settings, validated at start-up;
 //! * [`SessionState`]: a request's typed view of a session and the
 //!   [`Commit`] it implies;
 //! * [`codec`]: the versioned MessagePack envelope;
@@ -50,5 +50,5 @@ pub use record::{Data, Record};
 pub use redact::redact_url;
 pub use secret::{Secret, GENERATED_SECRET_LEN, MIN_SECRET_DISTINCT_BYTES, MIN_SECRET_LEN};
 pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
-pub use signing::{KeyCard, Verified, CARD_LEN};
+pub use signing::{IdSigner, Verified, SIGNED_ID_LEN};
 pub use store::SessionStore;

@@ -18,7 +18,7 @@ pub type Data = BTreeMap<String, Vec<u8>>;
 /// a trip through any backend unchanged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The session ID (the key card's number).
+    /// The session ID (what the cookie carries, signed).
     pub id: SessionId,
     /// The session's values, each MessagePack-encoded.
     pub data: Data,

@@ -69,9 +69,9 @@ pub enum Write {
 pub enum CookieAction {
     /// Leave the client's cookie alone.
     Keep,
-    /// Send the card for the written record.
+    /// Send the cookie for the written record.
     Set,
-    /// Send a removal cookie: the client's card no longer works.
+    /// Send a removal cookie: the client's cookie no longer works.
     Remove,
 }
 
@@ -216,7 +216,7 @@ impl SessionState {
         }
     }
 
-    /// Moves the data to a new ID (call it at login): the old card stops
+    /// Moves the data to a new ID (call it at login): the old cookie stops
     /// working, the data stays. The new record counts as created now, so
     /// the `absolute_max_age` cap runs from the login, not from the first
     /// anonymous visit.

@@ -1,4 +1,4 @@
-//! The key card: a session ID plus an HMAC-SHA256 tag over the cookie name and the ID.
+//! The signed session ID: the ID plus an HMAC-SHA256 tag over the cookie name and the ID.
 //!
 //! Wire form: `<id, 22 base64url chars>.<tag, 43 base64url chars>`.
 
@@ -17,39 +17,39 @@ type HmacSha256 = Hmac<Sha256>;
 const TAG_BYTES: usize = 32;
 const TAG_WIRE_LEN: usize = 43;
 /// Length of a signed cookie value.
-pub const CARD_LEN: usize = ID_WIRE_LEN + 1 + TAG_WIRE_LEN;
+pub const SIGNED_ID_LEN: usize = ID_WIRE_LEN + 1 + TAG_WIRE_LEN;
 
-/// Signs and verifies key cards. The first key signs; every key verifies.
+/// Signs session IDs into cookie values and verifies them. The first key signs; every key verifies.
 ///
 /// ```
-/// use session_core::{KeyCard, SessionConfig, SessionId};
+/// use session_core::{IdSigner, SessionConfig, SessionId};
 ///
 /// let config = SessionConfig::builder("current-secret-at-least-32-bytes-long").build()?;
-/// let cards = KeyCard::from_config(&config);
+/// let signer = IdSigner::from_config(&config);
 /// let id = SessionId::generate();
-/// let value = cards.sign(&id);
-/// let verified = cards.verify(&value).expect("a card we signed verifies");
+/// let value = signer.sign(&id);
+/// let verified = signer.verify(&value).expect("a value we signed verifies");
 /// assert_eq!(verified.id, id);
 /// assert!(!verified.reissue);
-/// assert!(cards.verify("forged.value").is_none());
+/// assert!(signer.verify("forged.value").is_none());
 /// # Ok::<(), session_core::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct KeyCard {
+pub struct IdSigner {
     /// Keyed MAC states, current key first, each already bound to the cookie name.
     macs: Vec<HmacSha256>,
 }
 
-/// A card that verified.
+/// A cookie that verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// The session ID on the card.
+    /// The session ID on the cookie.
     pub id: SessionId,
-    /// `true` when a fallback key verified it: issue a fresh card under the current key.
+    /// `true` when a fallback key verified it: issue a fresh cookie under the current key.
     pub reissue: bool,
 }
 
-impl KeyCard {
+impl IdSigner {
     /// Keys for `cookie_name`: `current` signs, `current` and `fallbacks` verify.
     pub fn new<'a>(
         cookie_name: &str,
@@ -84,7 +84,7 @@ impl KeyCard {
     /// The cookie value for `id`, signed with the current key.
     pub fn sign(&self, id: &SessionId) -> String {
         let tag = self.tag(0, id.as_bytes());
-        let mut out = String::with_capacity(CARD_LEN);
+        let mut out = String::with_capacity(SIGNED_ID_LEN);
         out.push_str(&id.to_string());
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(tag, &mut out);
@@ -94,7 +94,7 @@ impl KeyCard {
     /// Verifies a cookie value in constant time per key. Anything malformed,
     /// tampered with or signed by an unknown key gives `None`; it never panics.
     pub fn verify(&self, value: &str) -> Option<Verified> {
-        if value.len() != CARD_LEN {
+        if value.len() != SIGNED_ID_LEN {
             return None;
         }
         let (id_part, rest) = value.split_at_checked(ID_WIRE_LEN)?;
@@ -122,9 +122,9 @@ impl KeyCard {
     }
 }
 
-impl fmt::Debug for KeyCard {
+impl fmt::Debug for IdSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyCard")
+        f.debug_struct("IdSigner")
             .field("keys", &self.macs.len())
             .finish_non_exhaustive()
     }
@@ -139,25 +139,25 @@ mod tests {
         Secret::from(format!("{s}-key-card-test-secret-0123456789"))
     }
 
-    fn cards() -> KeyCard {
-        KeyCard::new("session", &secret("a"), [])
+    fn cards() -> IdSigner {
+        IdSigner::new("session", &secret("a"), [])
     }
 
     #[test]
     fn signs_and_verifies() {
         let id = SessionId::generate();
         let value = cards().sign(&id);
-        assert_eq!(value.len(), CARD_LEN);
+        assert_eq!(value.len(), SIGNED_ID_LEN);
         assert_eq!(cards().verify(&value).unwrap().id, id);
     }
 
     #[test]
     fn another_key_or_cookie_name_fails() {
         let value = cards().sign(&SessionId::generate());
-        assert!(KeyCard::new("session", &secret("b"), [])
+        assert!(IdSigner::new("session", &secret("b"), [])
             .verify(&value)
             .is_none());
-        assert!(KeyCard::new("other", &secret("a"), [])
+        assert!(IdSigner::new("other", &secret("a"), [])
             .verify(&value)
             .is_none());
     }
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn fallback_key_verifies_and_asks_for_reissue() {
         let old = cards();
-        let rotated = KeyCard::new("session", &secret("b"), [&secret("a")]);
+        let rotated = IdSigner::new("session", &secret("b"), [&secret("a")]);
         let id = SessionId::generate();
         let v = rotated.verify(&old.sign(&id)).unwrap();
         assert_eq!(
@@ -200,7 +200,7 @@ mod tests {
         }
 
         #[test]
-        fn any_single_character_change_fails(pos in 0usize..CARD_LEN, c in "[A-Za-z0-9_.\\-é]") {
+        fn any_single_character_change_fails(pos in 0usize..SIGNED_ID_LEN, c in "[A-Za-z0-9_.\\-é]") {
             let value = cards().sign(&SessionId::generate());
             let mut chars: Vec<char> = value.chars().collect();
             prop_assume!(chars[pos].to_string() != c);

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::{Error, Record, SessionId, SessionInfo};
 
-/// Where session records live: the hotel's database behind the key cards.
+/// Where session records live: the server-side data behind the signed IDs.
 ///
 /// Stores implement `Debug` (without printing session IDs or data) so that
 /// apps holding one can derive it.
@@ -49,7 +49,7 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// Backend failures, or [`Error::Envelope`] / [`Error::Decode`] for stored
     /// bytes that cannot be read (a damaged record). The session layer
     /// treats a damaged record as no session: it deletes it with
-    /// [`delete`](Self::delete), logs its storage key and clears the card.
+    /// [`delete`](Self::delete), logs its storage key and clears the cookie.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error>;
 
     /// Replaces the data, expiry and version of an existing, unexpired
@@ -130,7 +130,7 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     }
 
     /// Deletes every session bound to `user` except `keep` (when given),
-    /// and returns how many it deleted. Log out everywhere: revoked cards
+    /// and returns how many it deleted. Log out everywhere: revoked cookies
     /// find nothing afterwards. Damaged records filed under the user are
     /// deleted too (whether they are counted is up to the store).
     ///

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::books::Books;
 use crate::shard::Limits;
+use crate::shared::Shared;
 use crate::store::{Inner, MemoryStore};
 use crate::sweeper::{sweep_loop, Sweeper};
 use crate::{DEFAULT_MAX_BYTES, DEFAULT_SHARDS, DEFAULT_SWEEP_INTERVAL};
@@ -86,7 +86,7 @@ impl MemoryStoreBuilder {
     /// `BENCHMARKS.md` and `examples/footprint.rs`): a default store
     /// flooded with sessions at the 64 KiB `max_data_size` holds 2,016 of
     /// them and the process grows by 128 MiB; flooded with typical sessions
-    /// (the hotel example's after login: user ID, e-mail address and user
+    /// (a typical app's after login: user ID, e-mail address and user
     /// agent, bound to the user) it holds 121,216 of them and the process
     /// grows by 139 MiB.
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
@@ -151,7 +151,7 @@ impl MemoryStoreBuilder {
         let per_shard = |total: usize| total.div_ceil(self.shards).max(1);
         let inner = Arc::new(Inner {
             shards: (0..self.shards).map(|_| Mutex::default()).collect(),
-            books: Books::default(),
+            shared: Shared::default(),
             limits: Limits {
                 records: self.capacity.map(per_shard),
                 bytes: self.max_bytes.map(per_shard),

@@ -44,11 +44,11 @@
 
 use std::time::Duration;
 
-mod books;
 mod builder;
 mod footprint;
 mod release;
 mod shard;
+mod shared;
 mod store;
 mod sweeper;
 

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use session_core::record::truncate_ms;
 use session_core::{Data, Error, Record, SessionId};
 
-use crate::books::Books;
 use crate::footprint::footprint;
+use crate::shared::Shared;
 
 /// What one shard may hold; `None` is no bound.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,7 @@ pub(crate) struct Write<'a> {
     pub(crate) limits: Limits,
     /// Now, in ms since the epoch: records expiring at or before are gone.
     pub(crate) now_ms: u64,
-    pub(crate) books: &'a Books,
+    pub(crate) shared: &'a Shared,
 }
 
 #[derive(Default)]
@@ -45,10 +45,10 @@ impl Shard {
     }
 
     /// Removes the record for `id` if it is expired; returns the live one.
-    pub(crate) fn live(&mut self, id: &SessionId, now_ms: u64, books: &Books) -> Option<&Record> {
+    pub(crate) fn live(&mut self, id: &SessionId, now_ms: u64, shared: &Shared) -> Option<&Record> {
         let expired = self.records.get(id).map(|r| r.expires_at_ms() <= now_ms)?;
         if expired {
-            self.remove(id, books);
+            self.remove(id, shared);
             return None;
         }
         self.records.get(id)
@@ -61,7 +61,7 @@ impl Shard {
     /// [`Error::Conflict`] when a live record holds the ID;
     /// [`Error::TooLarge`] when the record alone exceeds the byte bound.
     pub(crate) fn create(&mut self, record: &Record, w: Write<'_>) -> Result<(), Error> {
-        if self.live(&record.id, w.now_ms, w.books).is_some() {
+        if self.live(&record.id, w.now_ms, w.shared).is_some() {
             return Err(Error::Conflict);
         }
         let size = footprint(record);
@@ -69,7 +69,7 @@ impl Shard {
         self.make_room(w, 1, size, &record.id);
         self.by_expiry
             .insert((record.expires_at_ms(), record.id.clone()));
-        w.books.remember(record);
+        w.shared.remember(record);
         self.bytes += size;
         self.records.insert(record.id.clone(), record.clone());
         Ok(())
@@ -84,7 +84,7 @@ impl Shard {
     /// nothing is changed then.
     pub(crate) fn save(&mut self, record: &Record, w: Write<'_>) -> Result<(), Error> {
         let current = self
-            .live(&record.id, w.now_ms, w.books)
+            .live(&record.id, w.now_ms, w.shared)
             .ok_or(Error::Vanished)?;
         // Compare-and-swap under the shard lock: the check and the write are one step.
         if current.version.checked_add(1) != Some(record.version) {
@@ -99,8 +99,8 @@ impl Shard {
         current.expiry = record.expiry;
         current.version = record.version;
         if current.user != record.user {
-            w.books.unindex(current.user.as_deref(), &record.id);
-            w.books.index(record.user.as_deref(), &record.id);
+            w.shared.unindex(current.user.as_deref(), &record.id);
+            w.shared.index(record.user.as_deref(), &record.id);
             current.user.clone_from(&record.user);
         }
         self.bytes = self.bytes - old + new;
@@ -109,17 +109,17 @@ impl Shard {
     }
 
     /// Removes the record under `id`, if any.
-    pub(crate) fn remove(&mut self, id: &SessionId, books: &Books) {
+    pub(crate) fn remove(&mut self, id: &SessionId, shared: &Shared) {
         if let Some(old) = self.records.remove(id) {
-            self.forget(&old, books);
+            self.forget(&old, shared);
             self.by_expiry.remove(&(old.expires_at_ms(), old.id));
         }
     }
 
     /// Bookkeeping for a record taken out of `records`.
-    fn forget(&mut self, old: &Record, books: &Books) {
+    fn forget(&mut self, old: &Record, shared: &Shared) {
         self.bytes -= footprint(old);
-        books.forget(old);
+        shared.forget(old);
     }
 
     /// Moves the expiry of the record under `id`, if any.
@@ -137,7 +137,7 @@ impl Shard {
     }
 
     /// Removes up to `limit` expired records, soonest first.
-    pub(crate) fn remove_expired(&mut self, now_ms: u64, books: &Books, limit: usize) -> usize {
+    pub(crate) fn remove_expired(&mut self, now_ms: u64, shared: &Shared, limit: usize) -> usize {
         let mut n = 0;
         while let Some((exp, id)) = self.by_expiry.first().cloned() {
             if exp > now_ms || n == limit {
@@ -145,7 +145,7 @@ impl Shard {
             }
             self.by_expiry.pop_first();
             if let Some(old) = self.records.remove(&id) {
-                self.forget(&old, books);
+                self.forget(&old, shared);
             }
             n += 1;
         }
@@ -166,13 +166,13 @@ impl Shard {
         if self.fits(w.limits, records, bytes) {
             return;
         }
-        self.remove_expired(w.now_ms, w.books, usize::MAX);
+        self.remove_expired(w.now_ms, w.shared, usize::MAX);
         while !self.fits(w.limits, records, bytes) {
             let soonest = self.by_expiry.iter().find(|(_, id)| id != keep).cloned();
             let Some((_, id)) = soonest else {
                 break;
             };
-            self.remove(&id, w.books);
+            self.remove(&id, w.shared);
         }
     }
 }

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use session_core::record::unix_ms;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
-use crate::books::Books;
 use crate::builder::MemoryStoreBuilder;
 use crate::shard::{Limits, Shard, Write};
+use crate::shared::Shared;
 use crate::sweeper::Sweeper;
 use crate::SWEEP_BATCH;
 
@@ -25,7 +25,7 @@ pub struct MemoryStore {
 
 pub(crate) struct Inner {
     pub(crate) shards: Box<[Mutex<Shard>]>,
-    pub(crate) books: Books,
+    pub(crate) shared: Shared,
     /// The bounds of each shard.
     pub(crate) limits: Limits,
 }
@@ -52,7 +52,7 @@ impl MemoryStore {
 
     /// Number of records held, including expired ones not swept yet.
     pub fn len(&self) -> usize {
-        self.inner.books.len.load(Ordering::Relaxed)
+        self.inner.shared.len.load(Ordering::Relaxed)
     }
 
     /// `true` when no record is held.
@@ -107,7 +107,7 @@ impl Inner {
         Write {
             limits: self.limits,
             now_ms,
-            books: &self.books,
+            shared: &self.shared,
         }
     }
 
@@ -138,7 +138,7 @@ impl Inner {
     /// Removes up to [`SWEEP_BATCH`] expired records from shard `i`, under
     /// one lock.
     pub(crate) fn sweep_shard(&self, i: usize, now_ms: u64) -> usize {
-        lock(&self.shards[i]).remove_expired(now_ms, &self.books, SWEEP_BATCH)
+        lock(&self.shards[i]).remove_expired(now_ms, &self.shared, SWEEP_BATCH)
     }
 
     /// Shrinks every table that holds far fewer entries than it has room
@@ -151,7 +151,7 @@ impl Inner {
                 shard.records.shrink_to(keep);
             }
         }
-        let mut users = self.books.users();
+        let mut users = self.shared.users();
         if users.capacity() > 4 * users.len().max(16) {
             let keep = 2 * users.len();
             users.shrink_to(keep);
@@ -169,7 +169,7 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        Ok(self.shard(id).live(id, now_ms, &self.inner.books).cloned())
+        Ok(self.shard(id).live(id, now_ms, &self.inner.shared).cloned())
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
@@ -179,7 +179,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.shard(id).remove(id, &self.inner.books);
+        self.shard(id).remove(id, &self.inner.shared);
         Ok(())
     }
 
@@ -187,7 +187,7 @@ impl SessionStore for MemoryStore {
         let now_ms = unix_ms(SystemTime::now());
         let mut shard = self.shard(id);
         shard
-            .live(id, now_ms, &self.inner.books)
+            .live(id, now_ms, &self.inner.shared)
             .ok_or(Error::Vanished)?;
         shard.set_expiry(id, expires_at);
         Ok(())
@@ -203,13 +203,13 @@ impl SessionStore for MemoryStore {
 
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let books = &self.inner.books;
-        Ok(books
+        let shared = &self.inner.shared;
+        Ok(shared
             .user_ids(user)
             .iter()
             .filter_map(|id| {
                 let mut shard = self.shard(id);
-                let record = shard.live(id, now_ms, books)?;
+                let record = shard.live(id, now_ms, shared)?;
                 // Re-check under the shard lock: it may have been re-bound meanwhile.
                 (record.user.as_deref() == Some(user)).then(|| SessionInfo::of(record.clone()))
             })
@@ -218,12 +218,12 @@ impl SessionStore for MemoryStore {
 
     async fn count_user_sessions(&self, user: &str) -> Result<u64, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let books = &self.inner.books;
-        let ids = books.user_ids(user);
+        let shared = &self.inner.shared;
+        let ids = shared.user_ids(user);
         let live = ids.iter().filter(|id| {
             let mut shard = self.shard(id);
             shard
-                .live(id, now_ms, books)
+                .live(id, now_ms, shared)
                 .is_some_and(|r| r.user.as_deref() == Some(user))
         });
         Ok(live.count() as u64)
@@ -235,15 +235,15 @@ impl SessionStore for MemoryStore {
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        let books = &self.inner.books;
+        let shared = &self.inner.shared;
         let mut deleted = 0;
-        for id in books.user_ids(user).iter().filter(|id| Some(*id) != keep) {
+        for id in shared.user_ids(user).iter().filter(|id| Some(*id) != keep) {
             let mut shard = self.shard(id);
             if shard
-                .live(id, now_ms, books)
+                .live(id, now_ms, shared)
                 .is_some_and(|r| r.user.as_deref() == Some(user))
             {
-                shard.remove(id, books);
+                shard.remove(id, shared);
                 deleted += 1;
             }
         }
@@ -301,11 +301,11 @@ mod tests {
         b.user = Some("u".into());
         store.create(&a).await.unwrap();
         store.create(&b).await.unwrap();
-        assert_eq!(store.inner.books.user_ids("u").len(), 2);
+        assert_eq!(store.inner.shared.user_ids("u").len(), 2);
         tokio::time::sleep(Duration::from_millis(10)).await;
         store.delete_expired().await.unwrap();
         assert_eq!(
-            store.inner.books.user_ids("u"),
+            store.inner.shared.user_ids("u"),
             vec![a.id.clone()],
             "a swept session stayed indexed"
         );
@@ -316,11 +316,11 @@ mod tests {
         };
         store.save(&unbound).await.unwrap();
         assert!(
-            store.inner.books.users().is_empty(),
+            store.inner.shared.users().is_empty(),
             "an unbound session stayed indexed"
         );
         store.delete(&a.id).await.unwrap();
-        assert!(store.inner.books.users().is_empty());
+        assert!(store.inner.shared.users().is_empty());
     }
 
     #[tokio::test]

@@ -27,13 +27,13 @@ impl Drop for Sweeper {
 /// back: the most records held since the last release, how many were left
 /// after the previous sweep, and whether a release is owed a follow-up.
 #[derive(Debug, Default)]
-struct Tide {
+struct ReleaseGate {
     high: usize,
     after_last_sweep: usize,
     follow_up: bool,
 }
 
-impl Tide {
+impl ReleaseGate {
     /// Records one sweep that went from `before` to `after` records;
     /// `true` when memory should be released now.
     ///
@@ -48,7 +48,7 @@ impl Tide {
     /// more: the last records of a burst, still live at the first release,
     /// are scattered over the burst's memory and keep many of its pages in
     /// use until they go.
-    fn ebb(&mut self, before: usize, after: usize) -> bool {
+    fn should_release(&mut self, before: usize, after: usize) -> bool {
         self.high = self.high.max(before);
         let arrived = before.saturating_sub(self.after_last_sweep);
         self.after_last_sweep = after;
@@ -71,13 +71,13 @@ impl Tide {
 pub(crate) async fn sweep_loop(inner: Weak<Inner>, every: Duration, release: bool) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut tide = Tide::default();
+    let mut gate = ReleaseGate::default();
     loop {
         ticks.tick().await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let before = inner.books.len.load(Ordering::Relaxed);
+        let before = inner.shared.len.load(Ordering::Relaxed);
         let now_ms = unix_ms(SystemTime::now());
         for i in 0..inner.shards.len() {
             // One batch at a time, yielding in between: the sweeper shares
@@ -87,8 +87,8 @@ pub(crate) async fn sweep_loop(inner: Weak<Inner>, every: Duration, release: boo
                 tokio::task::yield_now().await;
             }
         }
-        let after = inner.books.len.load(Ordering::Relaxed);
-        if release && tide.ebb(before, after) {
+        let after = inner.shared.len.load(Ordering::Relaxed);
+        if release && gate.should_release(before, after) {
             inner.shrink();
             drop(inner);
             // A panic there would only mean no memory was returned.
@@ -103,27 +103,48 @@ mod tests {
 
     #[test]
     fn memory_is_released_once_a_burst_is_over_not_during_it() {
-        let mut tide = Tide::default();
+        let mut gate = ReleaseGate::default();
         // A steady storm: 100k records arrive per interval, half expire.
-        assert!(!tide.ebb(100_000, 50_000), "released on the first sweep");
+        assert!(
+            !gate.should_release(100_000, 50_000),
+            "released on the first sweep"
+        );
         for _ in 0..10 {
-            assert!(!tide.ebb(150_000, 75_000), "released during the storm");
+            assert!(
+                !gate.should_release(150_000, 75_000),
+                "released during the storm"
+            );
         }
         // The storm is over: nothing arrives, most expires; then the rest.
-        assert!(tide.ebb(75_000, 2_000), "kept the storm's memory");
-        assert!(!tide.ebb(2_000, 2_000), "released with nothing swept");
         assert!(
-            tide.ebb(2_000, 0),
+            gate.should_release(75_000, 2_000),
+            "kept the storm's memory"
+        );
+        assert!(
+            !gate.should_release(2_000, 2_000),
+            "released with nothing swept"
+        );
+        assert!(
+            gate.should_release(2_000, 0),
             "no follow-up for the burst's last records"
         );
-        assert!(!tide.ebb(0, 0), "released again with nothing to release");
-        assert!(!tide.ebb(10, 0), "a trickle after the burst released again");
+        assert!(
+            !gate.should_release(0, 0),
+            "released again with nothing to release"
+        );
+        assert!(
+            !gate.should_release(10, 0),
+            "a trickle after the burst released again"
+        );
         // Traffic drops to a trickle rather than to nothing.
-        let mut tide = Tide::default();
-        assert!(!tide.ebb(100_000, 50_000));
-        assert!(tide.ebb(51_000, 1_000), "a trickle kept the memory");
+        let mut gate = ReleaseGate::default();
+        assert!(!gate.should_release(100_000, 50_000));
+        assert!(
+            gate.should_release(51_000, 1_000),
+            "a trickle kept the memory"
+        );
         // Small stores never bother.
-        let mut tide = Tide::default();
-        assert!(!tide.ebb(3_000, 0));
+        let mut gate = ReleaseGate::default();
+        assert!(!gate.should_release(3_000, 0));
     }
 }

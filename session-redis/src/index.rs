@@ -200,13 +200,9 @@ impl RedisStore {
             if record.user.as_deref() != Some(user) {
                 stale.push((storage_key, record.version));
             } else if !record.is_expired_at(now) {
-                sessions.push(SessionInfo {
-                    key: storage_key,
-                    created_at: record.created_at,
-                    expires_at: record.expires_at,
-                    data: record.data,
-                    expiry: record.expiry,
-                });
+                let mut info = SessionInfo::of(record);
+                info.key = storage_key;
+                sessions.push(info);
             }
             // Expired by the app's clock but still in Redis: not listed, and
             // not pruned either until Redis drops it (its clock has the say

@@ -367,7 +367,7 @@ impl RedisStore {
             if let Err(e) = filed {
                 // Not findable through its user's index: take it back. The
                 // caller gets the error and never hands out its ID, so even
-                // if this fails too, nobody holds a card for it.
+                // if this fails too, nobody holds a cookie for it.
                 let mut del = redis::cmd("DEL");
                 del.arg(self.key_of(&storage_key));
                 let _ = self.query::<()>(&del).await;

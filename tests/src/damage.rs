@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, StatusCode};
-use session_cookie::core::{async_trait, codec, KeyCard, Record, SessionId};
+use session_cookie::core::{async_trait, codec, IdSigner, Record, SessionId};
 use session_cookie::{SessionConfig, SessionStore};
 
 use crate::{set_cookies, TestApp, SECRET};
@@ -120,7 +120,7 @@ pub fn corruptions() -> Vec<(&'static str, Vec<u8>)> {
 /// When the card does not verify.
 pub fn id_of(card: &str) -> SessionId {
     let value = card.split_once('=').map_or(card, |(_, v)| v);
-    KeyCard::new("session", &SECRET.into(), [])
+    IdSigner::new("session", &SECRET.into(), [])
         .verify(value)
         .expect("a card this app signed")
         .id

@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::Router;
 use reqwest::StatusCode;
 use serde_json::Value;
-use session_cookie::core::{KeyCard, SessionId};
+use session_cookie::core::{IdSigner, SessionId};
 use session_cookie::{Session, SessionConfig, SessionConfigBuilder, SessionStore};
 
 use crate::{cookie_value, is_removal, set_cookies, TestApp, SECRET};
@@ -260,7 +260,7 @@ pub async fn forged_cards_get_fresh_sessions(store: Arc<dyn SessionStore>) {
     let chosen = SessionId::generate();
     let mut flipped = value.to_owned().into_bytes();
     flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
-    let foreign = KeyCard::new(
+    let foreign = IdSigner::new(
         "session",
         &"another-secret-0123456789abcdef-0123456".into(),
         [],
@@ -323,7 +323,7 @@ pub async fn fallback_secret_is_reissued(store: Arc<dyn SessionStore>) {
         0,
         "re-issue needs no store write"
     );
-    let current = KeyCard::new("session", &new_secret.into(), []);
+    let current = IdSigner::new("session", &new_secret.into(), []);
     assert!(current
         .verify(reissued.trim_start_matches("session="))
         .is_some());
@@ -706,7 +706,7 @@ pub async fn first_session_cookie_that_verifies_wins(store: Arc<dyn SessionStore
 pub async fn forged_cards_are_cleared_without_a_store_call(store: Arc<dyn SessionStore>) {
     let app = app(store).await;
     let good = app.login_card().await;
-    let foreign = KeyCard::new(
+    let foreign = IdSigner::new(
         "session",
         &"another-secret-0123456789abcdef-0123456".into(),
         [],

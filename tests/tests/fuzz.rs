@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use session_core::{codec, Data, KeyCard, Record, Secret, SessionConfig, SessionId};
+use session_core::{codec, Data, IdSigner, Record, Secret, SessionConfig, SessionId};
 
 /// Counts the bytes live on each thread and the most live since the last reset.
 struct Counting;
@@ -158,8 +158,8 @@ fn runner() -> TestRunner {
     })
 }
 
-fn cards() -> KeyCard {
-    KeyCard::new(
+fn cards() -> IdSigner {
+    IdSigner::new(
         "session",
         &Secret::from("fuzz-key-card-secret-0123456789abcdef"),
         [],
@@ -295,10 +295,10 @@ fn key_card_verification() {
                 value == card,
                 "only our own card verifies"
             );
-            VERIFY_BOUND.check("KeyCard::verify", value.len(), peak)
+            VERIFY_BOUND.check("IdSigner::verify", value.len(), peak)
         })
         .unwrap();
-    report("KeyCard::verify", VERIFY_BOUND);
+    report("IdSigner::verify", VERIFY_BOUND);
 }
 
 fn record() -> impl Strategy<Value = Record> {

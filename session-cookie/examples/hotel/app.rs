@@ -125,9 +125,9 @@ async fn sessions(session: Session) -> Reply {
     let mut list = Vec::new();
     for s in session.user_sessions().await? {
         list.push(json!({
-            "current": s.is_current(),
-            "created_at": secs(s.created_at()),
-            "last_active": secs(s.last_active()),
+            "current": s.current,
+            "created_at": secs(s.created_at),
+            "last_active": secs(s.last_active),
             "user_agent": s.get::<String>("user_agent")?,
         }));
     }

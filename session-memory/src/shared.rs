@@ -1,4 +1,4 @@
-//! Bookkeeping shared by the shards: the record count and the user index.
+//! State shared by the shards: the record count and the user index.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,15 +6,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use session_core::{Record, SessionId};
 
-/// Bookkeeping shared by the shards. Lock order: a shard, then `users`.
+/// State shared by the shards. Lock order: a shard, then `users`.
 #[derive(Default)]
-pub(crate) struct Books {
+pub(crate) struct Shared {
     pub(crate) len: AtomicUsize,
     /// user -> IDs of the sessions bound to them (live or not yet swept).
     users: Mutex<HashMap<String, HashSet<SessionId>>>,
 }
 
-impl Books {
+impl Shared {
     pub(crate) fn users(&self) -> MutexGuard<'_, HashMap<String, HashSet<SessionId>>> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
