@@ -32,6 +32,7 @@ mod builder;
 mod durable;
 mod error;
 mod index;
+mod records;
 mod scripts;
 mod sentinel;
 mod store;
