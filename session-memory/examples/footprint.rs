@@ -7,9 +7,10 @@
 //! * `full-max`: the default store (`MemoryStore::new()`, bounded at
 //!   `DEFAULT_MAX_BYTES`) flooded with 8,192 sessions at the default 64 KiB
 //!   `max_data_size` (four times what fits);
-//! * `full-typical`: the default store flooded with 400,000 typical
+//! * `full-typical`: the default store flooded with 1,000,000 typical
 //!   sessions (the hotel example's after login; more than fit);
-//! * `unbounded-typical`: 100,000 typical sessions in an unbounded store;
+//! * `unbounded-typical` / `unbounded-typical-1m`: 100,000 / 1,000,000
+//!   typical sessions in an unbounded store (bytes per session);
 //! * `storm-keep` / `storm-release`: 1,000,000 typical sessions living
 //!   1 s in an unbounded store, then the size once the sweeper has removed
 //!   them all, without and with `release_memory`.
@@ -22,10 +23,11 @@ use session_core::codec::encode_value;
 use session_core::{Data, Record, SessionId, SessionStore};
 use session_memory::{MemoryStore, DEFAULT_MAX_BYTES};
 
-const MODES: [&str; 5] = [
+const MODES: [&str; 6] = [
     "full-max",
     "full-typical",
     "unbounded-typical",
+    "unbounded-typical-1m",
     "storm-keep",
     "storm-release",
 ];
@@ -112,12 +114,17 @@ async fn measure(mode: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         "full-typical" => {
             let store = MemoryStore::new();
-            fill(&store, 400_000, typical, hour).await;
+            fill(&store, 1_000_000, typical, hour).await;
             report(mode, "typical sessions", &store, before);
         }
-        "unbounded-typical" => {
+        "unbounded-typical" | "unbounded-typical-1m" => {
+            let n = if mode == "unbounded-typical" {
+                100_000
+            } else {
+                1_000_000
+            };
             let store = MemoryStore::builder().unbounded().build();
-            fill(&store, 100_000, typical, hour).await;
+            fill(&store, n, typical, hour).await;
             report(mode, "typical sessions", &store, before);
         }
         "storm-keep" | "storm-release" => {

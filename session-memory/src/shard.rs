@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::SystemTime;
 
-use session_core::record::truncate_ms;
-use session_core::{Data, Error, Record, SessionId};
+use session_core::codec::{self, EXPIRY_OFFSET};
+use session_core::record::unix_ms;
+use session_core::{Error, Record, SessionId};
 
 use crate::footprint::footprint;
 use crate::shared::Shared;
@@ -29,9 +30,69 @@ pub(crate) struct Write<'a> {
     pub(crate) shared: &'a Shared,
 }
 
+/// A record as the store keeps it: its envelope bytes
+/// ([`codec::encode`]), one allocation sized to fit. The expiry, version
+/// and user are read from the envelope's fixed header; the data is decoded
+/// only when a session is loaded or listed.
+pub(crate) struct Stored(Box<[u8]>);
+
+impl Stored {
+    /// Encodes `record`.
+    fn of(record: &Record) -> Result<Self, Error> {
+        Ok(Self(codec::encode(record)?.into_boxed_slice()))
+    }
+
+    /// The record, with its ID.
+    ///
+    /// # Errors
+    /// Only if the store's own encoding did not round-trip (then the layer
+    /// treats it as a damaged record).
+    pub(crate) fn decode(&self, id: &SessionId) -> Result<Record, Error> {
+        codec::decode(id.clone(), &self.0)
+    }
+
+    /// Its expiry, in ms since the Unix epoch.
+    pub(crate) fn expires_ms(&self) -> u64 {
+        codec::read_expiry(&self.0).unwrap_or(0)
+    }
+
+    fn version(&self) -> Option<u64> {
+        codec::read_version(&self.0)
+    }
+
+    /// The user it is bound to.
+    pub(crate) fn user(&self) -> Option<&str> {
+        codec::read_user(&self.0)
+            .flatten()
+            .and_then(|u| std::str::from_utf8(u).ok())
+    }
+
+    /// Its footprint (see [`footprint`]).
+    fn footprint(&self) -> usize {
+        footprint(self.0.len())
+    }
+
+    /// Moves its expiry in place.
+    fn set_expires_ms(&mut self, ms: u64) {
+        if let Some(at) = self.0.get_mut(EXPIRY_OFFSET..EXPIRY_OFFSET + 8) {
+            at.copy_from_slice(&ms.to_be_bytes());
+        }
+    }
+
+    /// Replaces it with `new`, reusing the allocation when the size is
+    /// unchanged (the usual save: a counter, a timestamp).
+    fn replace(&mut self, new: Vec<u8>) {
+        if self.0.len() == new.len() {
+            self.0.copy_from_slice(&new);
+        } else {
+            self.0 = new.into_boxed_slice();
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub(crate) records: HashMap<SessionId, Record>,
+    pub(crate) records: HashMap<SessionId, Stored>,
     /// (expires_at in ms, ID) of every record, soonest first.
     by_expiry: BTreeSet<(u64, SessionId)>,
     /// Sum of the [`footprint`]s of `records`.
@@ -45,8 +106,8 @@ impl Shard {
     }
 
     /// Removes the record for `id` if it is expired; returns the live one.
-    pub(crate) fn live(&mut self, id: &SessionId, now_ms: u64, shared: &Shared) -> Option<&Record> {
-        let expired = self.records.get(id).map(|r| r.expires_at_ms() <= now_ms)?;
+    pub(crate) fn live(&mut self, id: &SessionId, now_ms: u64, shared: &Shared) -> Option<&Stored> {
+        let expired = self.records.get(id).map(|r| r.expires_ms() <= now_ms)?;
         if expired {
             self.remove(id, shared);
             return None;
@@ -59,19 +120,21 @@ impl Shard {
     ///
     /// # Errors
     /// [`Error::Conflict`] when a live record holds the ID;
-    /// [`Error::TooLarge`] when the record alone exceeds the byte bound.
+    /// [`Error::TooLarge`] when the record alone exceeds the byte bound;
+    /// [`Error::Encode`] when its data cannot be encoded.
     pub(crate) fn create(&mut self, record: &Record, w: Write<'_>) -> Result<(), Error> {
         if self.live(&record.id, w.now_ms, w.shared).is_some() {
             return Err(Error::Conflict);
         }
-        let size = footprint(record);
+        let stored = Stored::of(record)?;
+        let size = stored.footprint();
         fits_alone(size, w.limits)?;
         self.make_room(w, 1, size, &record.id);
         self.by_expiry
-            .insert((record.expires_at_ms(), record.id.clone()));
-        w.shared.remember(record);
+            .insert((stored.expires_ms(), record.id.clone()));
+        w.shared.remember(stored.user(), &record.id);
         self.bytes += size;
-        self.records.insert(record.id.clone(), record.clone());
+        self.records.insert(record.id.clone(), stored);
         Ok(())
     }
 
@@ -87,52 +150,57 @@ impl Shard {
             .live(&record.id, w.now_ms, w.shared)
             .ok_or(Error::Vanished)?;
         // Compare-and-swap under the shard lock: the check and the write are one step.
-        if current.version.checked_add(1) != Some(record.version) {
+        if current.version().and_then(|v| v.checked_add(1)) != Some(record.version) {
             return Err(Error::VersionConflict);
         }
-        let (old, new) = (footprint(current), footprint(record));
+        let bytes = codec::encode(record)?;
+        let (old, new) = (current.footprint(), footprint(bytes.len()));
         fits_alone(new, w.limits)?;
         self.make_room(w, 0, new.saturating_sub(old), &record.id);
         // make_room never evicts the record it makes room for.
         let current = self.records.get_mut(&record.id).ok_or(Error::Vanished)?;
-        copy_data(&mut current.data, &record.data);
-        current.expiry = record.expiry;
-        current.version = record.version;
-        if current.user != record.user {
-            w.shared.unindex(current.user.as_deref(), &record.id);
+        let old_expiry = current.expires_ms();
+        if current.user() != record.user.as_deref() {
+            w.shared.unindex(current.user(), &record.id);
             w.shared.index(record.user.as_deref(), &record.id);
-            current.user.clone_from(&record.user);
         }
+        current.replace(bytes);
+        let new_expiry = current.expires_ms();
         self.bytes = self.bytes - old + new;
-        self.set_expiry(&record.id, record.expires_at);
+        self.move_in_order(&record.id, old_expiry, new_expiry);
         Ok(())
     }
 
     /// Removes the record under `id`, if any.
     pub(crate) fn remove(&mut self, id: &SessionId, shared: &Shared) {
         if let Some(old) = self.records.remove(id) {
-            self.forget(&old, shared);
-            self.by_expiry.remove(&(old.expires_at_ms(), old.id));
+            self.forget(id, &old, shared);
+            self.by_expiry.remove(&(old.expires_ms(), id.clone()));
         }
     }
 
     /// Bookkeeping for a record taken out of `records`.
-    fn forget(&mut self, old: &Record, shared: &Shared) {
-        self.bytes -= footprint(old);
-        shared.forget(old);
+    fn forget(&mut self, id: &SessionId, old: &Stored, shared: &Shared) {
+        self.bytes -= old.footprint();
+        shared.forget(old.user(), id);
     }
 
     /// Moves the expiry of the record under `id`, if any.
     pub(crate) fn set_expiry(&mut self, id: &SessionId, expires_at: SystemTime) {
-        let expires_at = truncate_ms(expires_at);
+        let new = unix_ms(expires_at);
         if let Some(r) = self.records.get_mut(id) {
-            // Most saves keep the expiry (it moves only after the renewal
-            // window): then the expiry order is already right.
-            if r.expires_at != expires_at {
-                self.by_expiry.remove(&(r.expires_at_ms(), id.clone()));
-                r.expires_at = expires_at;
-                self.by_expiry.insert((r.expires_at_ms(), id.clone()));
-            }
+            let old = r.expires_ms();
+            r.set_expires_ms(new);
+            self.move_in_order(id, old, new);
+        }
+    }
+
+    /// Keeps the expiry order right when a record's expiry moved from `old`
+    /// to `new` (most saves keep it: it moves only after the renewal window).
+    fn move_in_order(&mut self, id: &SessionId, old: u64, new: u64) {
+        if old != new {
+            self.by_expiry.remove(&(old, id.clone()));
+            self.by_expiry.insert((new, id.clone()));
         }
     }
 
@@ -145,7 +213,7 @@ impl Shard {
             }
             self.by_expiry.pop_first();
             if let Some(old) = self.records.remove(&id) {
-                self.forget(&old, shared);
+                self.forget(&id, &old, shared);
             }
             n += 1;
         }
@@ -182,44 +250,5 @@ fn fits_alone(size: usize, limits: Limits) -> Result<(), Error> {
     match limits.bytes {
         Some(limit) if size > limit => Err(Error::TooLarge { size, limit }),
         _ => Ok(()),
-    }
-}
-
-/// Makes `stored` equal to `new`. When both hold the same keys (the usual
-/// save: a few values changed), each value is copied into the buffer it
-/// replaces, allocating only for a value that outgrew it.
-fn copy_data(stored: &mut Data, new: &Data) {
-    if stored.len() == new.len() && stored.keys().eq(new.keys()) {
-        for (old, value) in stored.values_mut().zip(new.values()) {
-            old.clone_from(value);
-        }
-    } else {
-        stored.clone_from(new);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copied_data_equals_the_saved_data_whatever_the_keys() {
-        let data = |pairs: &[(&str, &[u8])]| -> Data {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
-                .collect()
-        };
-        let mut stored = data(&[("a", b"1"), ("b", b"22")]);
-        for new in [
-            data(&[("a", b"333"), ("b", b"")]),
-            data(&[("a", b"1"), ("c", b"2")]),
-            data(&[("a", b"1")]),
-            data(&[]),
-            data(&[("x", b"1"), ("y", b"2"), ("z", b"3")]),
-        ] {
-            copy_data(&mut stored, &new);
-            assert_eq!(stored, new);
-        }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use session_core::{Record, SessionId};
+use session_core::SessionId;
 
 /// State shared by the shards. Lock order: a shard, then `users`.
 #[derive(Default)]
@@ -41,15 +41,15 @@ impl Shared {
     }
 
     /// Bookkeeping for a record entering the store.
-    pub(crate) fn remember(&self, record: &Record) {
+    pub(crate) fn remember(&self, user: Option<&str>, id: &SessionId) {
         self.len.fetch_add(1, Ordering::Relaxed);
-        self.index(record.user.as_deref(), &record.id);
+        self.index(user, id);
     }
 
     /// Bookkeeping for a record leaving the store.
-    pub(crate) fn forget(&self, record: &Record) {
+    pub(crate) fn forget(&self, user: Option<&str>, id: &SessionId) {
         self.len.fetch_sub(1, Ordering::Relaxed);
-        self.unindex(record.user.as_deref(), &record.id);
+        self.unindex(user, id);
     }
 
     /// The IDs indexed under `user` (a copy, so no lock is held while

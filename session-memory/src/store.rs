@@ -169,7 +169,10 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
         let now_ms = unix_ms(SystemTime::now());
-        Ok(self.shard(id).live(id, now_ms, &self.inner.shared).cloned())
+        self.shard(id)
+            .live(id, now_ms, &self.inner.shared)
+            .map(|stored| stored.decode(id))
+            .transpose()
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
@@ -209,9 +212,13 @@ impl SessionStore for MemoryStore {
             .iter()
             .filter_map(|id| {
                 let mut shard = self.shard(id);
-                let record = shard.live(id, now_ms, shared)?;
+                let stored = shard.live(id, now_ms, shared)?;
                 // Re-check under the shard lock: it may have been re-bound meanwhile.
-                (record.user.as_deref() == Some(user)).then(|| SessionInfo::of(record.clone()))
+                if stored.user() != Some(user) {
+                    return None;
+                }
+                // Only the store's own encoding is here: it always decodes.
+                stored.decode(id).ok().map(SessionInfo::of)
             })
             .collect())
     }
@@ -224,7 +231,7 @@ impl SessionStore for MemoryStore {
             let mut shard = self.shard(id);
             shard
                 .live(id, now_ms, shared)
-                .is_some_and(|r| r.user.as_deref() == Some(user))
+                .is_some_and(|r| r.user() == Some(user))
         });
         Ok(live.count() as u64)
     }
@@ -241,7 +248,7 @@ impl SessionStore for MemoryStore {
             let mut shard = self.shard(id);
             if shard
                 .live(id, now_ms, shared)
-                .is_some_and(|r| r.user.as_deref() == Some(user))
+                .is_some_and(|r| r.user() == Some(user))
             {
                 shard.remove(id, shared);
                 deleted += 1;

@@ -3,8 +3,8 @@
 //! reached from outside runs [`damaged_records_end_as_no_session`] through
 //! [`damaged_record_suite!`](crate::damaged_record_suite), giving a
 //! [`Corrupt`] hook that overwrites one record's bytes. (The memory store
-//! keeps decoded records, not bytes: nothing outside the process can
-//! damage them, so it has no such test.)
+//! holds only bytes it encoded itself, in its own process: nothing outside
+//! the process can damage them, so it has no such test.)
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,8 +1,8 @@
 //! The HTTP suite on the memory store.
 //!
 //! No damaged-record test here (see `session_tests::damage`): the memory
-//! store keeps decoded records, never bytes, so nothing outside the process
-//! can damage one.
+//! store holds only bytes it encoded itself, in its own process, so
+//! nothing outside the process can damage one.
 
 session_tests::http_suite!(async {
     std::sync::Arc::new(session_cookie::MemoryStore::new())
