@@ -79,16 +79,7 @@ mod tests {
     #[test]
     fn zero_is_refused_naming_the_field() {
         let err = check("timeout", Duration::ZERO).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Config {
-                    field: "timeout",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        crate::test_util::assert_config_error(&err, "timeout");
         check("timeout", DEFAULT_TIMEOUT).unwrap();
     }
 }

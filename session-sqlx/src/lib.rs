@@ -26,6 +26,14 @@
 //! [background cleanup](CleanupHandle) removes them. Run the app servers
 //! with synchronised clocks (NTP), as for any expiring credential.
 //!
+//! The three stores are one type, [`SqlStore`], over sqlx's driver types:
+//! [`PostgresStore`] is `SqlStore<sqlx::Postgres>` (as sqlx's `PgPool` is
+//! `Pool<Postgres>`), [`SqliteStore`] and [`MySqlStore`] likewise. They
+//! share every method and the one `SessionStore` implementation; what
+//! differs between the databases (SQL text, quoting, how `create` settles
+//! a taken ID, which errors mean a missing table or may be retried, the
+//! migration lock) is the crate's own business.
+//!
 //! # Which store?
 //!
 //! * **SQLite** ([`SqliteStore`], feature `sqlite`): one app server, a
@@ -146,10 +154,10 @@
 //!
 //! # Migrations
 //!
-//! [`PostgresStore::migrate`], [`SqliteStore::migrate`] and
-//! [`MySqlStore::migrate`] create or upgrade the table. They are embedded in
-//! this crate, versioned, idempotent and safe when several instances run them
-//! at once; applied versions are recorded in `<table>_migrations`. A store
+//! [`migrate`](SqlStore::migrate) creates or upgrades the table. The
+//! migrations are embedded in this crate, versioned, idempotent and safe
+//! when several instances run them at once; applied versions are recorded in
+//! `<table>_migrations`. A store
 //! used before its table exists fails with an [`Error::Config`] saying to
 //! call `migrate()`.
 //!
@@ -190,7 +198,11 @@ mod cleanup;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod deadline;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod dialect;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod exec;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod migrate;
 #[cfg(feature = "mysql")]
@@ -201,10 +213,14 @@ mod pool;
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod row;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod session_store;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
-mod store_impl;
+mod store;
 mod table;
 #[cfg(all(test, any(feature = "postgres", feature = "sqlite", feature = "mysql")))]
 mod test_util;
@@ -246,6 +262,12 @@ pub use row::{DELETE_BATCH, MAX_USER_LEN};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
+)]
+pub use store::{SqlStore, SqlStoreBuilder};
 pub use table::{DEFAULT_TABLE, MAX_NAME_LEN};
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 #[cfg_attr(

@@ -4,31 +4,12 @@
 use std::str::FromStr as _;
 
 use session_core::Error;
-use sqlx::error::DatabaseError;
 use sqlx::pool::PoolOptions;
-use sqlx::{ConnectOptions, Connection, Database, Pool};
+use sqlx::{ConnectOptions, Connection, Pool};
 
+use crate::dialect::Dialect;
 use crate::error::{check_scheme, connect_error};
-use crate::url_params::{split, Driver, UrlSettings};
-
-/// What differs between the backends when opening a pool.
-pub(crate) struct Backend<DB: Database> {
-    /// `PostgreSQL`, `MySQL`, `SQLite`: for messages.
-    pub(crate) name: &'static str,
-    /// The URL schemes accepted (`postgres://`, ...).
-    pub(crate) schemes: &'static [&'static str],
-    /// Which other query parameters the driver accepts.
-    pub(crate) driver: Driver,
-    /// Recognises the server's "database does not exist" error.
-    pub(crate) missing_database: fn(&dyn DatabaseError) -> bool,
-    /// Adjusts the driver's options and the pool's for this backend.
-    #[allow(clippy::type_complexity)]
-    pub(crate) tune: fn(
-        &str,
-        <DB::Connection as Connection>::Options,
-        PoolOptions<DB>,
-    ) -> (<DB::Connection as Connection>::Options, PoolOptions<DB>),
-}
+use crate::url_params::{split, UrlSettings};
 
 /// Reads our parameters off `url`, connects once (bounded by
 /// `connect_timeout`) to report an unreachable server or a missing database
@@ -36,13 +17,12 @@ pub(crate) struct Backend<DB: Database> {
 /// opens the pool: at most `max_connections`, each acquire bounded by
 /// `timeout`. With `pool_only` (for `connect_pool`), `cleanup_interval`
 /// is refused: a pool alone has no cleanup task to start.
-pub(crate) async fn open<DB: Database>(
-    backend: &Backend<DB>,
+pub(crate) async fn open<DB: Dialect>(
     url: &str,
     pool_only: bool,
 ) -> Result<(Pool<DB>, UrlSettings), Error> {
-    check_scheme(backend.name, url, backend.schemes)?;
-    let (driver_url, settings) = split(url, backend.driver)?;
+    check_scheme(DB::NAME, url, DB::SCHEMES)?;
+    let (driver_url, settings) = split(url, DB::URL_PARAMS)?;
     if pool_only && settings.cleanup_set {
         return Err(Error::config(
             "url",
@@ -53,12 +33,12 @@ pub(crate) async fn open<DB: Database>(
             ),
         ));
     }
-    let fail = |e| connect_error(backend.name, url, e, backend.missing_database);
+    let fail = |e| connect_error(DB::NAME, url, e, DB::is_missing_database);
     let options = <DB::Connection as Connection>::Options::from_str(&driver_url).map_err(fail)?;
     let pool = PoolOptions::<DB>::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.timeout);
-    let (options, pool) = (backend.tune)(&driver_url, options, pool);
+    let (options, pool) = DB::tune(&driver_url, options, pool);
     let probe = tokio::time::timeout(settings.connect_timeout, options.connect())
         .await
         .map_err(|_elapsed| {

@@ -57,8 +57,8 @@ pub(crate) fn reject_prefix(field: &'static str, name: &str, prefix: &str) -> Re
     Ok(())
 }
 
-/// `name` in double quotes (PostgreSQL, SQLite). Only for validated names.
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
+/// `name` in double quotes (a PostgreSQL schema). Only for validated names.
+#[cfg(feature = "postgres")]
 pub(crate) fn dquote(name: &str) -> String {
     format!("\"{name}\"")
 }

@@ -4,7 +4,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use session_core::codec::encode_value;
-use session_core::{Data, Record, SessionId, SessionStore};
+use session_core::{Data, Error, Record, SessionId, SessionStore};
+
+use sqlx::Pool;
+
+use crate::dialect::Dialect;
+use crate::exec::Param;
+use crate::{row, SqlStore};
 
 /// Users in the filled table, each with [`PER_USER`] live sessions.
 pub(crate) const USERS: usize = 1_000;
@@ -44,6 +50,7 @@ fn record(n: usize, user: Option<String>) -> Record {
 }
 
 /// A live, unbound record with one value.
+#[cfg(feature = "sqlite")]
 pub(crate) fn live_record() -> Record {
     record(0, None)
 }
@@ -81,6 +88,175 @@ pub(crate) async fn fill<S: SessionStore + Clone>(store: &S, backend: &str) -> V
         started.elapsed()
     );
     ids
+}
+
+/// A migrated table [`fill`]ed with sessions, and the checks of the
+/// per-user methods every backend runs on it.
+pub(crate) struct Filled<DB: Dialect> {
+    pub(crate) store: SqlStore<DB>,
+    /// Each user's session IDs.
+    pub(crate) ids: Vec<Vec<SessionId>>,
+    /// The user whose sessions are revoked.
+    pub(crate) victim: String,
+    backend: &'static str,
+}
+
+impl<DB: Dialect> Filled<DB> {
+    /// A store on a fresh table of `pool`, migrated and filled.
+    pub(crate) async fn new(pool: Pool<DB>, backend: &'static str) -> Self {
+        let store = SqlStore::builder(pool).table(table_name()).build().unwrap();
+        store.migrate().await.unwrap();
+        let ids = fill(&store, backend).await;
+        Self {
+            store,
+            ids,
+            victim: user(500),
+            backend,
+        }
+    }
+
+    /// `<table>_user_idx`, unquoted.
+    pub(crate) fn user_index(&self) -> String {
+        format!("{}_user_idx", self.store.table())
+    }
+
+    /// Runs `analyze` (SQL) between two rounds over the per-user
+    /// statements: each is run as `<explain> <statement>` for the victim
+    /// (and `keep`, the storage key of another user's session, where the
+    /// statement spares one), and `check(what, statement, keep, rows)` reads
+    /// the plan.
+    pub(crate) async fn check_plans(
+        &self,
+        analyze: &str,
+        explain: &str,
+        mut check: impl AsyncFnMut(&str, &str, Option<&str>, Vec<DB::Row>),
+    ) {
+        let sql = &self.store.inner.sql;
+        let keep = self.ids[7][0].storage_key();
+        let statements = [
+            ("user_sessions", &sql.user_sessions, None),
+            ("count_user_sessions", &sql.count_user_sessions, None),
+            ("delete_user_sessions", &sql.delete_user_sessions, None),
+            (
+                "delete_user_sessions (keep one)",
+                &sql.delete_user_sessions_but,
+                Some(keep.as_str()),
+            ),
+        ];
+        for analyzed in [false, true] {
+            if analyzed {
+                self.run(analyze).await;
+            }
+            for (what, sql, keep) in &statements {
+                let params = [
+                    DB::user(Some(&self.victim)),
+                    Param::Int(row::now_ms()),
+                    Param::Text(keep.unwrap_or_default()),
+                ];
+                let bound = if keep.is_some() { 3 } else { 2 };
+                let rows = DB::query(&format!("{explain} {sql}").into(), &params[..bound])
+                    .fetch_all(DB::on_pool(self.store.pool()))
+                    .await
+                    .expect("EXPLAIN");
+                let what = format!("{what} (analyzed: {analyzed})");
+                assert!(!rows.is_empty(), "{what}: no plan");
+                check(&what, sql, *keep, rows).await;
+            }
+        }
+    }
+
+    /// Lists and counts users' sessions, revokes the victim's with
+    /// `revoke` (which answers how many it deleted) and checks that exactly
+    /// its 3 rows left the table, then a revocation that keeps one session;
+    /// drops the tables.
+    pub(crate) async fn check_revocations(self, revoke: impl AsyncFnOnce(&str) -> u64) {
+        let store = &self.store;
+        let all = i64::try_from(USERS * PER_USER + UNBOUND).unwrap();
+        assert_eq!(self.total().await, all);
+        let list = median(21, |i| {
+            let store = store.clone();
+            async move { store.user_sessions(&user(i)).await.unwrap() }
+        })
+        .await;
+        let count = median(21, |i| {
+            let store = store.clone();
+            async move { store.count_user_sessions(&user(i)).await.unwrap() }
+        })
+        .await;
+        let victim = self.victim.as_str();
+        assert_eq!(store.user_sessions(victim).await.unwrap().len(), PER_USER);
+        assert_eq!(store.count_user_sessions(victim).await.unwrap(), 3);
+
+        let started = Instant::now();
+        let deleted = revoke(victim).await;
+        let revoked = started.elapsed();
+        assert_eq!(deleted, 3, "one statement deleting the user's 3 rows");
+        assert_eq!(self.total().await, all - 3, "exactly 3 rows left the table");
+        assert_eq!(store.count_user_sessions(victim).await.unwrap(), 0);
+        for id in &self.ids[500] {
+            assert!(store.load(id).await.unwrap().is_none());
+        }
+        for neighbour in [499, 501] {
+            assert_eq!(
+                store.count_user_sessions(&user(neighbour)).await.unwrap(),
+                3
+            );
+        }
+        let kept = &self.ids[7][0];
+        let deleted = store
+            .delete_user_sessions(&user(7), Some(kept))
+            .await
+            .unwrap();
+        assert_eq!(deleted, 2, "all but the kept session");
+        assert_eq!(self.total().await, all - 5);
+        let left = store.user_sessions(&user(7)).await.unwrap();
+        assert!(left.len() == 1 && left[0].is(kept), "{left:?}");
+        eprintln!(
+            "{}: on {all} rows: user_sessions {list:?}, count_user_sessions {count:?} \
+             (medians of 21), delete_user_sessions {revoked:?}",
+            self.backend
+        );
+        let names = &store.inner.names;
+        for table in [&names.qualified, &names.migrations] {
+            self.run(&format!("DROP TABLE {table}")).await;
+        }
+    }
+
+    /// Rows in the table.
+    pub(crate) async fn total(&self) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {}", self.store.inner.names.qualified);
+        let found = DB::query(&sql.into(), &[])
+            .fetch_one(DB::on_pool(self.store.pool()))
+            .await
+            .unwrap();
+        DB::int(&found, 0).unwrap()
+    }
+
+    async fn run(&self, sql: &str) {
+        DB::query(&sql.into(), &[])
+            .execute(DB::on_pool(self.store.pool()))
+            .await
+            .unwrap();
+    }
+}
+
+/// A pool of 8 connections to the test server at `url`, or a panic
+/// naming it.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn pool<DB: sqlx::Database>(url: &str) -> Pool<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{} is not reachable at {url} ({e})", DB::NAME))
+}
+
+/// Asserts that `err` is a configuration error on `field`.
+pub(crate) fn assert_config_error(err: &Error, field: &str) {
+    let Error::Config { field: got, .. } = err else {
+        panic!("not a configuration error: {err:?}");
+    };
+    assert_eq!(*got, field, "{err}");
 }
 
 /// Runs `op` `n` times and returns the median duration.

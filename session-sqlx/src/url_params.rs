@@ -66,7 +66,7 @@ impl Default for UrlSettings {
 
 /// Which other parameters a backend's driver accepts.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Driver {
+pub enum Driver {
     /// Only these names (a name ending in `[` stands for `name[KEY]`).
     #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     Known(&'static [&'static str]),
