@@ -48,7 +48,12 @@
 //! deleted session, and a session saved again without a change of user
 //! stays indexed) or the store declares it has none
 //! ([`SessionStore::indexes_users`] is `false` and the index methods answer
-//! [`Error::Unsupported`]).
+//! [`Error::Unsupported`]). The operator methods either answer
+//! [`Error::Unsupported`] or are right: `count_sessions` counts exactly the
+//! live sessions (bound or not, never an expired one), `count_expired`
+//! reaches 0 once `delete_expired` ran, `delete_expired_batch(n)` removes
+//! at most `n` records and never a live one, and `backend_name` is a short
+//! lower-case label.
 //!
 //! ## An example store
 //!
@@ -237,7 +242,8 @@ macro_rules! store_conformance {
             user_index_or_declared_unsupported, user_survives_load_and_save,
             touch_never_revives_an_expired_record, delete_expired_keeps_short_lived_records,
             user_index_keeps_sessions_saved_without_a_user_change,
-            expiry_survives_load_and_save);
+            expiry_survives_load_and_save, counts_live_and_expired_sessions,
+            delete_expired_batch_keeps_to_its_bound);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -282,6 +288,8 @@ where
     touch_never_revives_an_expired_record(&Arc::new(factory().await)).await;
     delete_expired_keeps_short_lived_records(&Arc::new(factory().await)).await;
     user_index_keeps_sessions_saved_without_a_user_change(&Arc::new(factory().await)).await;
+    counts_live_and_expired_sessions(&Arc::new(factory().await)).await;
+    delete_expired_batch_keeps_to_its_bound(&Arc::new(factory().await)).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1073,4 +1081,91 @@ pub async fn user_index_keeps_sessions_saved_without_a_user_change<S: SessionSto
         "log out everywhere missed a session saved after login"
     );
     must_be_gone(store, &record.id, "revoked after a save").await;
+}
+
+/// `count_sessions` counts exactly the live sessions (bound or not, never
+/// an expired one); `count_expired` is 0 once `delete_expired` ran; the
+/// backend's name is a metric label; either may answer `Unsupported`.
+pub async fn counts_live_and_expired_sessions<S: SessionStore>(store: &Arc<S>) {
+    let name = store.backend_name();
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "backend_name must be a short lower-case label, got {name:?}"
+    );
+    let user = format!("user-{}", &SessionId::generate().storage_key()[..8]);
+    let live = [
+        record_with(1, LONG),
+        record_with(2, LONG),
+        bound(3, LONG, &user),
+    ];
+    let dying = [
+        record_with(4, Duration::from_millis(20)),
+        bound(5, Duration::from_millis(20), &user),
+    ];
+    for r in live.iter().chain(&dying) {
+        store.create(r).await.expect("create");
+    }
+    if let Some(n) = store.approx_session_count() {
+        assert!(n >= 5, "approx_session_count says {n} after 5 creates");
+    }
+    sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    match store.count_sessions().await {
+        Err(Error::Unsupported(_)) => {}
+        Ok(n) => assert_eq!(n, 3, "count_sessions: 3 live and 2 expired sessions held"),
+        Err(e) => panic!("count_sessions: {e}"),
+    }
+    match store.count_expired().await {
+        Err(Error::Unsupported(_)) => {}
+        Ok(n) => {
+            assert!(n <= 2, "count_expired says {n} of 2 expired records");
+            store.delete_expired().await.expect("delete_expired");
+            let left = store.count_expired().await.expect("count_expired");
+            assert_eq!(left, 0, "count_expired after delete_expired");
+        }
+        Err(e) => panic!("count_expired: {e}"),
+    }
+    store.delete(&live[0].id).await.expect("delete");
+    if let Ok(n) = store.count_sessions().await {
+        assert_eq!(n, 2, "count_sessions after a delete");
+    }
+}
+
+/// `delete_expired_batch(n)` removes at most `n` records per call, never a
+/// live one, and repeated until it answers less than `n` it leaves nothing
+/// expired; or it answers `Unsupported`.
+pub async fn delete_expired_batch_keeps_to_its_bound<S: SessionStore>(store: &Arc<S>) {
+    let live: Vec<Record> = (0..3).map(|n| record_with(n, LONG)).collect();
+    let dying: Vec<Record> = (0..5)
+        .map(|n| record_with(n, Duration::from_millis(20)))
+        .collect();
+    for r in live.iter().chain(&dying) {
+        store.create(r).await.expect("create");
+    }
+    sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    let mut removed = 0;
+    for _ in 0..10 {
+        let n = match store.delete_expired_batch(2).await {
+            Err(Error::Unsupported(_)) => return,
+            Ok(n) => n,
+            Err(e) => panic!("delete_expired_batch: {e}"),
+        };
+        assert!(n <= 2, "delete_expired_batch(2) removed {n} records");
+        removed += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert!(removed <= 5, "removed {removed} of 5 expired records");
+    if let Ok(n) = store.count_expired().await {
+        assert_eq!(n, 0, "expired records left after the last batch");
+    }
+    for r in &live {
+        must_load(store, &r.id, "live after delete_expired_batch").await;
+    }
+    for r in &dying {
+        must_be_gone(store, &r.id, "expired after delete_expired_batch").await;
+    }
 }
