@@ -196,6 +196,8 @@ mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod ops;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -415,3 +415,4 @@ crate::store_impl::impl_session_store!(PostgresStore);
 mod tests;
 
 crate::store_impl::impl_store_helpers!(PostgresStore, qualified);
+crate::ops::impl_operator_helpers!(PostgresStore, "postgres", qualified, "$1", crate::ops::once);

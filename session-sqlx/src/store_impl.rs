@@ -213,6 +213,25 @@ macro_rules! impl_session_store {
                 true
             }
 
+            fn backend_name(&self) -> &'static str {
+                Self::BACKEND_LABEL
+            }
+
+            /// One `SELECT COUNT(*) … WHERE expires_at > now`.
+            async fn count_sessions(&self) -> Result<u64, Error> {
+                self.count_rows(true).await
+            }
+
+            /// One `SELECT COUNT(*) … WHERE expires_at <= now`.
+            async fn count_expired(&self) -> Result<u64, Error> {
+                self.count_rows(false).await
+            }
+
+            /// One batch of the cleanup's `DELETE`, limited to `max` rows.
+            async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+                self.delete_expired_at_most(max).await
+            }
+
             /// One `SELECT` through the (user_id, expires_at) index. Rows whose
             /// `data` does not decode are skipped and logged (by key).
             ///

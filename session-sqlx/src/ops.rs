@@ -1,0 +1,70 @@
+//! What operators need of a SQL store (`keycard count`, `keycard
+//! purge-expired`): counting live and expired rows, and one batch of the
+//! cleanup's `DELETE` at a time. The `SessionStore` methods
+//! `backend_name`, `count_sessions`, `count_expired` and
+//! `delete_expired_batch` of each store call these.
+
+use std::future::Future;
+
+/// Runs `op` once: the deadlock retry of stores that need none.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) async fn once<T, F, Fut>(mut op: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    op().await
+}
+
+/// Implements `BACKEND_LABEL`, `count_rows` and `delete_expired_at_most`
+/// for a store type with `pool`, `inner` (`names.$name`, `timeout`,
+/// `delete_expired`, whose parameters are now and a row limit) and `fail`;
+/// `$placeholder` is the dialect's first bind parameter and `$retry` runs
+/// a statement (retrying deadlocks where the backend has them).
+macro_rules! impl_operator_helpers {
+    ($store:ty, $label:literal, $name:ident, $placeholder:literal, $retry:path) => {
+        impl $store {
+            /// The `backend` label of the store's metrics and spans.
+            const BACKEND_LABEL: &'static str = $label;
+
+            /// One `SELECT COUNT(*)` of the live (`live`) or expired rows,
+            /// through the expiry index, within the store's deadline.
+            async fn count_rows(&self, live: bool) -> Result<u64, Error> {
+                let op = if live { ">" } else { "<=" };
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} WHERE expires_at {op} {}",
+                    self.inner.names.$name, $placeholder
+                );
+                crate::deadline::bounded(self.inner.timeout, async {
+                    let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                        .bind(row::now_ms())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
+            }
+
+            /// One batch of the cleanup's `DELETE`: at most `max` expired
+            /// rows, within the store's deadline.
+            async fn delete_expired_at_most(&self, max: u32) -> Result<u64, Error> {
+                let now = row::now_ms();
+                crate::deadline::bounded(self.inner.timeout, async {
+                    $retry(|| {
+                        sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
+                            .bind(now)
+                            .bind(i64::from(max))
+                            .execute(&self.pool)
+                    })
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(|e| self.fail(e))
+                })
+                .await
+            }
+        }
+    };
+}
+
+pub(crate) use impl_operator_helpers;
