@@ -52,8 +52,9 @@
 //! [`Error::Unsupported`] or are right: `count_sessions` counts exactly the
 //! live sessions (bound or not, never an expired one), `count_expired`
 //! reaches 0 once `delete_expired` ran, `delete_expired_batch(n)` removes
-//! at most `n` records and never a live one, and `backend_name` is a short
-//! lower-case label.
+//! at most `n` records and never a live one, `delete_user_sessions_except_key`
+//! ends every session of the user but the one with that storage key, and
+//! `backend_name` is a short lower-case label.
 //!
 //! ## An example store
 //!
@@ -243,7 +244,7 @@ macro_rules! store_conformance {
             touch_never_revives_an_expired_record, delete_expired_keeps_short_lived_records,
             user_index_keeps_sessions_saved_without_a_user_change,
             expiry_survives_load_and_save, counts_live_and_expired_sessions,
-            delete_expired_batch_keeps_to_its_bound);
+            delete_expired_batch_keeps_to_its_bound, revocation_keeps_a_session_by_storage_key);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -290,6 +291,7 @@ where
     user_index_keeps_sessions_saved_without_a_user_change(&Arc::new(factory().await)).await;
     counts_live_and_expired_sessions(&Arc::new(factory().await)).await;
     delete_expired_batch_keeps_to_its_bound(&Arc::new(factory().await)).await;
+    revocation_keeps_a_session_by_storage_key(&Arc::new(factory().await)).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1168,4 +1170,30 @@ pub async fn delete_expired_batch_keeps_to_its_bound<S: SessionStore>(store: &Ar
     for r in &dying {
         must_be_gone(store, &r.id, "expired after delete_expired_batch").await;
     }
+}
+
+/// `delete_user_sessions_except_key` ends every live session of the user
+/// but the one with the given storage key, and no other user's; or it
+/// answers `Unsupported`.
+pub async fn revocation_keeps_a_session_by_storage_key<S: SessionStore>(store: &Arc<S>) {
+    let user = format!("user-{}", &SessionId::generate().storage_key()[..8]);
+    let mine: Vec<Record> = (0..3).map(|n| bound(n, LONG, &user)).collect();
+    let other = bound(9, LONG, &format!("{user}-other"));
+    for r in mine.iter().chain([&other]) {
+        store.create(r).await.expect("create");
+    }
+    let keep = mine[1].id.storage_key();
+    let ended = match store.delete_user_sessions_except_key(&user, &keep).await {
+        Err(Error::Unsupported(_)) => return,
+        Ok(n) => n,
+        Err(e) => panic!("delete_user_sessions_except_key: {e}"),
+    };
+    assert_eq!(
+        ended, 2,
+        "delete_user_sessions_except_key: 3 sessions, 1 kept"
+    );
+    must_load(store, &mine[1].id, "the session kept by its storage key").await;
+    must_load(store, &other.id, "another user's session").await;
+    must_be_gone(store, &mine[0].id, "revoked").await;
+    must_be_gone(store, &mine[2].id, "revoked").await;
 }

@@ -147,6 +147,25 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
         Err(Error::Unsupported("a per-user session index"))
     }
 
+    /// Like [`delete_user_sessions`](Self::delete_user_sessions), keeping
+    /// the session whose [storage key](SessionId::storage_key) is
+    /// `keep_key` (as [`user_sessions`](Self::user_sessions) lists it), for
+    /// operators, who know sessions by storage key only. Returns how many
+    /// it deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store cannot (the default);
+    /// backend failures as usual.
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        let _ = (user, keep_key);
+        Err(Error::Unsupported("keeping a session by its storage key"))
+    }
+
     /// A short name for the kind of backend (`memory`, `redis`, `postgres`,
     /// `sqlite`, `mysql`), used as the `backend` label of the store's
     /// metrics and spans (see [`telemetry`](crate::telemetry)). Lower-case
@@ -240,6 +259,15 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
         (**self).delete_user_sessions(user, keep).await
+    }
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        (**self)
+            .delete_user_sessions_except_key(user, keep_key)
+            .await
     }
     fn backend_name(&self) -> &'static str {
         (**self).backend_name()

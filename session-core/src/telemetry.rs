@@ -23,7 +23,7 @@
 //! Label values: `operation` is the store method (`create`, `load`,
 //! `save`, `delete`, `touch`, `delete_expired`, `delete_expired_batch`,
 //! `user_sessions`, `count_user_sessions`, `delete_user_sessions`,
-//! `count_sessions`, `count_expired`); `backend` is
+//! `delete_user_sessions_except_key`, `count_sessions`, `count_expired`); `backend` is
 //! [`SessionStore::backend_name`]; `outcome` is `ok`, `not_found` (a
 //! `load` that found nothing), `conflict` (a create over a live ID, a save
 //! that lost to a concurrent one), `vanished` or `error`; `kind` is
@@ -183,6 +183,14 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
     ) -> Result<u64, Error> {
         let call = self.inner.delete_user_sessions(user, keep);
         self.call("delete_user_sessions", call, ok).await
+    }
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        let call = self.inner.delete_user_sessions_except_key(user, keep_key);
+        self.call("delete_user_sessions_except_key", call, ok).await
     }
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()

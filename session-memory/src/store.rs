@@ -284,10 +284,25 @@ impl SessionStore for MemoryStore {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
+        Ok(self.revoke(user, |id| Some(id) == keep))
+    }
+
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        Ok(self.revoke(user, |id| id.storage_key() == keep_key))
+    }
+}
+
+impl MemoryStore {
+    /// Deletes `user`'s live sessions but those `keep` picks; how many.
+    fn revoke(&self, user: &str, keep: impl Fn(&SessionId) -> bool) -> u64 {
         let now_ms = unix_ms(SystemTime::now());
         let shared = &self.inner.shared;
         let mut deleted = 0;
-        for id in shared.user_ids(user).iter().filter(|id| Some(*id) != keep) {
+        for id in shared.user_ids(user).iter().filter(|id| !keep(id)) {
             let mut shard = self.shard(id);
             if shard
                 .live(id, now_ms, shared)
@@ -297,7 +312,7 @@ impl SessionStore for MemoryStore {
                 deleted += 1;
             }
         }
-        Ok(deleted)
+        deleted
     }
 }
 

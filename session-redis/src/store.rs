@@ -355,7 +355,18 @@ impl SessionStore for RedisStore {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
-        let revoked = self.revoke(user, keep).await?;
+        let keep = keep.map(SessionId::storage_key);
+        let revoked = self.revoke(user, keep.as_deref()).await?;
+        self.replicated().await?;
+        Ok(revoked)
+    }
+
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        let revoked = self.revoke(user, Some(keep_key)).await?;
         self.replicated().await?;
         Ok(revoked)
     }

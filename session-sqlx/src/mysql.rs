@@ -617,6 +617,15 @@ impl SessionStore for MySqlStore {
         self.delete_expired_at_most(max).await
     }
 
+    /// The `DELETE … AND id <> ?` of `delete_user_sessions`, by key.
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        self.revoke_except_key(user, keep_key).await
+    }
+
     /// One `SELECT` through the (user_id, expires_at) index. Rows whose
     /// `data` does not decode are skipped and logged (by key).
     ///
@@ -703,4 +712,11 @@ impl SessionStore for MySqlStore {
 mod tests;
 
 crate::store_impl::impl_store_helpers!(MySqlStore, quoted);
-crate::ops::impl_operator_helpers!(MySqlStore, "mysql", quoted, "?", retry_deadlocks);
+crate::ops::impl_operator_helpers!(
+    MySqlStore,
+    "mysql",
+    quoted,
+    "?",
+    retry_deadlocks,
+    str::as_bytes
+);

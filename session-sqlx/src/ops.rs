@@ -1,8 +1,9 @@
 //! What operators need of a SQL store (`keycard count`, `keycard
 //! purge-expired`): counting live and expired rows, and one batch of the
-//! cleanup's `DELETE` at a time. The `SessionStore` methods
-//! `backend_name`, `count_sessions`, `count_expired` and
-//! `delete_expired_batch` of each store call these.
+//! cleanup's `DELETE` at a time, and revoking a user's sessions but one
+//! named by storage key. The `SessionStore` methods `backend_name`,
+//! `count_sessions`, `count_expired`, `delete_expired_batch` and
+//! `delete_user_sessions_except_key` of each store call these.
 
 use std::future::Future;
 
@@ -16,13 +17,16 @@ where
     op().await
 }
 
-/// Implements `BACKEND_LABEL`, `count_rows` and `delete_expired_at_most`
-/// for a store type with `pool`, `inner` (`names.$name`, `timeout`,
-/// `delete_expired`, whose parameters are now and a row limit) and `fail`;
-/// `$placeholder` is the dialect's first bind parameter and `$retry` runs
-/// a statement (retrying deadlocks where the backend has them).
+/// Implements `BACKEND_LABEL`, `count_rows`, `revoke_except_key` and
+/// `delete_expired_at_most` for a store type with `pool`, `inner`
+/// (`names.$name`, `timeout`, `delete_expired`, whose parameters are now
+/// and a row limit, and `delete_user_sessions_but`: user, now, kept key)
+/// and `fail`;
+/// `$placeholder` is the dialect's first bind parameter, `$retry` runs
+/// a statement (retrying deadlocks where the backend has them) and `$user`
+/// makes the bind value of a user (bytes for MySQL's `VARBINARY`).
 macro_rules! impl_operator_helpers {
-    ($store:ty, $label:literal, $name:ident, $placeholder:literal, $retry:path) => {
+    ($store:ty, $label:literal, $name:ident, $placeholder:literal, $retry:path, $user:path) => {
         impl $store {
             /// The `backend` label of the store's metrics and spans.
             const BACKEND_LABEL: &'static str = $label;
@@ -42,6 +46,27 @@ macro_rules! impl_operator_helpers {
                         .await
                         .map_err(|e| self.fail(e))?;
                     Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .await
+            }
+
+            /// `delete_user_sessions` keeping the session filed under
+            /// `keep_key`: the same `DELETE … AND id <> ?`.
+            async fn revoke_except_key(&self, user: &str, keep_key: &str) -> Result<u64, Error> {
+                crate::deadline::bounded(self.inner.timeout, async {
+                    row::check_user(user)?;
+                    $retry(|| {
+                        sqlx::query(AssertSqlSafe(Arc::clone(
+                            &self.inner.delete_user_sessions_but,
+                        )))
+                        .bind($user(user))
+                        .bind(row::now_ms())
+                        .bind(keep_key)
+                        .execute(&self.pool)
+                    })
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(|e| self.fail(e))
                 })
                 .await
             }

@@ -415,4 +415,11 @@ crate::store_impl::impl_session_store!(PostgresStore);
 mod tests;
 
 crate::store_impl::impl_store_helpers!(PostgresStore, qualified);
-crate::ops::impl_operator_helpers!(PostgresStore, "postgres", qualified, "$1", crate::ops::once);
+crate::ops::impl_operator_helpers!(
+    PostgresStore,
+    "postgres",
+    qualified,
+    "$1",
+    crate::ops::once,
+    std::convert::identity
+);

@@ -371,4 +371,11 @@ crate::store_impl::impl_session_store!(SqliteStore);
 mod tests;
 
 crate::store_impl::impl_store_helpers!(SqliteStore, quoted);
-crate::ops::impl_operator_helpers!(SqliteStore, "sqlite", quoted, "?1", crate::ops::once);
+crate::ops::impl_operator_helpers!(
+    SqliteStore,
+    "sqlite",
+    quoted,
+    "?1",
+    crate::ops::once,
+    std::convert::identity
+);

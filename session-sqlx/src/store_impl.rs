@@ -232,6 +232,15 @@ macro_rules! impl_session_store {
                 self.delete_expired_at_most(max).await
             }
 
+            /// The `DELETE … AND id <> ?` of `delete_user_sessions`, by key.
+            async fn delete_user_sessions_except_key(
+                &self,
+                user: &str,
+                keep_key: &str,
+            ) -> Result<u64, Error> {
+                self.revoke_except_key(user, keep_key).await
+            }
+
             /// One `SELECT` through the (user_id, expires_at) index. Rows whose
             /// `data` does not decode are skipped and logged (by key).
             ///
