@@ -119,14 +119,11 @@ pub(crate) async fn sessions(
             plural(list.len() as u64, "live session", "live sessions")
         )];
         if !list.is_empty() {
-            lines.push(format!(
-                "{:<43}  {:<24}  {:<24}",
-                "STORAGE KEY", "CREATED", "EXPIRES"
-            ));
+            lines.push(format!("{:<43}  {:<24}  EXPIRES", "STORAGE KEY", "CREATED"));
         }
         for s in &list {
             lines.push(format!(
-                "{:<43}  {:<24}  {:<24}",
+                "{:<43}  {:<24}  {}",
                 s.key,
                 rfc3339(s.created_at),
                 rfc3339(s.expires_at)
