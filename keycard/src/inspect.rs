@@ -98,7 +98,7 @@ async fn looked_up(
         }
         Err(err) => return Err(err.into()),
     };
-    Ok(metadata(&record, data)?)
+    metadata(&record, data)
 }
 
 fn metadata(record: &Record, data: bool) -> Result<(Vec<String>, Value), Failure> {

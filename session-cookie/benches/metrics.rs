@@ -16,14 +16,15 @@
 //! (Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`).
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion};
 use http::{Request, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
-use session_cookie::{LazySession, MemoryStore, SessionConfig, SessionLayer, SessionStore};
+use session_cookie::{LazySession, SessionConfig, SessionLayer};
 use tower::{Service, ServiceBuilder, ServiceExt};
+
+mod common;
 
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
 
@@ -49,27 +50,6 @@ fn request(cookie: Option<&str>) -> Request<String> {
     req.body(String::new()).unwrap()
 }
 
-fn stores(rt: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn SessionStore>)> {
-    let mut stores: Vec<(&str, Arc<dyn SessionStore>)> =
-        vec![("memory", Arc::new(MemoryStore::new()))];
-    #[cfg(feature = "redis")]
-    {
-        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let store = rt.block_on(
-            session_cookie::RedisStore::builder()
-                .key_prefix(format!("bench-metrics-{}:", std::process::id()))
-                .connect(url.as_str()),
-        );
-        match store {
-            Ok(store) => stores.push(("redis", Arc::new(store))),
-            Err(e) => panic!("Redis at {url} is needed for the redis bench: {e}"),
-        }
-    }
-    #[cfg(not(feature = "redis"))]
-    let _ = rt;
-    stores
-}
-
 /// `iters` sequential `/visits` requests on one session, timed.
 fn run<S>(rt: &tokio::runtime::Runtime, svc: &S, cookie: &str, iters: u64) -> Duration
 where
@@ -92,7 +72,7 @@ fn visits_with_and_without_metrics(c: &mut Criterion) {
         .unwrap();
     let recorder: PrometheusRecorder = PrometheusBuilder::new().build_recorder();
     let mut group = c.benchmark_group("visits");
-    for (name, store) in stores(&rt) {
+    for (name, store) in common::stores(&rt, "metrics") {
         let config = SessionConfig::builder(SECRET).build().unwrap();
         let layer = SessionLayer::from_arc(store, config);
         let svc = ServiceBuilder::new().layer(layer).service_fn(visits);
@@ -128,7 +108,7 @@ fn interleaved(_: &mut Criterion) {
         .unwrap();
     let recorder = PrometheusBuilder::new().build_recorder();
     let rounds: usize = std::env::var("ROUNDS").map_or(31, |r| r.parse().unwrap());
-    for (name, store) in stores(&rt) {
+    for (name, store) in common::stores(&rt, "metrics") {
         let per_round = if name == "memory" { 20_000 } else { 500 };
         let config = SessionConfig::builder(SECRET).build().unwrap();
         let svc = ServiceBuilder::new()

@@ -737,16 +737,27 @@ pub async fn delete_is_idempotent<S: SessionStore>(store: &Arc<S>) {
     store.delete(&record.id).await.expect("second delete");
 }
 
-/// `delete_expired` never removes a live record, and expired ones stay unloadable.
-pub async fn delete_expired_keeps_live_records<S: SessionStore>(store: &Arc<S>) {
-    let live: Vec<Record> = (0..5).map(|n| record_with(n, LONG)).collect();
-    let dying: Vec<Record> = (0..5)
+/// Creates `live` records with ten minutes to live and `expired` with
+/// 20 ms, and waits until the latter have expired.
+async fn live_and_expired<S: SessionStore>(
+    store: &S,
+    live: u64,
+    expired: u64,
+) -> (Vec<Record>, Vec<Record>) {
+    let live: Vec<Record> = (0..live).map(|n| record_with(n, LONG)).collect();
+    let dying: Vec<Record> = (0..expired)
         .map(|n| record_with(n, Duration::from_millis(20)))
         .collect();
     for r in live.iter().chain(&dying) {
         store.create(r).await.expect("create");
     }
     sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    (live, dying)
+}
+
+/// `delete_expired` never removes a live record, and expired ones stay unloadable.
+pub async fn delete_expired_keeps_live_records<S: SessionStore>(store: &Arc<S>) {
+    let (live, dying) = live_and_expired(store, 5, 5).await;
     store.delete_expired().await.expect("delete_expired");
     for r in &live {
         assert_eq!(
@@ -1139,14 +1150,7 @@ pub async fn counts_live_and_expired_sessions<S: SessionStore>(store: &Arc<S>) {
 /// live one, and repeated until it answers less than `n` it leaves nothing
 /// expired; or it answers `Unsupported`.
 pub async fn delete_expired_batch_keeps_to_its_bound<S: SessionStore>(store: &Arc<S>) {
-    let live: Vec<Record> = (0..3).map(|n| record_with(n, LONG)).collect();
-    let dying: Vec<Record> = (0..5)
-        .map(|n| record_with(n, Duration::from_millis(20)))
-        .collect();
-    for r in live.iter().chain(&dying) {
-        store.create(r).await.expect("create");
-    }
-    sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    let (live, dying) = live_and_expired(store, 3, 5).await;
     let mut removed = 0;
     for _ in 0..10 {
         let n = match store.delete_expired_batch(2).await {

@@ -579,16 +579,8 @@ impl SessionStore for MySqlStore {
     /// each batch bounded by the store's timeout.
     async fn delete_expired(&self) -> Result<u64, Error> {
         let now = row::now_ms();
-        crate::deadline::delete_in_batches(self.inner.timeout, || async move {
-            retry_deadlocks(|| {
-                sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
-                    .bind(now)
-                    .bind(i64::from(DELETE_BATCH))
-                    .execute(&self.pool)
-            })
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(|e| self.fail(e))
+        crate::deadline::delete_in_batches(self.inner.timeout, || {
+            self.delete_expired_at_most(now, DELETE_BATCH)
         })
         .await
     }
@@ -614,7 +606,7 @@ impl SessionStore for MySqlStore {
 
     /// One batch of the cleanup's `DELETE`, limited to `max` rows.
     async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
-        self.delete_expired_at_most(max).await
+        self.delete_expired_at_most(row::now_ms(), max).await
     }
 
     /// The `DELETE … AND id <> ?` of `delete_user_sessions`, by key.

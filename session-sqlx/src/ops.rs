@@ -5,14 +5,12 @@
 //! `count_sessions`, `count_expired`, `delete_expired_batch` and
 //! `delete_user_sessions_except_key` of each store call these.
 
-use std::future::Future;
-
 /// Runs `op` once: the deadlock retry of stores that need none.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) async fn once<T, F, Fut>(mut op: F) -> Result<T, sqlx::Error>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
     op().await
 }
@@ -39,15 +37,14 @@ macro_rules! impl_operator_helpers {
                     "SELECT COUNT(*) FROM {} WHERE expires_at {op} {}",
                     self.inner.names.$name, $placeholder
                 );
-                crate::deadline::bounded(self.inner.timeout, async {
-                    let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-                        .bind(row::now_ms())
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(|e| self.fail(e))?;
-                    Ok(u64::try_from(n).unwrap_or(0))
+                let count = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .bind(row::now_ms())
+                    .fetch_one(&self.pool);
+                let n: i64 = crate::deadline::bounded(self.inner.timeout, async {
+                    count.await.map_err(|e| self.fail(e))
                 })
-                .await
+                .await?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
 
             /// `delete_user_sessions` keeping the session filed under
@@ -71,10 +68,10 @@ macro_rules! impl_operator_helpers {
                 .await
             }
 
-            /// One batch of the cleanup's `DELETE`: at most `max` expired
-            /// rows, within the store's deadline.
-            async fn delete_expired_at_most(&self, max: u32) -> Result<u64, Error> {
-                let now = row::now_ms();
+            /// One batch of the cleanup's `DELETE`: at most `max` rows
+            /// expired at `now` (ms), within the store's deadline.
+            /// `delete_expired` runs it until a batch comes back short.
+            async fn delete_expired_at_most(&self, now: i64, max: u32) -> Result<u64, Error> {
                 crate::deadline::bounded(self.inner.timeout, async {
                     $retry(|| {
                         sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))

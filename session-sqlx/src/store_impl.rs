@@ -196,14 +196,8 @@ macro_rules! impl_session_store {
             /// backlog may take several).
             async fn delete_expired(&self) -> Result<u64, Error> {
                 let now = row::now_ms();
-                crate::deadline::delete_in_batches(self.inner.timeout, || async move {
-                    sqlx::query(AssertSqlSafe(Arc::clone(&self.inner.delete_expired)))
-                        .bind(now)
-                        .bind(i64::from(DELETE_BATCH))
-                        .execute(&self.pool)
-                        .await
-                        .map(|done| done.rows_affected())
-                        .map_err(|e| self.fail(e))
+                crate::deadline::delete_in_batches(self.inner.timeout, || {
+                    self.delete_expired_at_most(now, DELETE_BATCH)
                 })
                 .await
             }
@@ -229,7 +223,7 @@ macro_rules! impl_session_store {
 
             /// One batch of the cleanup's `DELETE`, limited to `max` rows.
             async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
-                self.delete_expired_at_most(max).await
+                self.delete_expired_at_most(row::now_ms(), max).await
             }
 
             /// The `DELETE … AND id <> ?` of `delete_user_sessions`, by key.
