@@ -15,7 +15,8 @@
 # (or use REDIS_CLUSTER_URLS).
 #
 # Usage:
-#   scripts/test.sh                 # everything (cargo test --workspace --all-features)
+#   scripts/test.sh                 # everything (cargo test --workspace --all-features,
+#                                   # which includes the keycard CLI's tests)
 #   scripts/test.sh memory          # one backend: memory | redis | postgres | mysql | sqlite
 #   scripts/test.sh -- ARGS         # everything, passing ARGS to cargo test
 # Set TEST_SERVERS=throwaway to skip steps 2 and 3 (used to test step 4).
@@ -190,19 +191,23 @@ case $backend in
   memory)
     run cargo test -p session-core --features conformance "$@"
     run cargo test -p session-memory "$@"
-    run cargo test -p session-cookie "$@"
+    run cargo test -p session-cookie --features metrics "$@"
     run cargo test -p session-tests "$@"
+    run cargo test -p keycard --no-default-features "$@"
     ;;
   redis)
     run cargo test -p session-redis --features tls "$@"
     run cargo test -p session-tests --features redis,tls "$@"
+    run cargo test -p keycard --no-default-features --features redis,tls "$@"
     ;;
   sqlite)
     run cargo test -p session-sqlx --features sqlite "$@"
     run cargo test -p session-tests --features sqlite "$@"
+    run cargo test -p keycard --no-default-features --features sqlite "$@"
     ;;
   *) # postgres, mysql: with TLS, so the TLS tests run too
     run cargo test -p session-sqlx --features "$backend,tls" "$@"
     run cargo test -p session-tests --features "$backend,tls" "$@"
+    run cargo test -p keycard --no-default-features --features "$backend,tls" "$@"
     ;;
 esac

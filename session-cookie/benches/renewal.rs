@@ -21,6 +21,8 @@ use session_cookie::core::{Record, SessionId};
 use session_cookie::{MemoryStore, Renewal, SessionConfig, SessionLayer, SessionStore};
 use tower::{ServiceBuilder, ServiceExt};
 
+mod common;
+
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789abcdef";
 
 async fn health(_: Request<String>) -> Result<Response<String>, Infallible> {
@@ -95,23 +97,8 @@ fn touch(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let mut stores: Vec<(&str, Arc<dyn SessionStore>)> =
-        vec![("memory", Arc::new(MemoryStore::new()))];
-    #[cfg(feature = "redis")]
-    {
-        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let store = rt.block_on(
-            session_cookie::RedisStore::builder()
-                .key_prefix(format!("bench-renewal-{}:", std::process::id()))
-                .connect(url.as_str()),
-        );
-        match store {
-            Ok(store) => stores.push(("redis", Arc::new(store))),
-            Err(e) => panic!("Redis at {url} is needed for the redis bench: {e}"),
-        }
-    }
     let mut group = c.benchmark_group("renewal_touch");
-    for (name, store) in stores {
+    for (name, store) in common::stores(&rt, "renewal") {
         let record = Record::new(
             SessionId::generate(),
             Default::default(),

@@ -48,7 +48,7 @@ impl SessionLayer {
         Self {
             settings: Arc::new(Settings {
                 cards: IdSigner::from_config(&config),
-                store,
+                store: Arc::new(session_core::telemetry::Instrumented::new(store)),
                 config,
                 on_store_error: OnStoreError::default(),
                 conflict_retry: ConflictRetry::default(),
@@ -370,6 +370,7 @@ async fn retry<B: From<&'static str>>(
     loop {
         attempt += 1;
         if attempt >= bounds.max_attempts || started.elapsed() >= bounds.max_time {
+            session_core::telemetry::conflict_given_up(settings.store.as_ref());
             tracing::warn!(
                 key = plan_id(&plan).map(SessionId::storage_key).as_deref(),
                 attempts = attempt,
@@ -380,6 +381,7 @@ async fn retry<B: From<&'static str>>(
                 "the session was changed by concurrent requests; try again",
             ));
         }
+        session_core::telemetry::conflict_retried(settings.store.as_ref());
         tokio::time::sleep(backoff(attempt)).await;
         let fresh = match plan_id(&plan).map(|id| settings.store.load(id)) {
             Some(load) => load.await,

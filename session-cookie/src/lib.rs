@@ -83,6 +83,18 @@
 //! damaged records and saves that kept conflicting; `error` for store
 //! failures.
 //!
+//! # Metrics and spans
+//!
+//! The layer wraps its store in
+//! [`Instrumented`](session_core::telemetry::Instrumented): every store call
+//! runs in an `info` span `session_store` (operation, backend, outcome,
+//! duration), and with the `metrics` feature it is counted and timed
+//! through the `metrics` facade, as are conflict retries, conflicts given
+//! up and damaged records. Install a recorder (for example
+//! metrics-exporter-prometheus) to export them; the names and labels are in
+//! [`session_core::telemetry`]. No label holds a session ID, a cookie, a
+//! storage key or a user.
+//!
 //! # Concurrent requests of one session
 //!
 //! Saves are versioned: a save that loses to a concurrent request of the
@@ -100,6 +112,7 @@
 //! | `memory` | yes | `MemoryStore`, in-process, for one machine and tests |
 //! | `redis` | | `RedisStore` on Redis, Redis Sentinel or Redis Cluster, and `redis` (the driver) |
 //! | `postgres`, `sqlite`, `mysql` | | `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and `sqlx` (the driver) |
+//! | `metrics` | | store call counters, latency histograms and the layer's conflict and damage counters through the `metrics` facade ([`session_core::telemetry`]) |
 //! | `tls` | | TLS to the backends that are on (rustls with ring, the platform's trust roots; no OpenSSL): `rediss://` for Redis, `sslmode=verify-full` on PostgreSQL, `ssl-mode=VERIFY_IDENTITY` on MySQL/MariaDB; adds nothing without such a backend |
 //!
 //! Turning the defaults off to pick one backend turns `axum` off too: write

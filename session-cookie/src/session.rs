@@ -117,6 +117,7 @@ pub(crate) fn is_damage(err: &CoreError) -> bool {
 /// storage key. A failed delete is logged too and otherwise ignored: the
 /// request goes on without a session either way, and the cookie is cleared.
 pub(crate) async fn drop_damaged(store: &dyn SessionStore, id: &SessionId, err: &CoreError) {
+    session_core::telemetry::damaged_record(store);
     let deleted = store.delete(id).await;
     tracing::warn!(
         key = %id.storage_key(),

@@ -48,7 +48,13 @@
 //! deleted session, and a session saved again without a change of user
 //! stays indexed) or the store declares it has none
 //! ([`SessionStore::indexes_users`] is `false` and the index methods answer
-//! [`Error::Unsupported`]).
+//! [`Error::Unsupported`]). The operator methods either answer
+//! [`Error::Unsupported`] or are right: `count_sessions` counts exactly the
+//! live sessions (bound or not, never an expired one), `count_expired`
+//! reaches 0 once `delete_expired` ran, `delete_expired_batch(n)` removes
+//! at most `n` records and never a live one, `delete_user_sessions_except_key`
+//! ends every session of the user but the one with that storage key, and
+//! `backend_name` is a short lower-case label.
 //!
 //! ## An example store
 //!
@@ -199,6 +205,15 @@ use crate::{Error, Record, SessionId, SessionStore};
 #[doc(hidden)]
 pub use tokio as __tokio;
 
+// The checks of the operator methods (counting, batched cleanup, revoking
+// by storage key), in a file of their own.
+#[path = "conformance_ops.rs"]
+mod ops;
+pub use ops::{
+    counts_live_and_expired_sessions, delete_expired_batch_keeps_to_its_bound,
+    revocation_keeps_a_session_by_storage_key,
+};
+
 /// Runs a future to completion on a fresh multi-threaded tokio runtime.
 ///
 /// # Panics
@@ -237,7 +252,8 @@ macro_rules! store_conformance {
             user_index_or_declared_unsupported, user_survives_load_and_save,
             touch_never_revives_an_expired_record, delete_expired_keeps_short_lived_records,
             user_index_keeps_sessions_saved_without_a_user_change,
-            expiry_survives_load_and_save);
+            expiry_survives_load_and_save, counts_live_and_expired_sessions,
+            delete_expired_batch_keeps_to_its_bound, revocation_keeps_a_session_by_storage_key);
     };
     (@tests $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -282,6 +298,9 @@ where
     touch_never_revives_an_expired_record(&Arc::new(factory().await)).await;
     delete_expired_keeps_short_lived_records(&Arc::new(factory().await)).await;
     user_index_keeps_sessions_saved_without_a_user_change(&Arc::new(factory().await)).await;
+    counts_live_and_expired_sessions(&Arc::new(factory().await)).await;
+    delete_expired_batch_keeps_to_its_bound(&Arc::new(factory().await)).await;
+    revocation_keeps_a_session_by_storage_key(&Arc::new(factory().await)).await;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -727,16 +746,27 @@ pub async fn delete_is_idempotent<S: SessionStore>(store: &Arc<S>) {
     store.delete(&record.id).await.expect("second delete");
 }
 
-/// `delete_expired` never removes a live record, and expired ones stay unloadable.
-pub async fn delete_expired_keeps_live_records<S: SessionStore>(store: &Arc<S>) {
-    let live: Vec<Record> = (0..5).map(|n| record_with(n, LONG)).collect();
-    let dying: Vec<Record> = (0..5)
+/// Creates `live` records with ten minutes to live and `expired` with
+/// 20 ms, and waits until the latter have expired.
+async fn live_and_expired<S: SessionStore>(
+    store: &S,
+    live: u64,
+    expired: u64,
+) -> (Vec<Record>, Vec<Record>) {
+    let live: Vec<Record> = (0..live).map(|n| record_with(n, LONG)).collect();
+    let dying: Vec<Record> = (0..expired)
         .map(|n| record_with(n, Duration::from_millis(20)))
         .collect();
     for r in live.iter().chain(&dying) {
         store.create(r).await.expect("create");
     }
     sleep_until(dying.iter().map(|r| r.expires_at).max().unwrap() + Duration::from_millis(2)).await;
+    (live, dying)
+}
+
+/// `delete_expired` never removes a live record, and expired ones stay unloadable.
+pub async fn delete_expired_keeps_live_records<S: SessionStore>(store: &Arc<S>) {
+    let (live, dying) = live_and_expired(store, 5, 5).await;
     store.delete_expired().await.expect("delete_expired");
     for r in &live {
         assert_eq!(

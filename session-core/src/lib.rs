@@ -13,6 +13,8 @@
 //! * [`SessionState`]: a request's typed view of a session and the
 //!   [`Commit`] it implies;
 //! * [`codec`]: the versioned MessagePack envelope;
+//! * [`telemetry`]: spans around every store call and, with the feature
+//!   `metrics`, counters and latency histograms through the `metrics` facade;
 //! * `conformance` (feature `conformance`): the suite every store passes.
 //!
 //! Applications add the `session-cookie` crate instead, which re-exports
@@ -33,6 +35,7 @@ mod secret;
 mod session;
 mod signing;
 mod store;
+pub mod telemetry;
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]

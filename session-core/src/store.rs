@@ -146,6 +146,82 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
         let _ = (user, keep);
         Err(Error::Unsupported("a per-user session index"))
     }
+
+    /// Like [`delete_user_sessions`](Self::delete_user_sessions), keeping
+    /// the session whose [storage key](SessionId::storage_key) is
+    /// `keep_key` (as [`user_sessions`](Self::user_sessions) lists it), for
+    /// operators, who know sessions by storage key only. Returns how many
+    /// it deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store cannot (the default);
+    /// backend failures as usual.
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        let _ = (user, keep_key);
+        Err(Error::Unsupported("keeping a session by its storage key"))
+    }
+
+    /// A short name for the kind of backend (`memory`, `redis`, `postgres`,
+    /// `sqlite`, `mysql`), used as the `backend` label of the store's
+    /// metrics and spans (see [`telemetry`](crate::telemetry)). Lower-case
+    /// ASCII letters, digits and `_`; the default is `custom`.
+    fn backend_name(&self) -> &'static str {
+        "custom"
+    }
+
+    /// How many live (unexpired) sessions the store holds, bound to a user
+    /// or not: for operators (`keycard count`), not for request paths, as a
+    /// store may have to scan to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store cannot count (the default);
+    /// backend failures as usual.
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        Err(Error::Unsupported("counting all sessions"))
+    }
+
+    /// How many expired records wait for
+    /// [`delete_expired`](Self::delete_expired) to remove them: 0 for a
+    /// backend that expires keys itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store cannot count (the default);
+    /// backend failures as usual.
+    async fn count_expired(&self) -> Result<u64, Error> {
+        Err(Error::Unsupported("counting expired sessions"))
+    }
+
+    /// Removes at most `max` expired records in one step and returns how
+    /// many it removed, so that a caller can purge a large backlog in
+    /// batches and report progress; a result below `max` means nothing
+    /// expired was left. Like [`delete_expired`](Self::delete_expired) it
+    /// never removes a live record, and it is a no-op returning `0` for
+    /// backends that expire keys themselves.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the store cannot delete in batches (the
+    /// default: use [`delete_expired`](Self::delete_expired));
+    /// backend failures as usual.
+    async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+        let _ = max;
+        Err(Error::Unsupported("deleting expired sessions in batches"))
+    }
+
+    /// The number of sessions held, when the store knows it without a
+    /// round trip (the memory store: its record count, expired records not
+    /// swept yet included), for the `keycard_sessions` gauge; `None` (the
+    /// default) otherwise.
+    fn approx_session_count(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[async_trait]
@@ -183,5 +259,29 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
         (**self).delete_user_sessions(user, keep).await
+    }
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        (**self)
+            .delete_user_sessions_except_key(user, keep_key)
+            .await
+    }
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        (**self).count_sessions().await
+    }
+    async fn count_expired(&self) -> Result<u64, Error> {
+        (**self).count_expired().await
+    }
+    async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+        (**self).delete_expired_batch(max).await
+    }
+    fn approx_session_count(&self) -> Option<u64> {
+        (**self).approx_session_count()
     }
 }

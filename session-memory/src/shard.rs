@@ -220,6 +220,17 @@ impl Shard {
         n
     }
 
+    /// `(live, expired)` records at `now_ms`: the expired come first in
+    /// the expiry order, so only they are walked.
+    pub(crate) fn counts(&self, now_ms: u64) -> (usize, usize) {
+        let expired = self
+            .by_expiry
+            .iter()
+            .take_while(|(exp, _)| *exp <= now_ms)
+            .count();
+        (self.records.len() - expired, expired)
+    }
+
     /// Whether `records` more records and `bytes` more bytes fit in `limits`.
     fn fits(&self, limits: Limits, records: usize, bytes: usize) -> bool {
         limits

@@ -135,6 +135,34 @@ impl Inner {
         removed
     }
 
+    /// Removes up to `max` expired records, shard after shard, each shard
+    /// in locks of at most [`SWEEP_BATCH`] removals.
+    fn sweep_at_most(&self, now: SystemTime, max: u64) -> u64 {
+        let now_ms = unix_ms(now);
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            while removed < max {
+                let limit =
+                    usize::try_from(max - removed).map_or(SWEEP_BATCH, |n| n.min(SWEEP_BATCH));
+                let n = lock(shard).remove_expired(now_ms, &self.shared, limit);
+                removed += n as u64;
+                if n < limit {
+                    break;
+                }
+            }
+        }
+        removed
+    }
+
+    /// `(live, expired)` records held at `now`.
+    fn counts(&self, now: SystemTime) -> (u64, u64) {
+        let now_ms = unix_ms(now);
+        self.shards.iter().fold((0, 0), |(live, expired), shard| {
+            let (l, e) = lock(shard).counts(now_ms);
+            (live + l as u64, expired + e as u64)
+        })
+    }
+
     /// Removes up to [`SWEEP_BATCH`] expired records from shard `i`, under
     /// one lock.
     pub(crate) fn sweep_shard(&self, i: usize, now_ms: u64) -> usize {
@@ -204,6 +232,28 @@ impl SessionStore for MemoryStore {
         true
     }
 
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    /// Walks each shard's expired records under its lock.
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        Ok(self.inner.counts(SystemTime::now()).0)
+    }
+
+    async fn count_expired(&self) -> Result<u64, Error> {
+        Ok(self.inner.counts(SystemTime::now()).1)
+    }
+
+    async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+        Ok(self.inner.sweep_at_most(SystemTime::now(), u64::from(max)))
+    }
+
+    /// [`len`](MemoryStore::len): expired records not swept yet included.
+    fn approx_session_count(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         let now_ms = unix_ms(SystemTime::now());
         let shared = &self.inner.shared;
@@ -241,10 +291,25 @@ impl SessionStore for MemoryStore {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
+        Ok(self.revoke(user, |id| Some(id) == keep))
+    }
+
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        Ok(self.revoke(user, |id| id.storage_key() == keep_key))
+    }
+}
+
+impl MemoryStore {
+    /// Deletes `user`'s live sessions but those `keep` picks; how many.
+    fn revoke(&self, user: &str, keep: impl Fn(&SessionId) -> bool) -> u64 {
         let now_ms = unix_ms(SystemTime::now());
         let shared = &self.inner.shared;
         let mut deleted = 0;
-        for id in shared.user_ids(user).iter().filter(|id| Some(*id) != keep) {
+        for id in shared.user_ids(user).iter().filter(|id| !keep(id)) {
             let mut shard = self.shard(id);
             if shard
                 .live(id, now_ms, shared)
@@ -254,7 +319,7 @@ impl SessionStore for MemoryStore {
                 deleted += 1;
             }
         }
-        Ok(deleted)
+        deleted
     }
 }
 

@@ -27,6 +27,10 @@ enum Flaw {
     TouchRevives,
     /// (d) `delete_expired` also deletes records with under 10 s to live.
     SweepsShortLived,
+    /// (e) `count_sessions` counts expired records not swept yet.
+    CountsExpired,
+    /// (f) `delete_expired_batch` ignores its bound.
+    UnboundedBatch,
 }
 
 #[derive(Debug)]
@@ -140,6 +144,29 @@ impl SessionStore for Broken {
         true
     }
 
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        let live = self.inner.count_sessions().await?;
+        if self.flaw == Flaw::CountsExpired {
+            return Ok(live + self.inner.count_expired().await?);
+        }
+        Ok(live)
+    }
+
+    async fn count_expired(&self) -> Result<u64, Error> {
+        self.inner.count_expired().await
+    }
+
+    async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+        if self.flaw == Flaw::UnboundedBatch {
+            return self.inner.delete_expired().await;
+        }
+        self.inner.delete_expired_batch(max).await
+    }
+
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         let mut listed = self.inner.user_sessions(user).await?;
         let forgotten = self.forgotten();
@@ -248,5 +275,23 @@ fn a_sweep_that_deletes_short_lived_records_is_caught() {
         Flaw::SweepsShortLived,
         |s| async move { conformance::delete_expired_keeps_short_lived_records(&s).await },
         "ms to live, after delete_expired: load returned None",
+    );
+}
+
+#[test]
+fn a_count_that_includes_expired_records_is_caught() {
+    caught(
+        Flaw::CountsExpired,
+        |s| async move { conformance::counts_live_and_expired_sessions(&s).await },
+        "count_sessions: 3 live and 2 expired sessions held",
+    );
+}
+
+#[test]
+fn a_batch_that_ignores_its_bound_is_caught() {
+    caught(
+        Flaw::UnboundedBatch,
+        |s| async move { conformance::delete_expired_batch_keeps_to_its_bound(&s).await },
+        "delete_expired_batch(2) removed 5 records",
     );
 }

@@ -219,13 +219,13 @@ impl RedisStore {
     /// that cannot be read), then the index pruned of what it no longer
     /// holds. The count is of live sessions ended; damaged records are not
     /// counted.
-    pub(crate) async fn revoke(&self, user: &str, keep: Option<&SessionId>) -> Result<u64, Error> {
-        let keep = keep.map(SessionId::storage_key);
+    /// `keep` is a storage key.
+    pub(crate) async fn revoke(&self, user: &str, keep: Option<&str>) -> Result<u64, Error> {
         let members: Vec<Member> = self
             .members(user)
             .await?
             .into_iter()
-            .filter(|(sk, _)| Some(sk) != keep.as_ref())
+            .filter(|(sk, _)| Some(sk.as_str()) != keep)
             .collect();
         if members.is_empty() {
             return Ok(0);

@@ -29,6 +29,7 @@
 #![doc = include_str!("../docs.md")]
 
 mod builder;
+mod count;
 mod durable;
 mod error;
 mod index;

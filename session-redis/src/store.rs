@@ -264,6 +264,26 @@ impl SessionStore for RedisStore {
         true
     }
 
+    fn backend_name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// A `SCAN` of the key prefix (every master of a cluster): for
+    /// operators, not request paths.
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        self.count_live().await
+    }
+
+    /// 0: Redis expires keys itself.
+    async fn count_expired(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    /// 0: Redis expires keys itself.
+    async fn delete_expired_batch(&self, _max: u32) -> Result<u64, Error> {
+        Ok(0)
+    }
+
     async fn user_sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
         self.sessions_of(user).await
     }
@@ -273,7 +293,18 @@ impl SessionStore for RedisStore {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
-        let revoked = self.revoke(user, keep).await?;
+        let keep = keep.map(SessionId::storage_key);
+        let revoked = self.revoke(user, keep.as_deref()).await?;
+        self.replicated().await?;
+        Ok(revoked)
+    }
+
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        let revoked = self.revoke(user, Some(keep_key)).await?;
         self.replicated().await?;
         Ok(revoked)
     }

@@ -24,6 +24,10 @@ pub trait Dialect: Exec {
     /// name the backend by sqlx's `Database::NAME`.
     const SCHEMES: &'static [&'static str];
 
+    /// The store's `backend` label in metrics and spans
+    /// ([`SessionStore::backend_name`](session_core::SessionStore::backend_name)).
+    const LABEL: &'static str;
+
     /// The URL parameters the driver takes besides this crate's.
     const URL_PARAMS: Driver;
 

@@ -54,6 +54,7 @@ pub type MySqlStoreBuilder = SqlStoreBuilder<MySql>;
 
 impl Dialect for MySql {
     const SCHEMES: &'static [&'static str] = &["mysql://", "mariadb://"];
+    const LABEL: &'static str = "mysql";
     const URL_PARAMS: Driver = crate::url_params::MYSQL;
     /// `INSERT … ON DUPLICATE KEY UPDATE` cannot tell a conflict from an
     /// insert: sqlx connects with `CLIENT_FOUND_ROWS`, under which an

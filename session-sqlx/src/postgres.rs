@@ -72,6 +72,7 @@ impl SqlStore<Postgres> {
 
 impl Dialect for Postgres {
     const SCHEMES: &'static [&'static str] = &["postgres://", "postgresql://"];
+    const LABEL: &'static str = "postgres";
     const URL_PARAMS: Driver = crate::url_params::POSTGRES;
     const DEFAULT_SCHEMA: Option<&'static str> = Some(DEFAULT_SCHEMA);
 

@@ -237,15 +237,34 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
     /// several).
     async fn delete_expired(&self) -> Result<u64, Error> {
         let now = row::now_ms();
-        delete_in_batches(self.inner.timeout, || async move {
-            let params = [Int(now), Int(i64::from(DELETE_BATCH))];
-            let sql = &self.inner.sql.delete_expired;
-            self.retry(|| DB::query(sql, &params).execute(self.db()))
-                .await
-                .map(|done| DB::rows_affected(&done))
-                .map_err(|e| self.fail(e))
+        delete_in_batches(self.inner.timeout, || {
+            self.delete_expired_at_most(now, DELETE_BATCH)
         })
         .await
+    }
+
+    /// One batch of the cleanup's `DELETE`, at most `max` rows, within the
+    /// store's deadline.
+    async fn delete_expired_batch(&self, max: u32) -> Result<u64, Error> {
+        bounded(
+            self.inner.timeout,
+            self.delete_expired_at_most(row::now_ms(), max),
+        )
+        .await
+    }
+
+    fn backend_name(&self) -> &'static str {
+        DB::LABEL
+    }
+
+    /// One `SELECT COUNT(*) … WHERE expires_at > now`.
+    async fn count_sessions(&self) -> Result<u64, Error> {
+        self.count(&self.inner.sql.count_live).await
+    }
+
+    /// One `SELECT COUNT(*) … WHERE expires_at <= now`.
+    async fn count_expired(&self) -> Result<u64, Error> {
+        self.count(&self.inner.sql.count_expired).await
     }
 
     /// `true`: migration 2 added the `user_id` column and its index.
@@ -282,11 +301,7 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
             let rows = self
                 .of_user(&self.inner.sql.count_user_sessions, user)
                 .await?;
-            let n = match rows.first() {
-                Some(found) => DB::int(found, 0).map_err(Error::backend)?,
-                None => 0,
-            };
-            Ok(u64::try_from(n).unwrap_or(0))
+            first_count::<DB>(&rows)
         })
         .await
     }
@@ -300,9 +315,50 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
         user: &str,
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
+        let keep = keep.map(SessionId::storage_key);
+        self.revoke(user, keep.as_deref()).await
+    }
+
+    /// The `DELETE … AND id <> ?` of `delete_user_sessions`, by key.
+    async fn delete_user_sessions_except_key(
+        &self,
+        user: &str,
+        keep_key: &str,
+    ) -> Result<u64, Error> {
+        self.revoke(user, Some(keep_key)).await
+    }
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    /// One batch of the cleanup's `DELETE`: at most `max` rows expired at
+    /// `now` (ms). `delete_expired` runs it until a batch comes back short.
+    async fn delete_expired_at_most(&self, now: i64, max: u32) -> Result<u64, Error> {
+        let params = [Int(now), Int(i64::from(max))];
+        let sql = &self.inner.sql.delete_expired;
+        self.retry(|| DB::query(sql, &params).execute(self.db()))
+            .await
+            .map(|done| DB::rows_affected(&done))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// One `SELECT COUNT(*)` whose one parameter is now, within the
+    /// store's deadline.
+    async fn count(&self, sql: &Arc<str>) -> Result<u64, Error> {
+        bounded(self.inner.timeout, async {
+            let rows = DB::query(sql, &[Int(row::now_ms())])
+                .fetch_all(self.db())
+                .await
+                .map_err(|e| self.fail(e))?;
+            first_count::<DB>(&rows)
+        })
+        .await
+    }
+
+    /// Ends the live sessions of `user`, but the one filed under `keep`
+    /// (a storage key), if any.
+    async fn revoke(&self, user: &str, keep: Option<&str>) -> Result<u64, Error> {
         bounded(self.inner.timeout, async {
             row::check_user(user)?;
-            let keep = keep.map(SessionId::storage_key);
             let (sql, bound) = match &keep {
                 None => (&self.inner.sql.delete_user_sessions, 2),
                 Some(_) => (&self.inner.sql.delete_user_sessions_but, 3),
@@ -312,7 +368,7 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
                     let params = [
                         DB::user(Some(user)),
                         Int(row::now_ms()),
-                        Text(keep.as_deref().unwrap_or_default()),
+                        Text(keep.unwrap_or_default()),
                     ];
                     DB::query(sql, &params[..bound]).execute(self.db())
                 })
@@ -322,4 +378,13 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
         })
         .await
     }
+}
+
+/// The `COUNT(*)` in the first column of the first of `rows` (0 without one).
+fn first_count<DB: Dialect>(rows: &[DB::Row]) -> Result<u64, Error> {
+    let n = match rows.first() {
+        Some(found) => DB::int(found, 0).map_err(Error::backend)?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -67,6 +67,10 @@ pub(crate) struct Statements {
     pub(crate) touch: Arc<str>,
     pub(crate) delete: Arc<str>,
     pub(crate) delete_expired: Arc<str>,
+    /// `COUNT(*)` of the live rows and of the expired ones (parameter 1:
+    /// now), through the expiry index.
+    pub(crate) count_live: Arc<str>,
+    pub(crate) count_expired: Arc<str>,
     // The per-user statements all find their rows through the
     // (user_id, expires_at) index; expired rows are left to the cleanup,
     // so a revocation counts only the live sessions it ended.
@@ -116,6 +120,8 @@ impl Statements {
             .into(),
             delete: format!("DELETE FROM {t} WHERE id = {p1}").into(),
             delete_expired: DB::delete_expired(t).into(),
+            count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > {p1}").into(),
+            count_expired: format!("SELECT COUNT(*) FROM {t} WHERE expires_at <= {p1}").into(),
             user_sessions: of_user("SELECT id, data, expires_at").into(),
             count_user_sessions: of_user("SELECT COUNT(*)").into(),
             delete_user_sessions: of_user("DELETE").into(),

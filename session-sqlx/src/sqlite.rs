@@ -50,6 +50,7 @@ pub type SqliteStoreBuilder = SqlStoreBuilder<Sqlite>;
 
 impl Dialect for Sqlite {
     const SCHEMES: &'static [&'static str] = &["sqlite:"];
+    const LABEL: &'static str = "sqlite";
     const URL_PARAMS: Driver = Driver::Checks;
 
     fn param(n: usize) -> String {

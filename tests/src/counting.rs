@@ -175,4 +175,10 @@ impl SessionStore for CountingStore {
         self.count(3, true)?;
         self.inner.delete_user_sessions(user, keep).await
     }
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    fn approx_session_count(&self) -> Option<u64> {
+        self.inner.approx_session_count()
+    }
 }
