@@ -17,7 +17,8 @@ use session_core::record::truncate_ms;
 use session_core::{Data, Error, Record, SessionId, SessionStore};
 use session_redis::RedisStore;
 
-use common::{raw_standalone, standalone_store, RedisProcs, TEST_COMMAND_TIMEOUT};
+use common::{raw_standalone, standalone_store, TEST_COMMAND_TIMEOUT};
+use session_test_support::redis::RedisProcs;
 
 fn bound(user: &str, ttl: Duration) -> Record {
     let mut data = Data::new();

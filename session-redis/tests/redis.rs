@@ -14,7 +14,9 @@ use session_core::record::{truncate_ms, unix_ms};
 use session_core::{Data, Error, Record, SessionId, SessionStore};
 use session_redis::{ConnectError, RedisStore, DEFAULT_KEY_PREFIX};
 
-use common::{raw_standalone, standalone_store, RedisProcs};
+use common::{raw_standalone, standalone_store};
+use session_test_support::redis::RedisProcs;
+use session_test_support::{key_prefix, redis_url};
 
 fn record(ttl: Duration) -> Record {
     let mut data = Data::new();
@@ -90,7 +92,7 @@ async fn records_are_filed_under_prefix_and_hashed_id() {
 
 #[tokio::test]
 async fn default_prefix_and_debug() {
-    let store = RedisStore::connect(common::redis_url().as_str())
+    let store = RedisStore::connect(redis_url().as_str())
         .await
         .expect("Redis at REDIS_URL");
     assert_eq!(store.key_prefix(), DEFAULT_KEY_PREFIX);
@@ -215,7 +217,7 @@ async fn corrupt_values_are_errors_not_panics() {
 
 #[tokio::test]
 async fn configuration_errors() {
-    let url = common::redis_url();
+    let url = redis_url();
     let zero = RedisStore::builder()
         .command_timeout(Duration::ZERO)
         .connect(url.as_str())
@@ -377,7 +379,7 @@ async fn assert_connect_message(url: &str, shown: &str, expected: &str) {
 /// `host:port` of the test Redis.
 fn test_server() -> String {
     use redis::IntoConnectionInfo as _;
-    let info = common::redis_url()
+    let info = redis_url()
         .as_str()
         .into_connection_info()
         .expect("REDIS_URL parses");
@@ -469,7 +471,7 @@ async fn reconnects_after_a_restart() {
     let server = RedisProcs::start_standalone(None);
     let port = server.ports[0];
     let store = RedisStore::builder()
-        .key_prefix(common::random_prefix())
+        .key_prefix(key_prefix())
         .connection_timeout(Duration::from_secs(1))
         .command_timeout(Duration::from_secs(1))
         .connect(format!("redis://127.0.0.1:{port}").as_str())
