@@ -189,7 +189,7 @@ impl Drop for ThrowawayMariaDb {
         if let Some(mut child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = child.kill();
             let _ = child.wait();
-            self.scratch.forget(&child);
         }
+        self.scratch.mark_stopped();
     }
 }

@@ -33,9 +33,11 @@ pub struct Scratch {
 const WATCHDOG: &str = r#"
 dir="$1"; stop="$2"
 cat >/dev/null
-sh -c "$stop" >/dev/null 2>&1
-sleep 0.3
-sh -c "$stop" >/dev/null 2>&1
+if [ ! -e "$dir/stopped" ]; then
+  sh -c "$stop" >/dev/null 2>&1
+  sleep 0.3
+  sh -c "$stop" >/dev/null 2>&1
+fi
 rm -rf "$dir"
 "#;
 
@@ -110,6 +112,12 @@ impl Scratch {
             .map(|line| format!("{line}\n"))
             .collect();
         let _ = std::fs::write(&path, kept);
+    }
+
+    /// Tells the watchdog that the owner has stopped every server itself:
+    /// on the way out it only removes the dir.
+    pub fn mark_stopped(&self) {
+        let _ = File::create(self.dir.join("stopped"));
     }
 
     /// Gives the dir and everything in it to the server's user.

@@ -312,7 +312,7 @@ impl Drop for RedisProcs {
         for (_, mut child) in children {
             let _ = child.kill();
             let _ = child.wait();
-            self.scratch.forget(&child);
         }
+        self.scratch.mark_stopped();
     }
 }
