@@ -2,7 +2,7 @@
 //! TLS (`--ssl-cert`/`--ssl-key`) and a certificate made at test time.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -13,7 +13,7 @@ use sqlx::{Connection as _, Executor as _};
 #[cfg(feature = "tls")]
 use crate::certs::{CaFiles, ServerPki};
 use crate::process::{find_binary, free_port, user_name, Scratch, KILL_ADOPTED};
-use crate::restart::{poll_ready, Restartable};
+use crate::restart::{sql_ready, Restartable};
 
 /// The database the tests use on it (created at start).
 const DATABASE: &str = "sessions";
@@ -52,7 +52,7 @@ impl ThrowawayMariaDb {
             &["--ssl-cert={dir}/server.pem", "--ssl-key={dir}/server.key"],
         )
         .await;
-        let cas = CaFiles::next_to(server.dir());
+        let cas = CaFiles::next_to(server.scratch.dir());
         (server, cas)
     }
 
@@ -103,18 +103,8 @@ impl ThrowawayMariaDb {
         server
     }
 
-    /// The loopback port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The temp dir.
-    pub fn dir(&self) -> &Path {
-        self.scratch.dir()
-    }
-
     /// The server's log so far.
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         self.scratch.read("server.log")
     }
 
@@ -167,14 +157,7 @@ impl Restartable for ThrowawayMariaDb {
 
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let url = self.admin_url();
-            poll_ready(
-                "MariaDB",
-                &url,
-                || self.log(),
-                || async { MySqlConnection::connect(&url).await?.close().await },
-            )
-            .await;
+            sql_ready::<MySqlConnection>("MariaDB", &self.admin_url(), &self.scratch).await
         })
     }
 

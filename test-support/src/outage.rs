@@ -171,10 +171,7 @@ impl Load {
         }
         self.set_phase(Phase::Stopping);
         let stop_began = Instant::now();
-        let s = Arc::clone(server);
-        tokio::task::spawn_blocking(move || s.stop())
-            .await
-            .expect("stopping the server panicked");
+        blocking(server, S::stop).await;
         self.set_phase(Phase::Down);
         let stopped = Instant::now();
         tokio::time::sleep(outage.down_for).await;
@@ -184,10 +181,7 @@ impl Load {
         }
         self.set_phase(Phase::Starting);
         let start_began = Instant::now();
-        let s = Arc::clone(server);
-        tokio::task::spawn_blocking(move || s.start_again())
-            .await
-            .expect("starting the server panicked");
+        blocking(server, S::start_again).await;
         server.wait_ready().await;
         self.set_phase(Phase::Back);
         let ready = Instant::now();
@@ -257,6 +251,19 @@ impl Load {
             body,
         }
     }
+}
+
+/// Runs `step` (a blocking [`Restartable`] method) on `server` on a
+/// blocking thread.
+///
+/// # Panics
+///
+/// When `step` panics.
+async fn blocking<S: Restartable>(server: &Arc<S>, step: fn(&S)) {
+    let server = Arc::clone(server);
+    tokio::task::spawn_blocking(move || step(&server))
+        .await
+        .expect("stopping or starting the server panicked");
 }
 
 /// A one-line account of a restart under load, for the test's output.

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use sqlx::postgres::PgConnection;
-use sqlx::Connection as _;
 
 #[cfg(feature = "tls")]
 use crate::certs::{CaFiles, ServerPki};
 use crate::process::{free_port, server_user, shell_quote, Scratch};
-use crate::restart::{poll_ready, Restartable, READY_WITHIN};
+use crate::restart::{sql_ready, Restartable, READY_WITHIN};
 
 /// A throwaway PostgreSQL in a temp dir on a free loopback port, with
 /// `trust` authentication for the `postgres` user.
@@ -51,7 +50,7 @@ impl ThrowawayPostgres {
                 "ssl_key_file={dir}/server.key",
             ],
         );
-        let cas = CaFiles::next_to(server.dir());
+        let cas = CaFiles::next_to(server.scratch.dir());
         (server, cas)
     }
 
@@ -108,16 +107,6 @@ impl ThrowawayPostgres {
         self.port
     }
 
-    /// The temp dir (the data directory is `data` in it).
-    pub fn dir(&self) -> &Path {
-        self.scratch.dir()
-    }
-
-    /// The server's log so far.
-    pub fn log(&self) -> String {
-        self.scratch.read("server.log")
-    }
-
     /// Runs `pg_ctl` (as the server's user) with `args` before the data
     /// directory, `-w -t <READY_WITHIN>` after it, and `command` last.
     fn pg_ctl(&self, args: &[&OsStr], command: &str) {
@@ -172,14 +161,7 @@ impl Restartable for ThrowawayPostgres {
 
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let url = self.url();
-            poll_ready(
-                "PostgreSQL",
-                &url,
-                || self.log(),
-                || async { PgConnection::connect(&url).await?.close().await },
-            )
-            .await;
+            sql_ready::<PgConnection>("PostgreSQL", &self.url(), &self.scratch).await
         })
     }
 

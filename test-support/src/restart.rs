@@ -24,6 +24,21 @@ pub trait Restartable: Send + Sync + 'static {
     fn url(&self) -> String;
 }
 
+/// Polls until a sqlx connection of type `C` to `url` opens (and closes);
+/// the failure shows the server log in `scratch`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn sql_ready<C: sqlx::Connection>(
+    what: &str,
+    url: &str,
+    scratch: &crate::process::Scratch,
+) {
+    let log = || scratch.read("server.log");
+    poll_ready(what, url, log, || async {
+        C::connect(url).await?.close().await
+    })
+    .await;
+}
+
 /// Polls `connect` (one attempt to connect and close, each given 1 s)
 /// until it succeeds.
 ///

@@ -35,7 +35,14 @@ const ROUNDS_AFTER: u64 = 10;
 
 /// Client `task`, `/profile` and `/visits` in turn.
 fn plan(task: usize, n: usize) -> (usize, &'static str) {
-    (task, if n.is_multiple_of(2) { "/profile" } else { "/visits" })
+    (
+        task,
+        if n.is_multiple_of(2) {
+            "/profile"
+        } else {
+            "/visits"
+        },
+    )
 }
 
 /// `POST /login` as the demo user by client `client`, timed like a load

@@ -19,9 +19,7 @@ impl RedisProcs {
     /// 16384 slots split evenly, returned once every node reports
     /// `cluster_state:ok` and knows every other node.
     pub fn start_cluster(masters: usize) -> Self {
-        let mut procs = Self::plain();
-        procs.cluster(masters);
-        procs
+        Self::plain().cluster(masters)
     }
 
     /// Like [`start_cluster`](Self::start_cluster), but every node speaks
@@ -29,17 +27,13 @@ impl RedisProcs {
     /// `pki`'s certificate (which must name 127.0.0.1).
     #[cfg(feature = "tls")]
     pub fn start_tls_cluster(pki: &ServerPki, masters: usize) -> Self {
-        let mut procs = Self::tls(pki, false);
-        procs.cluster(masters);
-        procs
+        Self::tls(pki, false).cluster(masters)
     }
 
     /// A master on `ports[0]` and `replicas` replicas of it, returned once
     /// every replica's link to the master is up.
     pub fn start_replicated(replicas: usize) -> Self {
-        let mut procs = Self::plain();
-        procs.replicated(replicas);
-        procs
+        Self::plain().replicated(replicas)
     }
 
     /// [`start_replicated`](Self::start_replicated) speaking only TLS, to
@@ -47,18 +41,14 @@ impl RedisProcs {
     /// (which must name 127.0.0.1).
     #[cfg(feature = "tls")]
     pub fn start_replicated_tls(pki: &ServerPki, replicas: usize) -> Self {
-        let mut procs = Self::tls(pki, false);
-        procs.replicated(replicas);
-        procs
+        Self::tls(pki, false).replicated(replicas)
     }
 
     /// `n` sentinels monitoring the master on `master_port` as
     /// [`SENTINEL_MASTER`] (quorum 2, down after 500 ms), returned once each
     /// knows a replica and the other sentinels.
     pub fn start_sentinels(master_port: u16, n: usize) -> Self {
-        let mut procs = Self::plain();
-        procs.sentinels(master_port, n);
-        procs
+        Self::plain().sentinels(master_port, n)
     }
 
     /// [`start_sentinels`](Self::start_sentinels) speaking only TLS, to
@@ -67,9 +57,7 @@ impl RedisProcs {
     /// `pki`).
     #[cfg(feature = "tls")]
     pub fn start_sentinels_tls(pki: &ServerPki, master_port: u16, n: usize) -> Self {
-        let mut procs = Self::tls(pki, false);
-        procs.sentinels(master_port, n);
-        procs
+        Self::tls(pki, false).sentinels(master_port, n)
     }
 
     /// The port of the master the sentinel on `port` names for
@@ -84,7 +72,7 @@ impl RedisProcs {
         Some(master)
     }
 
-    fn replicated(&mut self, replicas: usize) {
+    fn replicated(mut self, replicas: usize) -> Self {
         let master = free_port();
         self.launch(master, Role::Standalone);
         for _ in 0..replicas {
@@ -101,9 +89,10 @@ impl RedisProcs {
                 .query(&mut self.connection(port)?)?;
             Ok((info.contains("master_link_status:up"), info))
         });
+        self
     }
 
-    fn sentinels(&mut self, master_port: u16, n: usize) {
+    fn sentinels(mut self, master_port: u16, n: usize) -> Self {
         for _ in 0..n {
             self.launch(free_port(), Role::Sentinel(master_port));
         }
@@ -119,9 +108,10 @@ impl RedisProcs {
                 && master.get("num-other-sentinels") == Some(&others);
             Ok((ready, master))
         });
+        self
     }
 
-    fn cluster(&mut self, masters: usize) {
+    fn cluster(mut self, masters: usize) -> Self {
         const SLOTS: usize = 16384;
         for _ in 0..masters {
             self.launch(free_port_with_bus(), Role::ClusterNode);
@@ -167,6 +157,7 @@ impl RedisProcs {
                 info,
             ))
         });
+        self
     }
 }
 
