@@ -271,8 +271,13 @@ pub fn find_binary(names: &[&str], extra: &[&str], package: &str) -> PathBuf {
             }
         }
     }
+    let also = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" nor in {}", extra.join(", "))
+    };
     panic!(
-        "{} not found on PATH nor in {extra:?}: install it (Debian: apt-get install {package})",
+        "{} not found on PATH{also}: install it (Debian: apt-get install {package})",
         names.join(" / ")
     )
 }
