@@ -7,7 +7,9 @@
 #   3. `docker compose up -d --wait SERVICE` when a Docker engine answers;
 #   4. a throwaway server started from locally installed binaries
 #      (redis-server; initdb + pg_ctl; mariadb-install-db + mariadbd) in a
-#      temp dir on a free loopback port, stopped on exit.
+#      temp dir on a free loopback port, stopped on exit: started by the
+#      launcher the tests use themselves (`throwaway-servers`, a binary of
+#      test-support/, the session-test-support crate).
 # If none works it stops with what to install or start. Nothing is skipped.
 # The last line of the output is the total over every test binary and
 # doctest run: "N passed, N failed".
@@ -37,26 +39,18 @@ die() { say "ERROR: $*"; exit 1; }
 
 # tcp_open HOST PORT: true when something accepts TCP connections there.
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_until SECONDS CMD...: poll CMD until it succeeds (a readiness check, not a sleep).
-wait_until() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
 # host_port URL: prints "HOST PORT" of a URL like scheme://user@host:port/db.
 host_port() {
   local rest=${1#*://}; rest=${rest##*@}; rest=${rest%%/*}; rest=${rest%%\?*}
   printf '%s %s\n' "${rest%%:*}" "${rest##*:}"
 }
 docker_ok() { command -v docker >/dev/null && docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }
-find_bin() { command -v "$1" 2>/dev/null || ls /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | tail -n 1; }
 
-# provide NAME VAR DEFAULT_URL SERVICE START_FN
+# provide NAME VAR DEFAULT_URL SERVICE THROWAWAY: steps 1 to 3, else
+# THROWAWAY (redis, postgres or mysql) joins the servers of step 4.
+THROWAWAY=()
 provide() {
-  local name=$1 var=$2 default=$3 service=$4 start=$5 hp
+  local name=$1 var=$2 default=$3 service=$4 throwaway=$5 hp
   if [[ -n "${!var:-}" ]]; then
     read -r -a hp <<<"$(host_port "${!var}")"
     tcp_open "${hp[0]}" "${hp[1]}" || die "$var=${!var} does not answer; start $name there or unset $var"
@@ -72,54 +66,26 @@ provide() {
     docker compose up -d --wait "$service" || die "docker compose could not start $service"
     export "$var=$default"; return
   fi
-  "$start" || die "$name is not available: start it (docker compose up -d --wait $service), \
-set $var, or install it (Debian: apt-get install $(pkg_of "$name"))"
-}
-pkg_of() { case $1 in Redis) echo redis-server ;; PostgreSQL) echo postgresql ;; *) echo mariadb-server ;; esac; }
-
-start_redis() {
-  command -v redis-server >/dev/null || return 1
-  local port; port=$(free_port)
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --dir "$TMP" --pidfile "$TMP/redis.pid" --logfile "$TMP/redis.log" || return 1
-  CLEANUP+=("kill \$(cat '$TMP/redis.pid')")
-  wait_until 20 tcp_open 127.0.0.1 "$port" || return 1
-  export REDIS_URL="redis://127.0.0.1:$port"; say "Redis: throwaway server at $REDIS_URL"
+  THROWAWAY+=("$throwaway")
 }
 
-start_postgres() {
-  local initdb pg_ctl port run=() owner
-  initdb=$(find_bin initdb); pg_ctl=$(find_bin pg_ctl)
-  [[ -x "$initdb" && -x "$pg_ctl" ]] || return 1
-  port=$(free_port)
-  mkdir -p "$TMP/pg"
-  if [[ $(id -u) == 0 ]]; then # PostgreSQL refuses to run as root
-    owner=$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)
-    chown -R "$owner" "$TMP/pg"; chmod 755 "$TMP"; run=(runuser -u "$owner" --)
-  fi
-  "${run[@]}" "$initdb" -D "$TMP/pg/data" -U postgres --auth=trust >"$TMP/pg/initdb.log" 2>&1 || return 1
-  "${run[@]}" "$pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/server.log" -w -t 60 start \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $TMP/pg -c fsync=off" >/dev/null || return 1
-  CLEANUP+=("${run[*]} '$pg_ctl' -D '$TMP/pg/data' -m immediate stop")
-  "${run[@]}" "$(find_bin createdb)" -h 127.0.0.1 -p "$port" -U postgres test || return 1
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/test"; say "PostgreSQL: throwaway server at $DATABASE_URL"
-}
-
-start_mariadb() {
-  local mysqld install port
-  mysqld=$(command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -n 1) || return 1
-  install=$(command -v mariadb-install-db || command -v mysql_install_db) || return 1
-  port=$(free_port)
-  "$install" --no-defaults --datadir="$TMP/my" --user="$(id -un)" --auth-root-authentication-method=normal \
-    >"$TMP/my-install.log" 2>&1 || return 1
-  "$mysqld" --no-defaults --datadir="$TMP/my" --port="$port" --bind-address=127.0.0.1 \
-    --socket="$TMP/my.sock" --pid-file="$TMP/my.pid" --user="$(id -un)" --skip-grant-tables \
-    --innodb-flush-log-at-trx-commit=0 >"$TMP/my.log" 2>&1 &
-  CLEANUP+=("kill $!")
-  wait_until 60 tcp_open 127.0.0.1 "$port" || return 1
-  wait_until 30 "$(command -v mariadb || command -v mysql)" --no-defaults -h127.0.0.1 -P"$port" -uroot \
-    -e 'CREATE DATABASE IF NOT EXISTS test' || return 1
-  export MYSQL_URL="mysql://root@127.0.0.1:$port/test"; say "MariaDB: throwaway server at $MYSQL_URL"
+# Step 4: `throwaway-servers KIND...` prints VAR=URL lines, then "ready",
+# and keeps the servers until its stdin closes (when this script exits).
+# A missing binary ends it with the package to install.
+start_throwaway() {
+  local line out
+  say "starting throwaway servers from the installed binaries: $*"
+  coproc SERVERS { exec cargo run -q -p session-test-support --features redis,postgres,mysql \
+    --bin throwaway-servers -- "$@"; }
+  # Our own copy of its stdout: bash drops SERVERS when the process ends.
+  exec {out}<&"${SERVERS[0]}"
+  CLEANUP+=("exec ${SERVERS[1]}>&-; wait $SERVERS_PID")
+  while read -r line <&"$out"; do
+    if [[ $line == ready ]]; then return; fi
+    export "${line?}"; say "throwaway server: $line"
+  done
+  die "the throwaway servers did not start (see above): start the servers \
+(docker compose up -d --wait), set REDIS_URL / DATABASE_URL / MYSQL_URL, or install what is named above"
 }
 
 # The browser test (tests/tests/browser.rs, in every backend's run) drives
@@ -163,9 +129,10 @@ case $backend in
   memory | sqlite) ;;
   *) die "unknown backend '$backend': use memory, redis, postgres, mysql or sqlite" ;;
 esac
-((need_redis)) && provide Redis REDIS_URL redis://127.0.0.1:6379 redis start_redis
-((need_pg)) && provide PostgreSQL DATABASE_URL postgres://postgres@127.0.0.1:5432/test postgres start_postgres
-((need_my)) && provide MariaDB MYSQL_URL mysql://root@127.0.0.1:3306/test mariadb start_mariadb
+((need_redis)) && provide Redis REDIS_URL redis://127.0.0.1:6379 redis redis
+((need_pg)) && provide PostgreSQL DATABASE_URL postgres://postgres@127.0.0.1:5432/test postgres postgres
+((need_my)) && provide MariaDB MYSQL_URL mysql://root@127.0.0.1:3306/test mariadb mysql
+((${#THROWAWAY[@]} == 0)) || start_throwaway "${THROWAWAY[@]}"
 provide_browser
 
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}

@@ -5,12 +5,8 @@
 //! every write before it).
 //!
 //! Starts its own `redis-server` master and replica on free loopback ports
-//! (the test launcher, `tests/common`). Run with:
+//! (the test launcher, `session_test_support::redis`). Run with:
 //! `cargo bench -p session-redis --bench durable`
-
-#[path = "../tests/common/mod.rs"]
-#[allow(unreachable_pub, missing_docs)]
-mod common;
 
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +15,7 @@ use session_core::{Data, Record, SessionId, SessionStore};
 use session_redis::RedisStore;
 
 async fn stores(master: &str) -> (RedisStore, RedisStore) {
-    let prefix = common::random_prefix();
+    let prefix = session_test_support::key_prefix();
     let plain = RedisStore::builder()
         .key_prefix(&prefix)
         .connect(master)
@@ -54,7 +50,7 @@ async fn save_all(store: &RedisStore, records: &mut [Record]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let procs = common::RedisProcs::start_replicated(1);
+    let procs = session_test_support::redis::RedisProcs::start_replicated(1);
     let master = procs.urls().remove(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

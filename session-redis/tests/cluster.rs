@@ -6,7 +6,7 @@
 //! yes` processes on free loopback ports on first use, joins them, waits for
 //! `cluster_state:ok`, and shares them between its tests. They are killed and
 //! their temp dir removed when the binary exits, however it exits (see
-//! `common/mod.rs`).
+//! `session_test_support::redis`).
 
 mod common;
 
@@ -20,7 +20,7 @@ use session_core::{Data, Record, SessionId, SessionStore};
 session_core::store_conformance!(common::cluster_store());
 
 async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
-    redis::cluster::ClusterClient::new(common::cluster_urls())
+    redis::cluster::ClusterClient::new(session_test_support::redis::cluster_urls())
         .expect("cluster URLs parse")
         .get_async_connection()
         .await

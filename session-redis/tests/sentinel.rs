@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use session_core::{codec, error_chain, Data, Error, Record, SessionId, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 
-use common::{random_prefix, RedisProcs, SENTINEL_MASTER, TEST_COMMAND_TIMEOUT};
+use common::TEST_COMMAND_TIMEOUT;
+use session_test_support::key_prefix;
+use session_test_support::redis::{RedisProcs, SENTINEL_MASTER};
 
 /// A master, one replica and three sentinels.
 struct Group {
@@ -73,7 +75,7 @@ async fn sentinel_store() -> RedisStore {
     shared()
         .store(
             RedisStore::builder()
-                .key_prefix(random_prefix())
+                .key_prefix(key_prefix())
                 .command_timeout(TEST_COMMAND_TIMEOUT),
         )
         .await
@@ -90,7 +92,7 @@ async fn the_store_reports_sentinel_mode() {
 
 #[tokio::test]
 async fn no_sentinel_answering_is_a_clear_error() {
-    let port = common::free_port(false);
+    let port = session_test_support::free_port();
     let url = format!("redis+sentinel://127.0.0.1:{port}/{SENTINEL_MASTER}");
     let err = RedisStore::builder()
         .connect_sentinel_url(&url)
@@ -112,7 +114,7 @@ async fn no_sentinel_answering_is_a_clear_error() {
 #[tokio::test]
 async fn durable_writes_wait_for_replicas_and_say_when_too_few_ack() {
     let group = shared();
-    let prefix = random_prefix();
+    let prefix = key_prefix();
     let one = group
         .store(
             RedisStore::builder()
@@ -199,7 +201,7 @@ async fn the_store_follows_a_failover_without_a_restart() {
     const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
     let group = Group::start();
     let old_master = group.data.ports[0];
-    let prefix = random_prefix();
+    let prefix = key_prefix();
     let store = group
         .store(
             RedisStore::builder()
@@ -328,7 +330,7 @@ async fn the_store_follows_a_failover_without_a_restart() {
 #[cfg(feature = "tls")]
 #[tokio::test]
 async fn rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master() {
-    let pki = common::pki::ServerPki::new(&["127.0.0.1"]);
+    let pki = session_test_support::certs::ServerPki::new(&["127.0.0.1"]);
     let data = RedisProcs::start_replicated_tls(&pki, 1);
     let sentinels = RedisProcs::start_sentinels_tls(&pki, data.ports[0], 1);
     let url = format!(
@@ -336,8 +338,8 @@ async fn rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master() {
         sentinels.ports[0]
     );
     let store = RedisStore::builder()
-        .key_prefix(random_prefix())
-        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .key_prefix(key_prefix())
+        .tls_ca_pem(pki.ca.pem().to_owned())
         .connect_sentinel_url(&url)
         .await
         .unwrap_or_else(|e| panic!("{url}: {}", error_chain(&e)));
@@ -346,9 +348,9 @@ async fn rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master() {
     visit(&store, &record.id).await.unwrap();
     store.delete(&record.id).await.unwrap();
 
-    let other = common::pki::TestCa::new("some other CA");
+    let other = session_test_support::certs::TestCa::new("some other CA");
     let Err(err) = RedisStore::builder()
-        .tls_ca_pem(other.cert_pem)
+        .tls_ca_pem(other.pem().to_owned())
         .connect_sentinel_url(&url)
         .await
     else {

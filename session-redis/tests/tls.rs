@@ -14,14 +14,16 @@ mod common;
 use session_core::{error_chain, Data, Record, SessionId, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 
-use common::pki::{ServerPki, TestCa};
-use common::{random_prefix, RedisProcs, TEST_COMMAND_TIMEOUT};
+use common::TEST_COMMAND_TIMEOUT;
+use session_test_support::certs::{ServerPki, TestCa};
+use session_test_support::key_prefix;
+use session_test_support::redis::RedisProcs;
 
-use common::shared_tls_server as server;
+use session_test_support::redis::shared_tls_server as server;
 
 fn builder() -> RedisStoreBuilder {
     RedisStore::builder()
-        .key_prefix(random_prefix())
+        .key_prefix(key_prefix())
         .command_timeout(TEST_COMMAND_TIMEOUT)
 }
 
@@ -35,7 +37,7 @@ async fn tls_store() -> RedisStore {
     let (pki, procs) = server();
     let url = tls_url(procs);
     builder()
-        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .tls_ca_pem(pki.ca.pem().to_owned())
         .connect(url.as_str())
         .await
         .unwrap_or_else(|e| panic!("TLS connect to {url}: {}", error_chain(&e)))
@@ -83,7 +85,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     let port = procs.ports[0];
     let other = TestCa::new("some other CA");
     assert_refused(
-        builder().tls_ca_pem(other.cert_pem),
+        builder().tls_ca_pem(other.pem().to_owned()),
         &format!("rediss://:hunter2@127.0.0.1:{port}"),
         &format!("rediss://:***@127.0.0.1:{port}/0"),
         UNTRUSTED,
@@ -121,7 +123,7 @@ async fn a_certificate_for_another_host_is_refused() {
     let procs = RedisProcs::start_tls(&pki, false);
     let url = tls_url(&procs);
     assert_refused(
-        builder().tls_ca_pem(pki.ca.cert_pem.clone()),
+        builder().tls_ca_pem(pki.ca.pem().to_owned()),
         &url,
         &format!("{url}/0"),
         "the server's TLS certificate does not name this host",
@@ -176,7 +178,7 @@ async fn insecure_in_the_url_skips_verification_and_warns() {
 
     log.0.lock().unwrap().clear();
     let _ = builder()
-        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .tls_ca_pem(pki.ca.pem().to_owned())
         .connect(tls_url(&procs).as_str())
         .await;
     assert!(
@@ -188,7 +190,7 @@ async fn insecure_in_the_url_skips_verification_and_warns() {
 #[tokio::test]
 async fn tls_asked_of_a_plaintext_server_says_to_use_redis_scheme() {
     use redis::IntoConnectionInfo as _;
-    let plain = common::redis_url()
+    let plain = session_test_support::redis_url()
         .as_str()
         .into_connection_info()
         .expect("REDIS_URL parses");
@@ -196,7 +198,7 @@ async fn tls_asked_of_a_plaintext_server_says_to_use_redis_scheme() {
     let (pki, _) = server();
     assert_refused(
         builder()
-            .tls_ca_pem(pki.ca.cert_pem.clone())
+            .tls_ca_pem(pki.ca.pem().to_owned())
             .connection_timeout(std::time::Duration::from_secs(1)),
         &format!("rediss://{addr}"),
         &format!("rediss://{addr}/0"),
@@ -212,17 +214,17 @@ async fn mutual_tls_needs_the_client_certificate() {
     let procs = RedisProcs::start_tls(&pki, true);
     let url = tls_url(&procs);
 
-    let (cert, key) = pki.ca.issue(&["keycard-app"]);
+    let client = pki.ca.issue(&["keycard-app"]);
     let store = builder()
-        .tls_ca_pem(pki.ca.cert_pem.clone())
-        .tls_client_cert(cert, key)
+        .tls_ca_pem(pki.ca.pem().to_owned())
+        .tls_client_cert(client.cert, client.key)
         .connect(url.as_str())
         .await
         .unwrap_or_else(|e| panic!("mutual TLS to {url}: {}", error_chain(&e)));
     round_trip(&store).await;
 
     assert_refused(
-        builder().tls_ca_pem(pki.ca.cert_pem.clone()),
+        builder().tls_ca_pem(pki.ca.pem().to_owned()),
         &url,
         &format!("{url}/0"),
         "the server requires a client certificate (tls-auth-clients): give one with the \
@@ -244,8 +246,8 @@ async fn bad_pem_and_certificates_without_tls_are_config_errors() {
         "{err}"
     );
     let err = builder()
-        .tls_ca_pem(server().0.ca.cert_pem.clone())
-        .connect(common::redis_url().as_str())
+        .tls_ca_pem(server().0.ca.pem().to_owned())
+        .connect(session_test_support::redis_url().as_str())
         .await
         .unwrap_err();
     assert!(
@@ -270,7 +272,7 @@ async fn tls_cluster_store() -> RedisStore {
     let (pki, procs) = tls_cluster();
     let urls = procs.tls_urls();
     builder()
-        .tls_ca_pem(pki.ca.cert_pem.clone())
+        .tls_ca_pem(pki.ca.pem().to_owned())
         .connect_cluster(urls.iter().map(String::as_str))
         .await
         .unwrap_or_else(|e| panic!("TLS cluster {urls:?}: {}", error_chain(&e)))
@@ -286,7 +288,7 @@ async fn a_cluster_with_a_certificate_from_another_ca_is_refused() {
     let (_, procs) = tls_cluster();
     let urls = procs.tls_urls();
     let Err(err) = builder()
-        .tls_ca_pem(TestCa::new("some other CA").cert_pem)
+        .tls_ca_pem(TestCa::new("some other CA").pem().to_owned())
         .connect_cluster(urls.iter().map(String::as_str))
         .await
     else {

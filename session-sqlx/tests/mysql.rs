@@ -13,10 +13,8 @@ use session_sqlx::sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use session_sqlx::sqlx::{self, AssertSqlSafe};
 use session_sqlx::{ConnectError, MySqlStore};
 
-const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/test";
-
 fn url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    Server::MariaDb.url()
 }
 
 /// A small pool on the test server, or a failure saying how to start one.
@@ -27,13 +25,7 @@ async fn pool() -> MySqlPool {
         .acquire_timeout(Duration::from_secs(5))
         .connect(&url)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "MariaDB/MySQL is not reachable at {url} ({e}). Start it: `service mariadb start`, \
-                 `docker compose up -d --wait mariadb`, or run `scripts/test.sh`, which starts one; \
-                 or point MYSQL_URL at a server"
-            )
-        });
+        .unwrap_or_else(|e| Server::MariaDb.unreachable(&url, e));
     if first_call() {
         sweep_stale_tables(&pool).await;
     }
@@ -48,7 +40,7 @@ async fn sweep_stale_tables(pool: &MySqlPool) {
     .fetch_all(pool)
     .await
     .unwrap();
-    for name in names.iter().filter(|n| is_stale(n)) {
+    for name in names.iter().filter(|n| is_stale_table(n)) {
         let _ = sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS `{name}`")))
             .execute(pool)
             .await;
@@ -203,7 +195,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
     let connect = source
         .downcast_ref::<ConnectError>()
         .unwrap_or_else(|| panic!("the source must be a ConnectError: {source:?}"));
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(text.contains("does not exist"), "{text}");
     assert!(text.contains("session_sqlx_no_such_database"), "{text}");
     assert!(matches!(connect.driver_error(), sqlx::Error::Database(_)));
@@ -211,7 +203,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
     let err = MySqlStore::connect("mysql://u:secret@127.0.0.1:1/x")
         .await
         .unwrap_err();
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(!text.contains("secret"), "the password leaked: {text}");
     assert!(text.contains("running"), "{text}");
 

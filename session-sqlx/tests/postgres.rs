@@ -13,8 +13,6 @@ use session_sqlx::sqlx::postgres::{PgPool, PgPoolOptions};
 use session_sqlx::sqlx::{self, AssertSqlSafe};
 use session_sqlx::{ConnectError, PostgresStore};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// `DATABASE_URL`, in plaintext unless it says otherwise: these are the
 /// plaintext tests (TLS has its own, on a server of its own, in
 /// `tests/tests/postgres_tls.rs`). With the `tls` feature, sqlx's default
@@ -22,7 +20,7 @@ const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// whatever certificate it has), and sqlx 0.9's pool is much slower over
 /// PostgreSQL TLS (see the README's Production section).
 fn url() -> String {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+    let url = Server::Postgres.url();
     if url.contains("sslmode=") {
         url
     } else {
@@ -38,13 +36,7 @@ async fn pool() -> PgPool {
         .acquire_timeout(Duration::from_secs(5))
         .connect(&url)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {url} ({e}). Start it: `service postgresql start`, \
-                 `docker compose up -d --wait postgres`, or run `scripts/test.sh`, which starts one; \
-                 or point DATABASE_URL at a server"
-            )
-        });
+        .unwrap_or_else(|e| Server::Postgres.unreachable(&url, e));
     if first_call() {
         sweep_stale_tables(&pool).await;
     }
@@ -59,7 +51,7 @@ async fn sweep_stale_tables(pool: &PgPool) {
     .fetch_all(pool)
     .await
     .unwrap();
-    for name in names.iter().filter(|n| is_stale(n)) {
+    for name in names.iter().filter(|n| is_stale_table(n)) {
         let _ = sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS \"{name}\"")))
             .execute(pool)
             .await;
@@ -210,7 +202,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
     let connect = source
         .downcast_ref::<ConnectError>()
         .unwrap_or_else(|| panic!("the source must be a ConnectError: {source:?}"));
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(text.contains("does not exist"), "{text}");
     assert!(text.contains("session_sqlx_no_such_database"), "{text}");
     assert!(matches!(connect.driver_error(), sqlx::Error::Database(_)));
@@ -218,7 +210,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
     let err = PostgresStore::connect("postgres://u:secret@127.0.0.1:1/x")
         .await
         .unwrap_err();
-    let text = chain(&err);
+    let text = error_chain(&err);
     assert!(!text.contains("secret"), "the password leaked: {text}");
     assert!(text.contains("running"), "{text}");
 
@@ -226,7 +218,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
     assert!(
         matches!(err, Error::Config { field: "url", .. }),
         "{err:?} / {}",
-        chain(&err)
+        error_chain(&err)
     );
 }
 

@@ -155,7 +155,7 @@ async fn a_database_that_does_not_exist_is_a_clear_error() {
             source.downcast_ref::<ConnectError>().is_some(),
             "{url}: the source must be a ConnectError: {source:?}"
         );
-        let text = chain(&err);
+        let text = error_chain(&err);
         assert!(
             text.contains("does not exist") && text.contains(fix),
             "{text}"

@@ -22,8 +22,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use session_cookie::SessionConfig;
 
-use crate::fault::{summary, Load, Phase, Sample};
-use crate::throwaway::Restartable;
+use session_test_support::outage::{summary, Load, Outage, Phase, Sample};
+use session_test_support::restart::Restartable;
+
 use crate::{hotel, TestApp, SECRET};
 
 /// The store's deadline, as given in the URL.
@@ -90,7 +91,15 @@ pub async fn one_session_through_restart<S: Restartable>(server: Arc<S>) {
 
     let load = Load::new(&app.url, clients, plan, Duration::from_millis(10));
     let (samples, restart) = load
-        .through_restart(&server, CLIENTS, OK_BEFORE, OUTAGE, LOAD_AFTER)
+        .through_restart(
+            &server,
+            Outage {
+                tasks: CLIENTS,
+                ok_before: OK_BEFORE,
+                down_for: OUTAGE,
+                load_after: Some(LOAD_AFTER),
+            },
+        )
         .await;
     eprintln!(
         "one session through a restart: {}",

@@ -7,19 +7,13 @@ pub mod hotel;
 
 mod app;
 pub mod browser;
-#[cfg(feature = "tls")]
-pub mod certs;
 mod counting;
 pub mod damage;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod deadline;
 pub mod expiry_suite;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub mod fault;
 pub mod servers;
 pub mod suite;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub mod throwaway;
 #[cfg(all(feature = "tls", any(feature = "postgres", feature = "mysql")))]
 pub mod tls;
 

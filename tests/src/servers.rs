@@ -1,22 +1,12 @@
-//! Finding the test servers: `REDIS_URL`, `DATABASE_URL`, `MYSQL_URL` at run
-//! time, with the local defaults. A server that does not answer is a test
-//! failure naming how to start it, never a skip.
+//! The stores of the HTTP suite on the test servers, and connection checks
+//! by URL. Finding the servers (`REDIS_URL`, `DATABASE_URL`, `MYSQL_URL`
+//! at run time, with the local defaults) and unique names come from
+//! `session_test_support`, re-exported here. A server that does not answer
+//! is a test failure naming how to start it, never a skip.
 
-/// `REDIS_URL`, default `redis://127.0.0.1:6379`.
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// `MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`.
-pub fn mysql_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
+pub use session_test_support::{
+    database_url, free_port, mysql_url, redis_url, unique_name, with_params,
+};
 
 /// The Redis store at [`redis_url`] under a key prefix of its own (from
 /// `label`), so each test is isolated on a shared server.
@@ -34,17 +24,6 @@ pub async fn redis_store(label: &str) -> std::sync::Arc<dyn session_cookie::Sess
     std::sync::Arc::new(must_connect(store, "Redis", &url))
 }
 
-/// A fresh lower-case name for a table or key prefix, unique per test.
-pub fn unique_name(prefix: &str) -> String {
-    let id = session_core::SessionId::generate().storage_key();
-    let suffix: String = id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(12)
-        .collect();
-    format!("{prefix}_{}", suffix.to_ascii_lowercase())
-}
-
 /// Unwraps a connection result, or fails the test saying how to start the server.
 ///
 /// # Panics
@@ -53,24 +32,12 @@ pub fn unique_name(prefix: &str) -> String {
 pub fn must_connect<T>(result: Result<T, session_core::Error>, what: &str, url: &str) -> T {
     result.unwrap_or_else(|e| {
         panic!(
-            "{what} at {url} is not reachable ({e}: {:?}). Start it with \
+            "{what} at {url} is not reachable ({}). Start it with \
              `docker compose up -d --wait`, or run the whole suite with `scripts/test.sh`, \
              which starts throwaway servers from installed binaries.",
-            std::error::Error::source(&e)
+            session_core::error_chain(&e)
         )
     })
-}
-
-/// A loopback port nothing listens on right now (for throwaway servers).
-///
-/// # Panics
-///
-/// When no loopback port can be bound.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// A browser-like client: its own cookie jar, and a timeout well above any
@@ -117,12 +84,6 @@ pub async fn round_trip_by_url(url: &str) {
         .expect("create through connect()");
     assert!(store.load(&record.id).await.expect("load").is_some());
     store.delete(&record.id).await.expect("delete");
-}
-
-/// `url` with `params` (`name=value&…`) added to its query.
-pub fn with_params(url: &str, params: &str) -> String {
-    let join = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{join}{params}")
 }
 
 /// Opens `url` with `session_cookie::connect` and the store's own URL

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use session_tests::throwaway::ThrowawayMariaDb;
+use session_test_support::mariadb::ThrowawayMariaDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_clients_on_one_session_get_200_or_503_within_the_deadline() {

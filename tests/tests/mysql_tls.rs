@@ -7,9 +7,11 @@
 
 use session_cookie::sqlx::mysql::MySqlPool;
 use session_cookie::{MySqlStore, SessionStore as _};
+use session_test_support::certs::CaFiles;
+use session_test_support::mariadb::ThrowawayMariaDb;
+use session_test_support::restart::Restartable;
 use session_tests::servers::unique_name;
-use session_tests::throwaway::{Restartable, ThrowawayMariaDb};
-use session_tests::tls::{assert_refused, mariadb_with_tls, CaFiles};
+use session_tests::tls::assert_refused;
 
 struct TlsMariaDb {
     server: ThrowawayMariaDb,
@@ -17,7 +19,7 @@ struct TlsMariaDb {
 }
 
 async fn start() -> TlsMariaDb {
-    let (server, cas) = mariadb_with_tls().await;
+    let (server, cas) = ThrowawayMariaDb::start_with_tls().await;
     TlsMariaDb { server, cas }
 }
 

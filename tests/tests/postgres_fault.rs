@@ -20,9 +20,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use session_cookie::sqlx::postgres::PgPoolOptions;
 use session_cookie::{PostgresStore, SessionConfig, SessionStore};
-use session_tests::fault::{summary, Load, Phase, Sample};
+use session_test_support::outage::{summary, Load, Outage, Phase, Sample};
+use session_test_support::postgres::ThrowawayPostgres;
+use session_test_support::restart::Restartable;
 use session_tests::servers::{cookie_client, unique_name};
-use session_tests::throwaway::{Restartable, ThrowawayPostgres};
 use session_tests::{hotel, TestApp, SECRET};
 
 /// The pool's acquire timeout: how long a request waits for a connection
@@ -118,7 +119,15 @@ async fn postgres_restart_is_503_then_sessions_continue() {
 
     let load = Load::new(&app.url, clients, plan, Duration::from_millis(10));
     let (samples, restart) = load
-        .through_restart(&server, TASKS, OK_BEFORE, OUTAGE, LOAD_AFTER)
+        .through_restart(
+            &server,
+            Outage {
+                tasks: TASKS,
+                ok_before: OK_BEFORE,
+                down_for: OUTAGE,
+                load_after: Some(LOAD_AFTER),
+            },
+        )
         .await;
     eprintln!("postgres fault: {}", summary(&samples, &restart));
     let (stopped, start_began) = (restart.stopped, restart.start_began);

@@ -10,9 +10,11 @@ use std::sync::OnceLock;
 
 use session_cookie::sqlx::postgres::PgPool;
 use session_cookie::PostgresStore;
+use session_test_support::certs::CaFiles;
+use session_test_support::postgres::ThrowawayPostgres;
+use session_test_support::restart::Restartable;
 use session_tests::servers::unique_name;
-use session_tests::throwaway::{Restartable, ThrowawayPostgres};
-use session_tests::tls::{assert_refused, postgres_with_tls, CaFiles};
+use session_tests::tls::assert_refused;
 
 struct TlsPostgres {
     server: ThrowawayPostgres,
@@ -23,7 +25,7 @@ struct TlsPostgres {
 fn server() -> &'static TlsPostgres {
     static SERVER: OnceLock<TlsPostgres> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (server, cas) = postgres_with_tls();
+        let (server, cas) = ThrowawayPostgres::start_with_tls();
         TlsPostgres { server, cas }
     })
 }

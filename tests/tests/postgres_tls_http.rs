@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use session_cookie::{PostgresStore, SessionStore};
+use session_test_support::certs::CaFiles;
+use session_test_support::postgres::ThrowawayPostgres;
 use session_tests::servers::{must_connect, unique_name};
-use session_tests::throwaway::ThrowawayPostgres;
-use session_tests::tls::{postgres_with_tls, CaFiles};
 
 /// verify-full by name, the deadline raised from 1 s: new connections'
 /// handshakes in a debug build, dozens of tests at once on two cores, can
@@ -17,7 +17,7 @@ use session_tests::tls::{postgres_with_tls, CaFiles};
 fn url() -> &'static str {
     static SERVER: OnceLock<(ThrowawayPostgres, CaFiles, String)> = OnceLock::new();
     let (_, _, url) = SERVER.get_or_init(|| {
-        let (server, cas) = postgres_with_tls();
+        let (server, cas) = ThrowawayPostgres::start_with_tls();
         let url = format!(
             "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}\
              &timeout=10s",

@@ -1,59 +1,24 @@
-//! Helpers shared by the backend test files.
-#![allow(dead_code, unreachable_pub)]
+//! Helpers shared by the backend test files: records, the cleanup and
+//! race checks every SQL store runs, and (from `session_test_support`) the
+//! servers' URLs and table names.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use session_core::codec::encode_value;
 use session_core::{Data, Error, Record, SessionId, SessionStore};
 
-/// Test tables are named `ssx_<unix seconds>_<random>`; tables of runs older
-/// than this are dropped by the next run.
-pub const STALE_AFTER_SECS: u64 = 3600;
-
-pub fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A fresh random table name.
-pub fn table_name() -> String {
-    let id = SessionId::generate();
-    let hex: String = id.as_bytes()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("ssx_{}_{hex}", unix_secs())
-}
-
-/// `true` for a test table left over from a run more than an hour ago.
-pub fn is_stale(name: &str) -> bool {
-    name.strip_prefix("ssx_")
-        .and_then(|rest| rest.split('_').next())
-        .and_then(|secs| secs.parse::<u64>().ok())
-        .is_some_and(|secs| secs + STALE_AFTER_SECS < unix_secs())
-}
+pub use session_core::error_chain;
+pub use session_test_support::names::{is_stale_table, table_name, unix_secs, STALE_AFTER_SECS};
+pub use session_test_support::{with_params, Server};
 
 /// `true` exactly once per test process: who sweeps stale tables.
 pub fn first_call() -> bool {
     static DONE: AtomicBool = AtomicBool::new(false);
     !DONE.swap(true, Ordering::SeqCst)
-}
-
-/// The error and its sources on one line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 pub fn live_record(n: u64) -> Record {
@@ -143,7 +108,7 @@ where
                     match loaded {
                         Ok(Some(l)) => assert_eq!(l.data, r.data, "a live session changed"),
                         Ok(None) => panic!("a live session vanished during cleanup"),
-                        Err(e) => panic!("a load failed during cleanup: {}", chain(&e)),
+                        Err(e) => panic!("a load failed during cleanup: {}", error_chain(&e)),
                     }
                     loads.fetch_add(1, Ordering::Relaxed);
                     i += 4;
@@ -246,7 +211,7 @@ pub async fn race_creates_over_an_expired_record<S: SessionStore + Clone>(store:
             match t.await.unwrap() {
                 (n, Ok(())) => winners.push(n),
                 (_, Err(Error::Conflict)) => {}
-                (_, Err(e)) => panic!("round {round}: a create failed: {}", chain(&e)),
+                (_, Err(e)) => panic!("round {round}: a create failed: {}", error_chain(&e)),
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
@@ -405,7 +370,7 @@ pub async fn migrate_concurrently<S: SessionStore + Clone>(
     for t in tasks {
         t.await
             .unwrap()
-            .unwrap_or_else(|e| panic!("a concurrent migrate failed: {}", chain(&e)));
+            .unwrap_or_else(|e| panic!("a concurrent migrate failed: {}", error_chain(&e)));
     }
 }
 
@@ -421,12 +386,6 @@ pub async fn migrated_once<S: SessionStore>(stores: &[S], versions: &[i64]) {
 
 /// The URL parameters `connect_applies_the_url_parameters` sets.
 pub const TUNED: &str = "max_connections=3&timeout=250ms&cleanup_interval=1m";
-
-/// `url` with `params` added to its query.
-pub fn with_params(url: &str, params: &str) -> String {
-    let join = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{join}{params}")
-}
 
 /// Checks what a store connected with [`TUNED`] reports: (pool size, pool
 /// acquire timeout, store deadline, cleanup running), then the same for one

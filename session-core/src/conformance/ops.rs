@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{bound, live_and_expired, must_be_gone, must_load, record_with, sleep_until, LONG};
+use super::support::{live_and_expired, must_be_gone, must_load, record_with, sleep_until, LONG};
+use super::users::bound;
 use crate::{Error, Record, SessionId, SessionStore};
 
 /// `count_sessions` counts exactly the live sessions (bound or not, never

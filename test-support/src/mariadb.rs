@@ -1,15 +1,19 @@
-//! A throwaway MariaDB (`mariadb-install-db` + `mariadbd`).
+//! A throwaway MariaDB (`mariadb-install-db` + `mariadbd`), optionally with
+//! TLS (`--ssl-cert`/`--ssl-key`) and a certificate made at test time.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
-use session_cookie::sqlx::mysql::MySqlConnection;
-use session_cookie::sqlx::{Connection as _, Executor as _};
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection as _, Executor as _};
 
-use super::{find_binary, poll_ready, Restartable, Scratch};
+#[cfg(feature = "tls")]
+use crate::certs::{CaFiles, ServerPki};
+use crate::process::{find_binary, free_port, user_name, Scratch, KILL_ADOPTED};
+use crate::restart::{sql_ready, Restartable};
 
 /// The database the tests use on it (created at start).
 const DATABASE: &str = "sessions";
@@ -20,7 +24,7 @@ const DATABASE: &str = "sessions";
 pub struct ThrowawayMariaDb {
     scratch: Scratch,
     port: u16,
-    mariadbd: std::path::PathBuf,
+    mariadbd: PathBuf,
     /// `--name=value` options given at start-up (kept for restarts).
     options: Vec<String>,
     server: Mutex<Option<Child>>,
@@ -29,8 +33,27 @@ pub struct ThrowawayMariaDb {
 impl ThrowawayMariaDb {
     /// `mariadb-install-db`, then `mariadbd`; returns once it accepts
     /// connections and the test database exists.
+    ///
+    /// # Panics
+    ///
+    /// When a binary is missing (naming the package) or fails (with its log).
     pub async fn start() -> Self {
         Self::start_with(&[], &[]).await
+    }
+
+    /// As [`start`](Self::start), with TLS and a certificate for
+    /// `localhost` only (so that connecting by `127.0.0.1` is a host name
+    /// mismatch) from a test CA; returns the CA files for its clients too.
+    #[cfg(feature = "tls")]
+    pub async fn start_with_tls() -> (Self, CaFiles) {
+        let pki = ServerPki::new(&["localhost"]);
+        let server = Self::start_with(
+            &pki.files(),
+            &["--ssl-cert={dir}/server.pem", "--ssl-key={dir}/server.key"],
+        )
+        .await;
+        let cas = CaFiles::next_to(server.scratch.dir());
+        (server, cas)
     }
 
     /// As [`start`](Self::start), with `files` written into the temp dir
@@ -44,26 +67,25 @@ impl ThrowawayMariaDb {
             &sbin,
             "mariadb-server",
         );
-        let stop = "kill -9 \"$(cat \"$dir/mariadb.pid\")\"";
-        let scratch = Scratch::new("mariadb", Vec::new(), stop);
+        let scratch = Scratch::new("mariadb", Vec::new(), KILL_ADOPTED);
         for (name, contents) in files {
             scratch.write_private(name, contents);
         }
-        let dir = scratch.dir.display().to_string();
-        let data = scratch.dir.join("data");
+        let dir = scratch.dir().display().to_string();
+        let data = scratch.dir().join("data");
         scratch.run(
             &install,
             &[
                 "--no-defaults".as_ref(),
                 format!("--datadir={}", data.display()).as_ref(),
-                format!("--user={}", user()).as_ref(),
+                format!("--user={}", user_name()).as_ref(),
                 "--auth-root-authentication-method=normal".as_ref(),
                 "--skip-test-db".as_ref(),
             ],
             "server.log",
         );
         let server = Self {
-            port: crate::servers::free_port(),
+            port: free_port(),
             mariadbd,
             options: options.iter().map(|o| o.replace("{dir}", &dir)).collect(),
             server: Mutex::new(None),
@@ -81,35 +103,14 @@ impl ThrowawayMariaDb {
         server
     }
 
-    /// The loopback port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The temp dir.
-    pub fn dir(&self) -> &Path {
-        &self.scratch.dir
-    }
-
     /// The server's log so far.
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         self.scratch.read("server.log")
     }
 
     fn admin_url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}/mysql", self.port)
     }
-}
-
-fn user() -> String {
-    Command::new("id")
-        .arg("-un")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".into())
 }
 
 impl Restartable for ThrowawayMariaDb {
@@ -121,6 +122,7 @@ impl Restartable for ThrowawayMariaDb {
             let pid = child.id().to_string();
             let _ = Command::new("kill").args(["-TERM", &pid]).status();
             let status = child.wait().expect("waiting for mariadbd");
+            self.scratch.forget(&child);
             assert!(
                 status.success(),
                 "mariadbd ended with {status}\n--- server.log ---\n{}",
@@ -130,7 +132,7 @@ impl Restartable for ThrowawayMariaDb {
     }
 
     fn start_again(&self) {
-        let dir = &self.scratch.dir;
+        let dir = self.scratch.dir();
         let log = self.scratch.log_file(&dir.join("server.log"));
         let child = Command::new(&self.mariadbd)
             .arg("--no-defaults")
@@ -139,7 +141,7 @@ impl Restartable for ThrowawayMariaDb {
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
             .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
-            .arg(format!("--user={}", user()))
+            .arg(format!("--user={}", user_name()))
             .arg("--skip-grant-tables")
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=32M")
@@ -149,19 +151,13 @@ impl Restartable for ThrowawayMariaDb {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.mariadbd.display()));
+        self.scratch.adopt(&child);
         *self.server.lock().unwrap() = Some(child);
     }
 
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let url = self.admin_url();
-            poll_ready(
-                "MariaDB",
-                &url,
-                || self.log(),
-                || async { MySqlConnection::connect(&url).await?.close().await },
-            )
-            .await;
+            sql_ready::<MySqlConnection>("MariaDB", &self.admin_url(), &self.scratch).await
         })
     }
 
@@ -177,5 +173,6 @@ impl Drop for ThrowawayMariaDb {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.scratch.mark_stopped();
     }
 }

@@ -1,4 +1,4 @@
-//! Load on a running app while its database is stopped and started again:
+//! Load on a running app while its server is stopped and started again:
 //! the sampler every fault test shares (each request timed, its status and
 //! body kept, tagged with the server's phase when it was sent).
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::throwaway::Restartable;
+use crate::restart::Restartable;
 
 /// The server's state when a request was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +102,21 @@ pub struct Restart {
     pub ready: Instant,
 }
 
+/// The course of one outage under load.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    /// Load tasks running at once.
+    pub tasks: usize,
+    /// 200s the load must see before the server is stopped.
+    pub ok_before: usize,
+    /// How long the server stays down (a sleep by design: the outage itself).
+    pub down_for: Duration,
+    /// How long the load goes on once the server is back; `None` ends the
+    /// load before the server starts again (for a server that loses its
+    /// data, after which the test logs in again itself).
+    pub load_after: Option<Duration>,
+}
+
 /// Safety bound on the requests of one task.
 const MAX_REQUESTS: usize = 5_000;
 
@@ -130,10 +145,10 @@ impl Load {
         samples.iter().filter(|s| s.is(StatusCode::OK)).count()
     }
 
-    /// Runs `tasks` load tasks; once `ok_before` requests have succeeded,
-    /// stops `server`, keeps it down for `outage` (a sleep by design: the
-    /// outage itself), starts it again, waits until it is ready, keeps the
-    /// load up for `after`, and returns the samples and the restart's times.
+    /// Runs the load through `outage`: once `ok_before` requests have
+    /// succeeded, stops `server`, keeps it down, starts it again and waits
+    /// until it is ready, with the load running as `outage` says; returns
+    /// the samples and the restart's times.
     ///
     /// # Panics
     ///
@@ -141,16 +156,13 @@ impl Load {
     pub async fn through_restart<S: Restartable>(
         self: &Arc<Self>,
         server: &Arc<S>,
-        tasks: usize,
-        ok_before: usize,
-        outage: Duration,
-        after: Duration,
+        outage: Outage,
     ) -> (Vec<Sample>, Restart) {
-        let handles: Vec<_> = (0..tasks)
+        let handles: Vec<_> = (0..outage.tasks)
             .map(|t| tokio::spawn(Arc::clone(self).run(t)))
             .collect();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.ok_count() < ok_before {
+        while self.ok_count() < outage.ok_before {
             assert!(
                 Instant::now() < deadline,
                 "no steady 200s before the restart"
@@ -159,27 +171,24 @@ impl Load {
         }
         self.set_phase(Phase::Stopping);
         let stop_began = Instant::now();
-        let s = Arc::clone(server);
-        tokio::task::spawn_blocking(move || s.stop())
-            .await
-            .expect("stopping the server panicked");
+        blocking(server, S::stop).await;
         self.set_phase(Phase::Down);
         let stopped = Instant::now();
-        tokio::time::sleep(outage).await;
+        tokio::time::sleep(outage.down_for).await;
+        let mut handles = Some(handles);
+        if outage.load_after.is_none() {
+            self.finish(handles.take()).await;
+        }
         self.set_phase(Phase::Starting);
         let start_began = Instant::now();
-        let s = Arc::clone(server);
-        tokio::task::spawn_blocking(move || s.start_again())
-            .await
-            .expect("starting the server panicked");
+        blocking(server, S::start_again).await;
         server.wait_ready().await;
         self.set_phase(Phase::Back);
         let ready = Instant::now();
-        tokio::time::sleep(after).await;
-        self.stop.store(true, Ordering::SeqCst);
-        for handle in handles {
-            handle.await.expect("a load task panicked");
+        if let Some(after) = outage.load_after {
+            tokio::time::sleep(after).await;
         }
+        self.finish(handles).await;
         let samples = std::mem::take(&mut *self.samples.lock().unwrap());
         let restart = Restart {
             stop_began,
@@ -190,6 +199,14 @@ impl Load {
         (samples, restart)
     }
 
+    /// Tells the load tasks to stop and waits for them.
+    async fn finish(&self, handles: Option<Vec<tokio::task::JoinHandle<()>>>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for handle in handles.into_iter().flatten() {
+            handle.await.expect("a load task panicked");
+        }
+    }
+
     /// One task's load, until told to stop.
     async fn run(self: Arc<Self>, task: usize) {
         for n in 0..MAX_REQUESTS {
@@ -197,14 +214,15 @@ impl Load {
                 break;
             }
             let (client, path) = (self.plan)(task, n);
-            let sample = self.timed(client, path).await;
+            let sample = self.get(client, path).await;
             self.samples.lock().unwrap().push(sample);
             tokio::time::sleep(self.pace).await;
         }
     }
 
-    /// One GET, timed; the body of a 200 is kept for the checks.
-    async fn timed(&self, client: usize, path: &'static str) -> Sample {
+    /// One GET of `path` by client `client`, timed and tagged with the
+    /// server's phase; the body of a 200 is kept for the checks.
+    pub async fn get(&self, client: usize, path: &'static str) -> Sample {
         let phase = Phase::from_u8(self.phase.load(Ordering::SeqCst));
         let sent = Instant::now();
         let result = self.clients[client]
@@ -233,6 +251,19 @@ impl Load {
             body,
         }
     }
+}
+
+/// Runs `step` (a blocking [`Restartable`] method) on `server` on a
+/// blocking thread.
+///
+/// # Panics
+///
+/// When `step` panics.
+async fn blocking<S: Restartable>(server: &Arc<S>, step: fn(&S)) {
+    let server = Arc::clone(server);
+    tokio::task::spawn_blocking(move || step(&server))
+        .await
+        .expect("stopping or starting the server panicked");
 }
 
 /// A one-line account of a restart under load, for the test's output.

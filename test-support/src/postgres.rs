@@ -1,15 +1,18 @@
 //! A throwaway PostgreSQL cluster (`initdb` + `pg_ctl`), run as the
-//! `postgres` OS user when the tests run as root (PostgreSQL refuses root).
+//! `postgres` OS user when the tests run as root (PostgreSQL refuses root),
+//! optionally with `ssl=on` and a certificate made at test time.
 
 use std::ffi::OsStr;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use session_cookie::sqlx::postgres::PgConnection;
-use session_cookie::sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
 
-use super::{poll_ready, server_user, shell_quote, Restartable, Scratch, READY_WITHIN};
+#[cfg(feature = "tls")]
+use crate::certs::{CaFiles, ServerPki};
+use crate::process::{free_port, server_user, shell_quote, Scratch};
+use crate::restart::{sql_ready, Restartable, READY_WITHIN};
 
 /// A throwaway PostgreSQL in a temp dir on a free loopback port, with
 /// `trust` authentication for the `postgres` user.
@@ -25,8 +28,30 @@ pub struct ThrowawayPostgres {
 impl ThrowawayPostgres {
     /// `initdb` and `pg_ctl start` (which waits until the server accepts
     /// connections). Blocking: run it on a blocking thread.
+    ///
+    /// # Panics
+    ///
+    /// When a binary is missing (naming the package) or fails (with its log).
     pub fn start() -> Self {
         Self::start_with(&[], &[])
+    }
+
+    /// As [`start`](Self::start), with `ssl=on` and a certificate for
+    /// `localhost` only (so that connecting by `127.0.0.1` is a host name
+    /// mismatch) from a test CA; returns the CA files for its clients too.
+    #[cfg(feature = "tls")]
+    pub fn start_with_tls() -> (Self, CaFiles) {
+        let pki = ServerPki::new(&["localhost"]);
+        let server = Self::start_with(
+            &pki.files(),
+            &[
+                "ssl=on",
+                "ssl_cert_file={dir}/server.pem",
+                "ssl_key_file={dir}/server.key",
+            ],
+        );
+        let cas = CaFiles::next_to(server.scratch.dir());
+        (server, cas)
     }
 
     /// As [`start`](Self::start), with `files` written into the data
@@ -52,14 +77,14 @@ impl ThrowawayPostgres {
         for (name, contents) in files {
             scratch.write_private(name, contents);
         }
-        let dir = scratch.dir.display().to_string();
+        let dir = scratch.dir().display().to_string();
         let server = Self {
-            port: crate::servers::free_port(),
+            port: free_port(),
             bin,
             settings: settings.iter().map(|s| s.replace("{dir}", &dir)).collect(),
             scratch,
         };
-        let data = server.scratch.dir.join("data");
+        let data = server.scratch.dir().join("data");
         server.run(
             "initdb",
             &[
@@ -82,14 +107,21 @@ impl ThrowawayPostgres {
         self.port
     }
 
-    /// The temp dir (the data directory is `data` in it).
-    pub fn dir(&self) -> &Path {
-        &self.scratch.dir
-    }
-
-    /// The server's log so far.
-    pub fn log(&self) -> String {
-        self.scratch.read("server.log")
+    /// Runs `pg_ctl` (as the server's user) with `args` before the data
+    /// directory, `-w -t <READY_WITHIN>` after it, and `command` last.
+    fn pg_ctl(&self, args: &[&OsStr], command: &str) {
+        let data = self.scratch.dir().join("data");
+        let timeout = READY_WITHIN.as_secs().to_string();
+        let mut all: Vec<&OsStr> = vec!["-D".as_ref(), data.as_os_str()];
+        all.extend_from_slice(args);
+        let tail: [&OsStr; 4] = [
+            "-w".as_ref(),
+            "-t".as_ref(),
+            timeout.as_ref(),
+            command.as_ref(),
+        ];
+        all.extend(tail);
+        self.run("pg_ctl", &all);
     }
 
     fn run(&self, program: &str, args: &[&OsStr]) {
@@ -101,64 +133,35 @@ impl ThrowawayPostgres {
 impl Restartable for ThrowawayPostgres {
     /// `pg_ctl stop -m fast`: open connections are terminated.
     fn stop(&self) {
-        let data = self.scratch.dir.join("data");
-        let timeout = READY_WITHIN.as_secs().to_string();
-        self.run(
-            "pg_ctl",
-            &[
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-m".as_ref(),
-                "fast".as_ref(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                timeout.as_ref(),
-                "stop".as_ref(),
-            ],
-        );
+        self.pg_ctl(&["-m".as_ref(), "fast".as_ref()], "stop");
     }
 
     /// `pg_ctl start -w` on the existing data dir and port.
     fn start_again(&self) {
-        let data = self.scratch.dir.join("data");
-        let log = self.scratch.dir.join("server.log");
+        let log = self.scratch.dir().join("server.log");
         let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
             self.port,
-            self.scratch.dir.display()
+            self.scratch.dir().display()
         );
         for setting in &self.settings {
             options.push_str(" -c ");
             options.push_str(setting);
         }
-        let timeout = READY_WITHIN.as_secs().to_string();
-        self.run(
-            "pg_ctl",
+        self.pg_ctl(
             &[
-                "-D".as_ref(),
-                data.as_os_str(),
                 "-l".as_ref(),
                 log.as_os_str(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                timeout.as_ref(),
                 "-o".as_ref(),
                 options.as_ref(),
-                "start".as_ref(),
             ],
+            "start",
         );
     }
 
     fn wait_ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let url = self.url();
-            poll_ready(
-                "PostgreSQL",
-                &url,
-                || self.log(),
-                || async { PgConnection::connect(&url).await?.close().await },
-            )
-            .await;
+            sql_ready::<PgConnection>("PostgreSQL", &self.url(), &self.scratch).await
         })
     }
 

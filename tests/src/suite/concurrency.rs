@@ -1,0 +1,142 @@
+//! Concurrent requests on one session (no lost update, no lost key), and
+//! one user on several browsers (log out everywhere else).
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use session_cookie::SessionStore;
+
+use super::{app, json};
+use crate::cookie_value;
+
+/// 100 concurrent `/visits` on one session all succeed and none is lost:
+/// `update` re-runs on the fresh value when a concurrent save came first.
+pub async fn concurrent_visits_on_one_session(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let card = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (bare, url, card) = (app.bare.clone(), app.at("/visits"), card.clone());
+        tasks.push(tokio::spawn(async move {
+            bare.get(url)
+                .header("cookie", card)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    let r = app.get_with("/visits", &card).await;
+    let n = json(r).await["visits"].as_u64().unwrap();
+    assert_eq!(
+        n, 102,
+        "1 + 100 concurrent + 1 visits: increments were lost"
+    );
+    let c = app.store.calls();
+    eprintln!(
+        "100 concurrent /visits: {} saves for 101 successful increments",
+        c.save
+    );
+}
+
+/// 50 concurrent requests each setting its own key leave all 50 keys.
+pub async fn concurrent_requests_keep_each_others_keys(store: Arc<dyn SessionStore>) {
+    let app = app(store).await;
+    let card = cookie_value(app.get("/visits").await.headers()).unwrap();
+    let mut tasks = Vec::new();
+    for k in 0..50 {
+        let (bare, url, card) = (
+            app.bare.clone(),
+            app.at(&format!("/keys/k{k}")),
+            card.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            bare.post(url)
+                .header("cookie", card)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
+    }
+    let keys = json(app.get_with("/keys", &card).await).await;
+    let keys: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for k in 0..50 {
+        assert!(
+            keys.contains(&format!("k{k}").as_str()),
+            "key k{k} was lost: {keys:?}"
+        );
+    }
+    assert!(keys.contains(&"visits"));
+}
+
+/// One user logged in from 5 browsers: the list shows them, logging out
+/// everywhere else ends the 4 others (401) and keeps the fifth. A store
+/// without a per-user index answers 501 instead of scanning.
+pub async fn log_out_everywhere_else(store: Arc<dyn SessionStore>) {
+    let indexed = store.indexes_users();
+    let app = app(store).await;
+    let mut browsers = Vec::new();
+    for n in 0..5 {
+        let client = app.new_client();
+        let r = client
+            .post(app.at("/login"))
+            .header("user-agent", format!("browser-{n}"))
+            .json(&serde_json::json!({ "email": crate::hotel::DEMO_EMAIL, "password": crate::hotel::DEMO_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        browsers.push(client);
+    }
+    let list = browsers[0].get(app.at("/sessions")).send().await.unwrap();
+    if !indexed {
+        assert_eq!(list.status(), StatusCode::NOT_IMPLEMENTED);
+        let r = browsers[0]
+            .post(app.at("/logout-everywhere"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+        return;
+    }
+    let list = json(list).await;
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 5, "{list}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(sessions.iter().any(|s| s["user_agent"] == "browser-3"));
+
+    // A logged-out browser disappears from the list.
+    browsers[4].post(app.at("/logout")).send().await.unwrap();
+    let list = json(browsers[0].get(app.at("/sessions")).send().await.unwrap()).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 4, "{list}");
+
+    let r = browsers[0]
+        .post(app.at("/logout-everywhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json(r).await["ended"], 3);
+    for (n, b) in browsers.iter().enumerate() {
+        let status = b.get(app.at("/profile")).send().await.unwrap().status();
+        let expected = if n == 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "browser {n}");
+    }
+    let list = json(browsers[0].get(app.at("/sessions")).send().await.unwrap()).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
+}
