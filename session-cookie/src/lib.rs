@@ -79,7 +79,8 @@
 //! Through `tracing`, always naming a session by its storage key (a hash of
 //! the ID that works as no cookie), never by ID, cookie or data, nor by the
 //! user it is bound to: `debug` for sessions created, cycled and destroyed
-//! (target `session_cookie::layer`); `info` for revocations; `warn` for
+//! (target `session_core::adapter`, the request lifecycle this crate shares
+//! with the actix-web adapter); `info` for revocations; `warn` for
 //! damaged records and saves that kept conflicting; `error` for store
 //! failures.
 //!
@@ -118,20 +119,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
-mod cookies;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
-mod renewals;
 mod session;
-mod settings;
 
 pub use connect::connect;
 pub use error::Error;
 pub use layer::{SessionLayer, SessionService};
 pub use session::{LazySession, Session};
-pub use settings::{ConflictRetry, OnStoreError};
+
+#[doc(inline)]
+pub use session_core::adapter::{ConflictRetry, OnStoreError, SessionHandle};
 
 #[doc(inline)]
 pub use session_core::{
@@ -184,7 +184,12 @@ pub fn __fuzz_read_card(
     name: &str,
     cards: &session_core::IdSigner,
 ) -> (Option<session_core::Verified>, bool) {
-    let read = cookies::read_card(headers, name, cards);
+    let cookies = headers.get_all(http::header::COOKIE);
+    let read = session_core::adapter::read_card(
+        cookies.iter().map(http::HeaderValue::as_bytes),
+        name,
+        cards,
+    );
     (read.card, read.presented)
 }
 

@@ -12,7 +12,7 @@
 //! * `SESSION_STORE`: `memory` (default), or a `redis://`, `postgres://`,
 //!   `sqlite://`, `mysql://` URL when that feature is compiled in;
 //! * `RUST_LOG`: what to log (default `info`: store errors, damaged records,
-//!   revocations). `RUST_LOG=session_cookie=debug` adds every session
+//!   revocations). `RUST_LOG=session_core=debug` adds every session
 //!   created, cycled and destroyed, always by storage key, never by ID.
 
 mod app;
