@@ -89,8 +89,8 @@
 //! Saves are versioned: a save that loses to a concurrent request of the
 //! same session reloads the record, re-applies this request's changes key by
 //! key and saves again (see [`ConflictRetry`]). Requests changing different
-//! keys all keep their changes; [`Session::update`] calls on one key compose
-//! (no lost increments); plain [`Session::insert`] on one key is
+//! keys all keep their changes; [`update`](SessionHandle::update) calls on one key compose
+//! (no lost increments); plain [`insert`](SessionHandle::insert) on one key is
 //! last-writer-wins; `clear` and `destroy` win over concurrent changes.
 //!
 //! # Features
@@ -142,38 +142,13 @@ pub use session_core::{
 /// The framework-free core: store trait, records, IDs, codec, conformance suite.
 pub use session_core as core;
 
-#[cfg(feature = "memory")]
-#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
+// The stores, by the same features (`MemoryStore`, `RedisStore`,
+// `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and the
+// `redis` and `sqlx` driver crates); without a backend feature there is
+// nothing to re-export. `connect` and `Error` are this crate's own.
 #[doc(inline)]
-pub use session_memory::MemoryStore;
-
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-#[doc(inline)]
-pub use session_redis::{redis, RedisStore};
-
-#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
-)]
-#[doc(inline)]
-pub use session_sqlx::{sqlx, CleanupHandle};
-
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-#[doc(inline)]
-pub use session_sqlx::PostgresStore;
-
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-#[doc(inline)]
-pub use session_sqlx::SqliteStore;
-
-#[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-#[doc(inline)]
-pub use session_sqlx::MySqlStore;
+#[allow(unused_imports, unreachable_pub)]
+pub use session_stores::*;
 
 /// Not part of the API: the `Cookie` header reader the layer uses, exposed
 /// only for the fuzz tests (`tests/tests/fuzz.rs`): the first cookie that
