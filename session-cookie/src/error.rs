@@ -51,19 +51,12 @@ impl Error {
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(
-                error = &self as &(dyn std::error::Error + 'static),
-                "session error"
-            );
-        }
-        let body = match &self {
-            Self::Session(e) => e.response_text().into_owned(),
-            Self::MissingLayer => self.to_string(),
-            _ => "session error".to_string(),
+        let session = match &self {
+            Self::Session(e) => Some(e),
+            _ => None,
         };
-        (status, body).into_response()
+        let (_, body) = session_core::adapter::answer(&self, session);
+        (self.status(), body).into_response()
     }
 }
 

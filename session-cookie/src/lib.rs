@@ -130,24 +130,13 @@ pub use error::Error;
 pub use layer::{SessionLayer, SessionService};
 pub use session::{LazySession, Session};
 
+// The settings types (`SessionConfig`, `OnStoreError`, `ConflictRetry`,
+// `SessionHandle` …), the `core` crate, and the stores by the same
+// features (`MemoryStore`, `RedisStore`, `PostgresStore`, `SqliteStore`,
+// `MySqlStore`, `CleanupHandle`, and the `redis` and `sqlx` driver
+// crates), all shared with session-actix. `connect` and `Error` are this
+// crate's own.
 #[doc(inline)]
-pub use session_core::adapter::{ConflictRetry, OnStoreError, SessionHandle};
-
-#[doc(inline)]
-pub use session_core::{
-    error_chain, Expiry, Renewal, SameSite, Secret, SessionConfig, SessionConfigBuilder,
-    SessionStore,
-};
-
-/// The framework-free core: store trait, records, IDs, codec, conformance suite.
-pub use session_core as core;
-
-// The stores, by the same features (`MemoryStore`, `RedisStore`,
-// `PostgresStore`, `SqliteStore`, `MySqlStore`, `CleanupHandle`, and the
-// `redis` and `sqlx` driver crates); without a backend feature there is
-// nothing to re-export. `connect` and `Error` are this crate's own.
-#[doc(inline)]
-#[allow(unused_imports, unreachable_pub)]
 pub use session_stores::*;
 
 /// Not part of the API: the `Cookie` header reader the layer uses, exposed

@@ -1,9 +1,10 @@
-//! The stores of keycard-sessions by cargo feature, and [`connect`] to pick
-//! one by URL.
+//! The stores of keycard-sessions by cargo feature, [`connect`] to pick one
+//! by URL, and the settings an application configures them with.
 //!
 //! The HTTP adapters (`session-cookie` for tower and axum, `session-actix`
-//! for actix-web) re-export everything here and turn the features on by
-//! the same names, so an application adds only its adapter:
+//! for actix-web) re-export everything here (except [`connect`] and
+//! [`Error`], which each wraps in its own) and turn the features on by the
+//! same names, so an application adds only its adapter:
 //!
 //! | feature | default | adds |
 //! |---|---|---|
@@ -19,6 +20,17 @@ mod error;
 
 pub use connect::connect;
 pub use error::Error;
+
+#[doc(inline)]
+pub use session_core::adapter::{ConflictRetry, OnStoreError, SessionHandle};
+#[doc(inline)]
+pub use session_core::{
+    error_chain, Expiry, Renewal, SameSite, Secret, SessionConfig, SessionConfigBuilder,
+    SessionStore,
+};
+
+/// The framework-free core: store trait, records, IDs, codec, conformance suite.
+pub use session_core as core;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]

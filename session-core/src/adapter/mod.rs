@@ -42,3 +42,28 @@ pub use handle::SessionHandle;
 pub use request::RequestSession;
 pub use settings::{ConflictRetry, OnStoreError, Settings};
 pub use state::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
+
+use crate::Error;
+
+/// The status and plain-text body an adapter answers for its error `err`
+/// (logged at `error` when it is a server error): by
+/// [`Error::status_code`] and [`Error::response_text`] when it wraps the
+/// core error `session`, else 500 and `err`'s own message (an adapter's
+/// errors of its own, such as a missing middleware, name their fix).
+///
+/// ```
+/// use session_core::{adapter::answer, Error};
+///
+/// let too_large = Error::TooLarge { size: 2, limit: 1 };
+/// assert_eq!(answer(&too_large, Some(&too_large)), (413, "session data too large".into()));
+/// ```
+pub fn answer(err: &(dyn std::error::Error + 'static), session: Option<&Error>) -> (u16, String) {
+    let (status, body) = match session {
+        Some(e) => (e.status_code(), e.response_text().into_owned()),
+        None => (500, err.to_string()),
+    };
+    if status >= 500 {
+        tracing::error!(error = err, "session error");
+    }
+    (status, body)
+}
