@@ -16,12 +16,27 @@ use session_cookie::{Session, SessionConfig, SessionConfigBuilder, SessionStore}
 use crate::{cookie_value, is_removal, set_cookies, TestApp, SECRET};
 
 /// Expands to one `#[tokio::test]` per HTTP rule (this module's and
-/// [`expiry_suite`](crate::expiry_suite)'s), each on a fresh store from
-/// `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
+/// [`expiry_suite`](crate::expiry_suite)'s) and per adapter (modules
+/// `on_axum` and `on_actix`), each on a fresh store from `$factory` (an
+/// expression evaluating to a future of `Arc<dyn SessionStore>`).
 #[macro_export]
 macro_rules! http_suite {
     ($factory:expr) => {
-        $crate::http_suite!(@tests suite $factory;
+        /// The HTTP suite on session-cookie's layer, on axum.
+        mod on_axum {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::http_suite!(@adapter Axum $factory);
+        }
+        /// The same suite on session-actix's middleware, on actix-web.
+        mod on_actix {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::http_suite!(@adapter Actix $factory);
+        }
+    };
+    (@adapter $adapter:ident $factory:expr) => {
+        $crate::http_suite!(@tests $adapter suite $factory;
             login_profile_logout_replay, lazy_handler_costs_no_store_call,
             unchanged_session_writes_nothing, first_write_creates_later_writes_save,
             cookie_attributes_follow_config, clear_deletes_and_removes_cookie,
@@ -36,17 +51,17 @@ macro_rules! http_suite {
             new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session,
             store_failure_during_a_retry_is_503);
         // Issue 16: the expiry model (see `expiry_suite`).
-        $crate::http_suite!(@tests expiry_suite $factory;
+        $crate::http_suite!(@tests $adapter expiry_suite $factory;
             browser_session_cookie_has_no_expiry_but_its_record_does,
             remembered_session_keeps_its_lifetime_across_renewals_and_cycles,
             absolute_cap_holds_for_both_kinds, every_request_renews_without_extracting);
     };
-    (@tests $module:ident $factory:expr; $($name:ident),* $(,)?) => {
+    (@tests $adapter:ident $module:ident $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let store: ::std::sync::Arc<dyn ::session_cookie::SessionStore> = $factory.await;
-                $crate::$module::$name(store).await;
+                $crate::Adapter::$adapter.run($crate::$module::$name(store)).await;
             }
         )*
     };
@@ -431,10 +446,10 @@ pub async fn store_down_is_503_never_success(store: Arc<dyn SessionStore>) {
 
 /// With `OnStoreError::ContinueEmpty`, reads see an empty session and writes are 503.
 pub async fn continue_empty_policy_serves_reads(store: Arc<dyn SessionStore>) {
-    let counting = crate::CountingStore::new(store);
-    let layer = session_cookie::SessionLayer::from_arc(counting.clone(), config(|b| b))
-        .on_store_error(session_cookie::OnStoreError::ContinueEmpty);
-    let app = TestApp::serve(crate::hotel::routes().layer(layer), counting).await;
+    let app = crate::AppSpec::new(crate::CountingStore::new(store), config(|b| b))
+        .on_store_error(session_cookie::OnStoreError::ContinueEmpty)
+        .serve()
+        .await;
     app.login().await;
     app.store.fail_all.store(true, Ordering::SeqCst);
     assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
@@ -500,10 +515,14 @@ pub async fn oversized_value_is_413(store: Arc<dyn SessionStore>) {
 /// Without the layer the extractor names the fix.
 pub async fn missing_layer_is_named(_store: Arc<dyn SessionStore>) {
     let counting = crate::CountingStore::new(Arc::new(session_cookie::MemoryStore::new()));
-    let app = TestApp::serve(crate::hotel::routes(), counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .without_layer()
+        .serve()
+        .await;
     let r = app.get("/visits").await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(r.text().await.unwrap().contains("SessionLayer::new"));
+    let fix = crate::Adapter::current().layer_fix();
+    assert!(r.text().await.unwrap().contains(fix));
 }
 
 /// 100 concurrent `/visits` on one session all succeed and none is lost:
@@ -878,21 +897,17 @@ pub async fn damaged_during_a_retry_ends_the_session(store: Arc<dyn SessionStore
     let (spoiler, spoiled) = (Arc::clone(&counting), Arc::clone(&target));
     // Changes the session after it was loaded; meanwhile its record turns
     // damaged and the save conflicts, so the retry's reload meets the damage.
-    let spoil = move |session: Session| async move {
+    let spoil = move || {
         if let Some(id) = spoiled.lock().unwrap().as_ref() {
             spoiler.damage(id);
         }
         spoiler.conflict_saves.store(true, Ordering::SeqCst);
-        session.insert("n", &1u64).map(|()| "changed")
+        ("n", 1)
     };
-    let router = Router::new()
-        .route("/spoil", post(spoil))
-        .merge(crate::hotel::routes())
-        .layer(session_cookie::SessionLayer::from_arc(
-            counting.clone(),
-            config(|b| b),
-        ));
-    let app = TestApp::serve(router, counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .hook("/spoil", spoil)
+        .serve()
+        .await;
     let card = app.login_card().await;
     let id = crate::damage::id_of(&card);
     *target.lock().unwrap() = Some(id.clone());
@@ -920,19 +935,15 @@ pub async fn store_failure_during_a_retry_is_503(store: Arc<dyn SessionStore>) {
     let staller = Arc::clone(&counting);
     // Changes the session after it was loaded; meanwhile the save conflicts
     // and the store stops answering, so the retry's reload times out.
-    let stall = move |session: Session| async move {
+    let stall = move || {
         staller.conflict_saves.store(true, Ordering::SeqCst);
         staller.time_out_loads.store(true, Ordering::SeqCst);
-        session.insert("visits", &1_000u64).map(|()| "changed")
+        ("visits", 1_000)
     };
-    let router = Router::new()
-        .route("/stall", post(stall))
-        .merge(crate::hotel::routes())
-        .layer(session_cookie::SessionLayer::from_arc(
-            counting.clone(),
-            config(|b| b),
-        ));
-    let app = TestApp::serve(router, counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .hook("/stall", stall)
+        .serve()
+        .await;
     assert_eq!(app.login().await.status(), StatusCode::OK);
     assert_eq!(json(app.get("/visits").await).await["visits"], 1);
     let saves = app.store.calls().save;

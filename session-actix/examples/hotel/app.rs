@@ -12,6 +12,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use session_actix::{Error, Session};
 
+// The tests crate compiles both hotels, and so this file twice.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../../session-cookie/examples/hotel/answers.rs"]
 mod answers;
 
