@@ -191,6 +191,8 @@ case $backend in
     run cargo test -p session-core --features conformance "$@"
     run cargo test -p session-memory "$@"
     run cargo test -p session-cookie "$@"
+    run cargo test -p session-actix "$@"
+    run cargo test -p session-stores "$@"
     run cargo test -p session-tests "$@"
     ;;
   redis)
