@@ -30,8 +30,8 @@ mod actix;
 mod none;
 mod ours;
 mod ours_actix;
-mod unversioned;
 mod tower;
+mod unversioned;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -16,7 +16,10 @@ async fn login(session: Session) -> Result<HttpResponse, Error> {
 }
 
 async fn profile(session: Session) -> Result<HttpResponse, Error> {
-    let user = (session.get::<u64>("user_id")?, session.get::<String>("email")?);
+    let user = (
+        session.get::<u64>("user_id")?,
+        session.get::<String>("email")?,
+    );
     Ok(match user {
         (Some(id), Some(email)) => {
             HttpResponse::Ok().json(json!({ "user": { "id": id, "email": email } }))
@@ -30,6 +33,13 @@ async fn visits(session: Session) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(json!({ "visits": visits })))
 }
 
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/login").route(web::post().to(login)))
+        .service(web::resource("/profile").route(web::get().to(profile)))
+        .service(web::resource("/visits").route(web::get().to(visits)));
+}
+
 pub fn run(args: Args) -> Result<(), BoxError> {
     if args.index || !args.versions {
         return Err("ours-actix: --index and --versions off are for --variant ours".into());
@@ -37,21 +47,17 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     actix_web::rt::System::new().block_on(async move {
         let store = crate::ours::store(&args).await?;
         let sessions = SessionMiddleware::from_arc(store, crate::ours::config(&args)?);
+        let listener = std::net::TcpListener::bind(args.addr)?;
         eprintln!(
             "loadtest-server: ours-actix on {:?} listening on http://{}",
             args.store, args.addr
         );
-        HttpServer::new(move || {
-            App::new()
-                .wrap(sessions.clone())
-                .route("/login", web::post().to(login))
-                .route("/profile", web::get().to(profile))
-                .route("/visits", web::get().to(visits))
-        })
-        .workers(args.workers)
-        .bind(args.addr)?
-        .run()
-        .await?;
+        let app = move || App::new().wrap(sessions.clone()).configure(routes);
+        HttpServer::new(app)
+            .workers(args.workers)
+            .listen(listener)?
+            .run()
+            .await?;
         Ok(())
     })
 }
