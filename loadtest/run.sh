@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# loadtest/run.sh: end-to-end load test of keycard-sessions (this project)
-# against tower-sessions, actix-session and the same app without sessions.
+# loadtest/run.sh: end-to-end load test of keycard-sessions (this project, on
+# axum and on actix-web) against tower-sessions, actix-session and the same
+# app without sessions.
 #
 # HOW TO REPRODUCE
 #   apt-get install -y wrk              # Debian package; also needs redis-server,
@@ -20,7 +21,7 @@
 # WHAT IT DOES
 # * Builds loadtest-server (release, `nice -n 10`, CARGO_TARGET_DIR defaults
 #   to /work/target-loadtest so the root workspace's build lock is never
-#   taken): one binary, four variants (--variant ours|tower|actix|none) on
+#   taken): one binary, five variants (--variant ours|ours-actix|tower|actix|none) on
 #   three stores (--store memory|redis|postgres), same routes and cookie
 #   settings everywhere (see src/main.rs).
 # * Starts throwaway backends on free loopback ports (the shared servers on
@@ -389,8 +390,8 @@ wrk_run() {
 
 # ---------------------------------------------------------------- phases
 E2E_CONFIGS=(
-  "ours memory" "tower memory" "none memory"
-  "ours redis" "tower redis" "actix redis"
+  "ours memory" "ours-actix memory" "tower memory" "none memory"
+  "ours redis" "ours-actix redis" "tower redis" "actix redis"
   "ours postgres" "tower postgres"
 )
 # CONFIGS="ours postgres,tower postgres" runs a subset of the matrix.
@@ -438,7 +439,10 @@ fi
 
 if has_phase lost; then
   say "phase lost (issue 8): $CONNS connections on ONE session, GET /visits"
-  for cfg in "ours memory" "tower memory" "ours redis" "tower redis" "actix redis"; do
+  # LOST_CONFIGS="ours-actix redis,actix redis" runs a subset.
+  lost_configs=("ours memory" "ours-actix memory" "tower memory" "ours redis" "ours-actix redis" "tower redis" "actix redis")
+  if [[ -n ${LOST_CONFIGS:-} ]]; then IFS=, read -r -a lost_configs <<<"$LOST_CONFIGS"; fi
+  for cfg in "${lost_configs[@]}"; do
     read -r variant store <<<"$cfg"
     reset_backends
     start_server "$variant" "$store"

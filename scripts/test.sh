@@ -159,6 +159,8 @@ case $backend in
     run cargo test -p session-core --features conformance "$@"
     run cargo test -p session-memory "$@"
     run cargo test -p session-cookie --features metrics "$@"
+    run cargo test -p session-actix "$@"
+    run cargo test -p session-stores "$@"
     run cargo test -p session-tests "$@"
     run cargo test -p keycard --no-default-features "$@"
     ;;

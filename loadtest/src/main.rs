@@ -1,8 +1,10 @@
 //! `loadtest-server`: the hotel app's three session routes, served by one of
-//! four session implementations, for `loadtest/run.sh`.
+//! five session implementations, for `loadtest/run.sh`: this project on
+//! axum (`ours`) and on actix-web (`ours-actix`), tower-sessions, actix-session
+//! and no session layer.
 //!
 //! ```text
-//! loadtest-server --variant ours|tower|actix|none --store memory|redis|postgres
+//! loadtest-server --variant ours|ours-actix|tower|actix|none --store memory|redis|postgres
 //!                 [--port 8080] [--max-age 14400] [--index off|on] [--users same|distinct]
 //!                 [--versions on|off]
 //!                 [--sweep-secs N]
@@ -27,8 +29,9 @@
 mod actix;
 mod none;
 mod ours;
-mod unversioned;
+mod ours_actix;
 mod tower;
+mod unversioned;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -125,8 +128,10 @@ fn parse_args() -> Result<Args, BoxError> {
 
 fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
-    if args.variant == "actix" {
-        return actix::run(args);
+    match args.variant.as_str() {
+        "actix" => return actix::run(args),
+        "ours-actix" => return ours_actix::run(args),
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers)

@@ -64,17 +64,25 @@ async fn visits(session: Session) -> Reply {
     Ok(Json(json!({ "visits": visits })).into_response())
 }
 
-pub async fn router(args: &Args) -> Result<Router, BoxError> {
+/// The session settings every variant shares, as `SessionConfig`.
+pub fn config(args: &Args) -> Result<SessionConfig, BoxError> {
     let secret = std::str::from_utf8(SECRET)?.to_owned();
-    let config = SessionConfig::builder(secret)
+    Ok(SessionConfig::builder(secret)
         .session_cookie(COOKIE)
         .max_age(args.max_age)
         .same_site(SameSite::Lax)
         .http_only(true)
         .https_only(false)
         .path("/")
-        .build()?;
-    let store: Arc<dyn SessionStore> = match args.store {
+        .build()?)
+}
+
+/// The store `--store` names (also serves `ours-actix`).
+pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
+    if !args.versions && (args.store == Store::Memory || args.index) {
+        return Err("--versions off: redis or postgres, with --index off".into());
+    }
+    Ok(match args.store {
         Store::Memory => {
             // Unbounded, as tower-sessions' memory store is, so the two compare.
             let builder = MemoryStore::builder().unbounded();
@@ -104,10 +112,11 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
                 Arc::new(Unversioned::postgres(store))
             }
         }
-    };
-    if !args.versions && (args.store == Store::Memory || args.index) {
-        return Err("--versions off: redis or postgres, with --index off".into());
-    }
+    })
+}
+
+pub async fn router(args: &Args) -> Result<Router, BoxError> {
+    let store = store(args).await?;
     Ok(Router::new()
         .route("/login", post(login))
         .route("/profile", get(profile))
@@ -117,5 +126,5 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
             (true, false) => Bind::DemoUser,
             (true, true) => Bind::NewUser,
         })
-        .layer(SessionLayer::from_arc(store, config)))
+        .layer(SessionLayer::from_arc(store, config(args)?)))
 }

@@ -78,7 +78,9 @@ impl SessionStore for Unversioned {
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
         if record.user.is_some() {
-            return Err(Error::backend("--versions off keeps no per-user index: run with --index off"));
+            return Err(Error::backend(
+                "--versions off keeps no per-user index: run with --index off",
+            ));
         }
         let bytes = codec::encode(record)?;
         let written = match &self.write {
@@ -96,18 +98,17 @@ impl SessionStore for Unversioned {
                 reply.is_some()
             }
             Write::Postgres(pool, sql) => {
-                let done = session_cookie::sqlx::query(session_cookie::sqlx::AssertSqlSafe(
-                    sql.as_str(),
-                ))
-                .bind(bytes)
-                .bind(ms(record.expires_at))
-                .bind(i64::try_from(record.version).unwrap_or(i64::MAX))
-                .bind(None::<String>)
-                .bind(record.id.storage_key())
-                .bind(ms(SystemTime::now()))
-                .execute(pool)
-                .await
-                .map_err(Error::backend)?;
+                let done =
+                    session_cookie::sqlx::query(session_cookie::sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(bytes)
+                        .bind(ms(record.expires_at))
+                        .bind(i64::try_from(record.version).unwrap_or(i64::MAX))
+                        .bind(None::<String>)
+                        .bind(record.id.storage_key())
+                        .bind(ms(SystemTime::now()))
+                        .execute(pool)
+                        .await
+                        .map_err(Error::backend)?;
                 done.rows_affected() == 1
             }
         };

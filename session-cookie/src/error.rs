@@ -36,14 +36,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The HTTP status this error answers with.
+    /// The HTTP status this error answers with (see
+    /// [`session_core::Error::status_code`]).
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Session(session_core::Error::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Session(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Session(session_core::Error::Unsupported(_)) => StatusCode::NOT_IMPLEMENTED,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Session(e) => StatusCode::from_u16(e.status_code()),
+            _ => Ok(StatusCode::INTERNAL_SERVER_ERROR),
         }
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -51,23 +51,12 @@ impl Error {
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(
-                error = &self as &(dyn std::error::Error + 'static),
-                "session error"
-            );
-        }
-        let body = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "session data too large".to_string(),
-            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable".to_string(),
-            StatusCode::NOT_IMPLEMENTED => self.to_string(),
-            _ => match &self {
-                Self::MissingLayer => self.to_string(),
-                _ => "session error".to_string(),
-            },
+        let session = match &self {
+            Self::Session(e) => Some(e),
+            _ => None,
         };
-        (status, body).into_response()
+        let (_, body) = session_core::adapter::answer(&self, session);
+        (self.status(), body).into_response()
     }
 }
 

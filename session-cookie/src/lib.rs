@@ -79,7 +79,8 @@
 //! Through `tracing`, always naming a session by its storage key (a hash of
 //! the ID that works as no cookie), never by ID, cookie or data, nor by the
 //! user it is bound to: `debug` for sessions created, cycled and destroyed
-//! (target `session_cookie::layer`); `info` for revocations; `warn` for
+//! (target `session_core::adapter`, the request lifecycle this crate shares
+//! with the actix-web adapter); `info` for revocations; `warn` for
 //! damaged records and saves that kept conflicting; `error` for store
 //! failures.
 //!
@@ -100,8 +101,8 @@
 //! Saves are versioned: a save that loses to a concurrent request of the
 //! same session reloads the record, re-applies this request's changes key by
 //! key and saves again (see [`ConflictRetry`]). Requests changing different
-//! keys all keep their changes; [`Session::update`] calls on one key compose
-//! (no lost increments); plain [`Session::insert`] on one key is
+//! keys all keep their changes; [`update`](SessionHandle::update) calls on one key compose
+//! (no lost increments); plain [`insert`](SessionHandle::insert) on one key is
 //! last-writer-wins; `clear` and `destroy` win over concurrent changes.
 //!
 //! # Features
@@ -131,62 +132,25 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
-mod cookies;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
-mod renewals;
 mod session;
-mod settings;
 
 pub use connect::connect;
 pub use error::Error;
 pub use layer::{SessionLayer, SessionService};
 pub use session::{LazySession, Session};
-pub use settings::{ConflictRetry, OnStoreError};
 
+// The settings types (`SessionConfig`, `OnStoreError`, `ConflictRetry`,
+// `SessionHandle` …), the `core` crate, and the stores by the same
+// features (`MemoryStore`, `RedisStore`, `PostgresStore`, `SqliteStore`,
+// `MySqlStore`, `CleanupHandle`, and the `redis` and `sqlx` driver
+// crates), all shared with session-actix. `connect` and `Error` are this
+// crate's own.
 #[doc(inline)]
-pub use session_core::{
-    error_chain, Expiry, Renewal, SameSite, Secret, SessionConfig, SessionConfigBuilder,
-    SessionStore,
-};
-
-/// The framework-free core: store trait, records, IDs, codec, conformance suite.
-pub use session_core as core;
-
-#[cfg(feature = "memory")]
-#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-#[doc(inline)]
-pub use session_memory::MemoryStore;
-
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-#[doc(inline)]
-pub use session_redis::{redis, RedisStore};
-
-#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql")))
-)]
-#[doc(inline)]
-pub use session_sqlx::{sqlx, CleanupHandle};
-
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-#[doc(inline)]
-pub use session_sqlx::PostgresStore;
-
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-#[doc(inline)]
-pub use session_sqlx::SqliteStore;
-
-#[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-#[doc(inline)]
-pub use session_sqlx::MySqlStore;
+pub use session_stores::*;
 
 /// Not part of the API: the `Cookie` header reader the layer uses, exposed
 /// only for the fuzz tests (`tests/tests/fuzz.rs`): the first cookie that
@@ -197,7 +161,12 @@ pub fn __fuzz_read_card(
     name: &str,
     cards: &session_core::IdSigner,
 ) -> (Option<session_core::Verified>, bool) {
-    let read = cookies::read_card(headers, name, cards);
+    let cookies = headers.get_all(http::header::COOKIE);
+    let read = session_core::adapter::read_card(
+        cookies.iter().map(http::HeaderValue::as_bytes),
+        name,
+        cards,
+    );
     (read.card, read.presented)
 }
 

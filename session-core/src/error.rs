@@ -98,6 +98,38 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Backend(_) | Self::Timeout(_))
     }
+
+    /// The HTTP status the adapters answer this error with, when a handler
+    /// returns it: 413 for data over the size limit, 503 for an
+    /// unavailable store, 501 for a per-user call on a store without a
+    /// per-user index, 500 for the rest.
+    ///
+    /// ```
+    /// use session_core::Error;
+    ///
+    /// assert_eq!(Error::TooLarge { size: 2, limit: 1 }.status_code(), 413);
+    /// assert_eq!(Error::backend(std::io::Error::other("down")).status_code(), 503);
+    /// ```
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::TooLarge { .. } => 413,
+            e if e.is_unavailable() => 503,
+            Self::Unsupported(_) => 501,
+            _ => 500,
+        }
+    }
+
+    /// The plain-text body the adapters answer this error with: a fixed
+    /// text per status, so that no cause, key or value reaches the client,
+    /// except for 501, which names what the store does not support.
+    pub fn response_text(&self) -> std::borrow::Cow<'static, str> {
+        match self.status_code() {
+            413 => "session data too large".into(),
+            503 => "session store unavailable".into(),
+            501 => self.to_string().into(),
+            _ => "session error".into(),
+        }
+    }
 }
 
 /// An error and its [`source`](std::error::Error::source)s on one line,
@@ -166,6 +198,30 @@ mod tests {
         assert_eq!(
             error_chain(&err),
             "the session store backend failed: driver: refused"
+        );
+    }
+
+    #[test]
+    fn statuses_and_texts() {
+        let too_large = Error::TooLarge { size: 2, limit: 1 };
+        assert_eq!(
+            (too_large.status_code(), &*too_large.response_text()),
+            (413, "session data too large")
+        );
+        let late = Error::Timeout(Duration::from_secs(1));
+        assert_eq!(
+            (late.status_code(), &*late.response_text()),
+            (503, "session store unavailable")
+        );
+        let unsupported = Error::Unsupported("per-user listing");
+        assert_eq!(unsupported.status_code(), 501);
+        assert!(unsupported.response_text().contains("per-user listing"));
+        let decode = Error::Envelope {
+            reason: "secret detail",
+        };
+        assert_eq!(
+            (decode.status_code(), &*decode.response_text()),
+            (500, "session error")
         );
     }
 

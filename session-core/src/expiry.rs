@@ -7,14 +7,14 @@ use crate::record::truncate_ms;
 use crate::{Error, SessionConfig, MAX_MAX_AGE};
 
 /// How one session's cookie and record expire, chosen by a handler with
-/// [`SessionState::set_expiry`](crate::SessionState::set_expiry) (for
+/// [`SessionState::set_expiry`](crate::adapter::SessionState::set_expiry) (for
 /// example from a "remember me" box at login).
 ///
 /// A session without a choice (`None`) follows the configuration:
 /// [`max_age`](SessionConfig::max_age) when set, else a browser session
 /// with [`browser_session_ttl`](SessionConfig::browser_session_ttl). The
 /// choice is stored with the record, so every later renewal keeps it, and
-/// it survives [`cycle_id`](crate::SessionState::cycle_id);
+/// it survives [`cycle_id`](crate::adapter::SessionState::cycle_id);
 /// [`absolute_max_age`](SessionConfig::absolute_max_age) caps both kinds.
 ///
 /// ```

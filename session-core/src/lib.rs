@@ -10,17 +10,20 @@
 //! * [`SessionId`]: 128 random bits, redacted in `Debug`;
 //! * [`IdSigner`]: HMAC-SHA256 signing of IDs with key rotation;
 //! * [`SessionConfig`]: the session settings, validated at start-up;
-//! * [`SessionState`]: a request's typed view of a session and the
-//!   [`Commit`] it implies;
 //! * [`codec`]: the versioned MessagePack envelope;
 //! * [`telemetry`]: spans around every store call and, with the feature
 //!   `metrics`, counters and latency histograms through the `metrics` facade;
-//! * `conformance` (feature `conformance`): the suite every store passes.
+//! * `conformance` (feature `conformance`): the suite every store passes;
+//! * [`adapter`]: what the HTTP adapters share (the request's session, its
+//!   load, the handle handlers use, the write-back and cookie decision),
+//!   for adapter authors only.
 //!
-//! Applications add the `session-cookie` crate instead, which re-exports
-//! what they need.
+//! Applications add an adapter crate instead (`session-cookie` for tower
+//! and axum, `session-actix` for actix-web), which re-exports what they
+//! need.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+pub mod adapter;
 pub mod codec;
 mod config;
 mod duration;
@@ -32,7 +35,6 @@ mod merge;
 pub mod record;
 mod redact;
 mod secret;
-mod session;
 mod signing;
 mod store;
 pub mod telemetry;
@@ -52,6 +54,5 @@ pub use info::SessionInfo;
 pub use record::{Data, Record};
 pub use redact::redact_url;
 pub use secret::{Secret, GENERATED_SECRET_LEN, MIN_SECRET_DISTINCT_BYTES, MIN_SECRET_LEN};
-pub use session::{max_age_at, next_expiry, Commit, CookieAction, SessionState, Write};
 pub use signing::{IdSigner, Verified, SIGNED_ID_LEN};
 pub use store::SessionStore;

@@ -1,10 +1,10 @@
 //! What a request changed, key by key, so its changes can be re-applied on
-//! top of a concurrent request's save (see [`SessionState::rebase`](crate::SessionState::rebase)).
+//! top of a concurrent request's save (see [`SessionState::rebase`](crate::adapter::SessionState::rebase)).
 //!
 //! Semantics when requests of one session overlap:
 //!
 //! * requests that change different keys all keep their changes;
-//! * [`update`](crate::SessionState::update) calls on one key compose: each
+//! * [`update`](crate::adapter::SessionState::update) calls on one key compose: each
 //!   closure re-runs on the fresh value, so no increment is lost;
 //! * plain `insert` on the same key is last-writer-wins;
 //! * `clear` / `destroy` win over concurrent changes (the record is deleted).

@@ -1,14 +1,140 @@
-//! A test server on a real loopback port and a real HTTP client.
+//! A test server on a real loopback port and a real HTTP client, on either
+//! adapter: the tower/axum one (session-cookie) or actix-web's
+//! (session-actix), chosen per test by [`Adapter::run`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::routing::post;
 use axum::Router;
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::Response;
-use session_cookie::SessionConfig;
+use session_cookie::{OnStoreError, Session, SessionConfig};
 
 use crate::CountingStore;
+
+/// The web framework a test's apps run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// session-cookie's `SessionLayer` on an axum `Router`.
+    Axum,
+    /// session-actix's `SessionMiddleware` on an actix-web `App`.
+    Actix,
+}
+
+tokio::task_local! {
+    static ADAPTER: Adapter;
+}
+
+impl Adapter {
+    /// Runs `test`: every app it starts through [`AppSpec`] (and so
+    /// [`TestApp::hotel`]) runs on this adapter.
+    pub async fn run<F: Future>(self, test: F) -> F::Output {
+        ADAPTER.scope(self, test).await
+    }
+
+    /// The adapter of the running test: axum outside [`run`](Self::run).
+    pub fn current() -> Self {
+        ADAPTER.try_with(|a| *a).unwrap_or(Self::Axum)
+    }
+
+    /// What the extractor's error names as the fix when the session layer
+    /// (middleware) is missing.
+    pub fn layer_fix(self) -> &'static str {
+        match self {
+            Self::Axum => "SessionLayer::new",
+            Self::Actix => "SessionMiddleware::new",
+        }
+    }
+}
+
+/// A route a test adds to the hotel: it takes the session, runs the hook
+/// (side effects on the store, say), and inserts the `(key, value)` the
+/// hook returns, answering `changed`.
+pub type Hook = Arc<dyn Fn() -> (&'static str, u64) + Send + Sync>;
+
+/// A test's app, served on the running test's [`Adapter`]: the hotel with
+/// the suites' routes, on a counting store.
+pub struct AppSpec {
+    pub(crate) store: Arc<CountingStore>,
+    pub(crate) config: SessionConfig,
+    pub(crate) on_store_error: OnStoreError,
+    pub(crate) layer: bool,
+    pub(crate) hook: Option<(&'static str, Hook)>,
+}
+
+impl std::fmt::Debug for AppSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSpec")
+            .field("layer", &self.layer)
+            .field("on_store_error", &self.on_store_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppSpec {
+    /// The hotel on `store`, configured by `config`, with the session layer
+    /// and its default policies.
+    pub fn new(store: Arc<CountingStore>, config: SessionConfig) -> Self {
+        Self {
+            store,
+            config,
+            on_store_error: OnStoreError::default(),
+            layer: true,
+            hook: None,
+        }
+    }
+
+    /// Sets the layer's policy for a store that fails at load.
+    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
+        self.on_store_error = policy;
+        self
+    }
+
+    /// No session layer at all (a mistake the extractor must name).
+    pub fn without_layer(mut self) -> Self {
+        self.layer = false;
+        self
+    }
+
+    /// Adds `POST path` running `hook` (see [`Hook`]).
+    pub fn hook(
+        mut self,
+        path: &'static str,
+        hook: impl Fn() -> (&'static str, u64) + Send + Sync + 'static,
+    ) -> Self {
+        self.hook = Some((path, Arc::new(hook)));
+        self
+    }
+
+    /// Starts it on the running test's adapter.
+    pub async fn serve(self) -> TestApp {
+        match Adapter::current() {
+            Adapter::Axum => self.serve_axum().await,
+            Adapter::Actix => crate::on_actix::serve(self),
+        }
+    }
+
+    async fn serve_axum(self) -> TestApp {
+        let mut router = crate::expiry_suite::routes()
+            .merge(crate::suite::extra_routes())
+            .merge(crate::hotel::routes());
+        if let Some((path, hook)) = self.hook {
+            let hooked = move |session: Session| async move {
+                let (key, value) = hook();
+                session.insert(key, &value).map(|()| "changed")
+            };
+            router = router.route(path, post(hooked));
+        }
+        if self.layer {
+            let layer = session_cookie::SessionLayer::from_arc(self.store.clone(), self.config)
+                .on_store_error(self.on_store_error);
+            router = router.layer(layer);
+        }
+        TestApp::serve(router, self.store).await
+    }
+}
 
 /// A running app and a cookie-jar client for it.
 #[derive(Debug)]
@@ -21,6 +147,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A client without cookies, for replaying raw values.
     pub bare: reqwest::Client,
+    /// The server's task; ending it stops the server (on actix-web, its
+    /// workers too).
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -34,6 +162,15 @@ impl TestApp {
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("server");
         });
+        Self::running(url, store, task)
+    }
+
+    /// The app serving `url` from the server task `task`.
+    pub(crate) fn running(
+        url: String,
+        store: Arc<CountingStore>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .build()
@@ -48,19 +185,14 @@ impl TestApp {
     }
 
     /// The hotel app with `config` on `store` (wrapped for counting), plus
-    /// the suite's extra routes.
+    /// the suites' extra routes, on the running test's [`Adapter`].
     pub async fn hotel(
         store: Arc<dyn session_cookie::SessionStore>,
         config: SessionConfig,
     ) -> Self {
-        let counting = CountingStore::new(store);
-        let router = crate::suite::extra_routes()
-            .merge(crate::hotel::routes())
-            .layer(session_cookie::SessionLayer::from_arc(
-                counting.clone(),
-                config,
-            ));
-        Self::serve(router, counting).await
+        AppSpec::new(CountingStore::new(store), config)
+            .serve()
+            .await
     }
 
     /// Another browser: a fresh cookie jar.

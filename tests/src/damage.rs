@@ -65,18 +65,23 @@ raw_rows!("postgres", session_cookie::sqlx::postgres::PgPool);
 raw_rows!("sqlite", session_cookie::sqlx::sqlite::SqlitePool);
 raw_rows!("mysql", session_cookie::sqlx::mysql::MySqlPool);
 
-/// Runs [`damaged_records_end_as_no_session`] as a `#[tokio::test]` on the
-/// `(store, hook)` pair `$factory` evaluates to (a future).
+/// Runs [`damaged_records_end_as_no_session`] as a `#[tokio::test]` per
+/// adapter on the `(store, hook)` pair `$factory` evaluates to (a future).
 #[macro_export]
 macro_rules! damaged_record_suite {
     ($factory:expr) => {
+        $crate::damaged_record_suite!(@test damaged_records_end_as_no_session, Axum, $factory);
+        $crate::damaged_record_suite!(@test damaged_records_end_as_no_session_on_actix, Actix, $factory);
+    };
+    (@test $name:ident, $adapter:ident, $factory:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn damaged_records_end_as_no_session() {
+        async fn $name() {
             let (store, corrupt): (
                 ::std::sync::Arc<dyn ::session_cookie::SessionStore>,
                 ::std::sync::Arc<dyn $crate::damage::Corrupt>,
             ) = $factory.await;
-            $crate::damage::damaged_records_end_as_no_session(store, corrupt).await;
+            let test = $crate::damage::damaged_records_end_as_no_session(store, corrupt);
+            $crate::Adapter::$adapter.run(test).await;
         }
     };
 }

@@ -18,16 +18,11 @@ use crate::{cookie_value, set_cookies, TestApp, SECRET};
 
 /// Routes the expiry suite adds: `POST /expiry/{browser|default|SECONDS}`
 /// chooses the session's expiry (storing a key, so that a new session is
-/// kept), `POST /cycle` gives it a new ID.
+/// kept), `POST /cycle` gives it a new ID. (The actix-web app adds the same
+/// routes, see `on_actix`.)
 pub fn routes() -> Router {
     async fn choose(session: Session, Path(spec): Path<String>) -> Result<String, StatusCode> {
-        let expiry = match spec.as_str() {
-            "browser" => Some(Expiry::BrowserSession),
-            "default" => None,
-            secs => Some(Expiry::Persistent(Duration::from_secs(
-                secs.parse().map_err(|_| StatusCode::BAD_REQUEST)?,
-            ))),
-        };
+        let expiry = parse_expiry(&spec).ok_or(StatusCode::BAD_REQUEST)?;
         session
             .set_expiry(expiry)
             .and_then(|()| session.insert("chosen", &spec))
@@ -43,6 +38,19 @@ pub fn routes() -> Router {
         .route("/cycle", post(cycle))
 }
 
+/// The expiry `POST /expiry/{spec}` chooses: `browser`, `default` (none) or
+/// a number of seconds; `None` for anything else (400).
+#[allow(clippy::option_option)]
+pub fn parse_expiry(spec: &str) -> Option<Option<Expiry>> {
+    match spec {
+        "browser" => Some(Some(Expiry::BrowserSession)),
+        "default" => Some(None),
+        secs => Some(Some(Expiry::Persistent(Duration::from_secs(
+            secs.parse().ok()?,
+        )))),
+    }
+}
+
 fn config(edit: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder) -> SessionConfig {
     edit(SessionConfig::builder(SECRET))
         .build()
@@ -50,15 +58,7 @@ fn config(edit: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder) -> Se
 }
 
 async fn serve(store: Arc<dyn SessionStore>, config: SessionConfig) -> TestApp {
-    let counting = crate::CountingStore::new(store);
-    let router = routes()
-        .merge(crate::suite::extra_routes())
-        .merge(crate::hotel::routes())
-        .layer(session_cookie::SessionLayer::from_arc(
-            counting.clone(),
-            config,
-        ));
-    TestApp::serve(router, counting).await
+    TestApp::hotel(store, config).await
 }
 
 /// The one `Set-Cookie` of a response, which must be there.

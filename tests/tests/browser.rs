@@ -34,6 +34,13 @@ async fn memory() {
     run(Arc::new(MemoryStore::new()), Some(screenshot)).await;
 }
 
+/// The same page and scenario against the actix-web hotel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_on_actix() {
+    let test = run(Arc::new(MemoryStore::new()), None);
+    session_tests::Adapter::Actix.run(test).await;
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis() {
@@ -44,6 +51,13 @@ async fn redis() {
 /// session work (no store call, no cookie), even for a logged-in browser.
 #[tokio::test]
 async fn page_is_static_html() {
+    page_is_static_html_on_its_adapter().await;
+    session_tests::Adapter::Actix
+        .run(page_is_static_html_on_its_adapter())
+        .await;
+}
+
+async fn page_is_static_html_on_its_adapter() {
     let config = SessionConfig::builder(SECRET).build().expect("config");
     let app = TestApp::hotel(Arc::new(MemoryStore::new()), config).await;
     assert_eq!(app.login().await.status(), reqwest::StatusCode::OK);

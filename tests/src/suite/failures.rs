@@ -5,14 +5,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::routing::post;
-use axum::Router;
 use reqwest::StatusCode;
 use session_cookie::core::SessionId;
-use session_cookie::{Session, SessionStore};
+use session_cookie::SessionStore;
 
 use super::{app, config, json};
-use crate::{is_removal, set_cookies, TestApp};
+use crate::{is_removal, set_cookies};
 
 /// A store that is down answers 503, never a success that did not happen.
 pub async fn store_down_is_503_never_success(store: Arc<dyn SessionStore>) {
@@ -47,10 +45,10 @@ pub async fn store_down_is_503_never_success(store: Arc<dyn SessionStore>) {
 
 /// With `OnStoreError::ContinueEmpty`, reads see an empty session and writes are 503.
 pub async fn continue_empty_policy_serves_reads(store: Arc<dyn SessionStore>) {
-    let counting = crate::CountingStore::new(store);
-    let layer = session_cookie::SessionLayer::from_arc(counting.clone(), config(|b| b))
-        .on_store_error(session_cookie::OnStoreError::ContinueEmpty);
-    let app = TestApp::serve(crate::hotel::routes().layer(layer), counting).await;
+    let app = crate::AppSpec::new(crate::CountingStore::new(store), config(|b| b))
+        .on_store_error(session_cookie::OnStoreError::ContinueEmpty)
+        .serve()
+        .await;
     app.login().await;
     app.store.fail_all.store(true, Ordering::SeqCst);
     assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
@@ -75,21 +73,17 @@ pub async fn damaged_during_a_retry_ends_the_session(store: Arc<dyn SessionStore
     let (spoiler, spoiled) = (Arc::clone(&counting), Arc::clone(&target));
     // Changes the session after it was loaded; meanwhile its record turns
     // damaged and the save conflicts, so the retry's reload meets the damage.
-    let spoil = move |session: Session| async move {
+    let spoil = move || {
         if let Some(id) = spoiled.lock().unwrap().as_ref() {
             spoiler.damage(id);
         }
         spoiler.conflict_saves.store(true, Ordering::SeqCst);
-        session.insert("n", &1u64).map(|()| "changed")
+        ("n", 1)
     };
-    let router = Router::new()
-        .route("/spoil", post(spoil))
-        .merge(crate::hotel::routes())
-        .layer(session_cookie::SessionLayer::from_arc(
-            counting.clone(),
-            config(|b| b),
-        ));
-    let app = TestApp::serve(router, counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .hook("/spoil", spoil)
+        .serve()
+        .await;
     let card = app.login_card().await;
     let id = crate::damage::id_of(&card);
     *target.lock().unwrap() = Some(id.clone());
@@ -117,19 +111,15 @@ pub async fn store_failure_during_a_retry_is_503(store: Arc<dyn SessionStore>) {
     let staller = Arc::clone(&counting);
     // Changes the session after it was loaded; meanwhile the save conflicts
     // and the store stops answering, so the retry's reload times out.
-    let stall = move |session: Session| async move {
+    let stall = move || {
         staller.conflict_saves.store(true, Ordering::SeqCst);
         staller.time_out_loads.store(true, Ordering::SeqCst);
-        session.insert("visits", &1_000u64).map(|()| "changed")
+        ("visits", 1_000)
     };
-    let router = Router::new()
-        .route("/stall", post(stall))
-        .merge(crate::hotel::routes())
-        .layer(session_cookie::SessionLayer::from_arc(
-            counting.clone(),
-            config(|b| b),
-        ));
-    let app = TestApp::serve(router, counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .hook("/stall", stall)
+        .serve()
+        .await;
     assert_eq!(app.login().await.status(), StatusCode::OK);
     assert_eq!(json(app.get("/visits").await).await["visits"], 1);
     let saves = app.store.calls().save;

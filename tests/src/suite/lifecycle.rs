@@ -285,8 +285,12 @@ pub async fn oversized_value_is_413(store: Arc<dyn SessionStore>) {
 /// Without the layer the extractor names the fix.
 pub async fn missing_layer_is_named(_store: Arc<dyn SessionStore>) {
     let counting = crate::CountingStore::new(Arc::new(session_cookie::MemoryStore::new()));
-    let app = TestApp::serve(crate::hotel::routes(), counting).await;
+    let app = crate::AppSpec::new(counting, config(|b| b))
+        .without_layer()
+        .serve()
+        .await;
     let r = app.get("/visits").await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(r.text().await.unwrap().contains("SessionLayer::new"));
+    let fix = crate::Adapter::current().layer_fix();
+    assert!(r.text().await.unwrap().contains(fix));
 }

@@ -32,12 +32,27 @@ pub use failures::*;
 pub use lifecycle::*;
 
 /// Expands to one `#[tokio::test]` per HTTP rule (this module's and
-/// [`expiry_suite`](crate::expiry_suite)'s), each on a fresh store from
-/// `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
+/// [`expiry_suite`](crate::expiry_suite)'s) and per adapter (modules
+/// `on_axum` and `on_actix`), each on a fresh store from `$factory` (an
+/// expression evaluating to a future of `Arc<dyn SessionStore>`).
 #[macro_export]
 macro_rules! http_suite {
     ($factory:expr) => {
-        $crate::http_suite!(@tests suite $factory;
+        /// The HTTP suite on session-cookie's layer, on axum.
+        mod on_axum {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::http_suite!(@adapter Axum $factory);
+        }
+        /// The same suite on session-actix's middleware, on actix-web.
+        mod on_actix {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::http_suite!(@adapter Actix $factory);
+        }
+    };
+    (@adapter $adapter:ident $factory:expr) => {
+        $crate::http_suite!(@tests $adapter suite $factory;
             login_profile_logout_replay, lazy_handler_costs_no_store_call,
             unchanged_session_writes_nothing, first_write_creates_later_writes_save,
             cookie_attributes_follow_config, clear_deletes_and_removes_cookie,
@@ -52,17 +67,17 @@ macro_rules! http_suite {
             new_session_wins_over_the_removal, damaged_during_a_retry_ends_the_session,
             store_failure_during_a_retry_is_503);
         // Issue 16: the expiry model (see `expiry_suite`).
-        $crate::http_suite!(@tests expiry_suite $factory;
+        $crate::http_suite!(@tests $adapter expiry_suite $factory;
             browser_session_cookie_has_no_expiry_but_its_record_does,
             remembered_session_keeps_its_lifetime_across_renewals_and_cycles,
             absolute_cap_holds_for_both_kinds, every_request_renews_without_extracting);
     };
-    (@tests $module:ident $factory:expr; $($name:ident),* $(,)?) => {
+    (@tests $adapter:ident $module:ident $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let store: ::std::sync::Arc<dyn ::session_cookie::SessionStore> = $factory.await;
-                $crate::$module::$name(store).await;
+                $crate::Adapter::$adapter.run($crate::$module::$name(store)).await;
             }
         )*
     };

@@ -1,12 +1,12 @@
 //! What the layer remembers, in process, about when sessions expire, so that
-//! [`Renewal::EveryRequest`](session_core::Renewal::EveryRequest) renews a
+//! [`Renewal::EveryRequest`](crate::Renewal::EveryRequest) renews a
 //! session its handler never loaded without a store call per request.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use session_core::{Lifetime, SessionId};
+use crate::{Lifetime, SessionId};
 
 /// Most sessions remembered per layer. Past it, entries of expired records
 /// are dropped, and if that frees nothing, all are: a forgotten session

@@ -1,5 +1,6 @@
 //! Per-request session state: what a handler reads and changes, and what the
-//! layer must write back afterwards.
+//! layer must write back afterwards. (Over 500 lines: more than half is the
+//! unit tests of the commit rules, kept next to the rules they check.)
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +19,7 @@ use crate::{Error, Expiry, Lifetime, Record, SessionConfig, SessionId};
 /// stored one is not a change), so the layer writes only when needed.
 ///
 /// ```
-/// use session_core::SessionState;
+/// use session_core::adapter::SessionState;
 ///
 /// let mut s = SessionState::new(64 * 1024);
 /// s.insert("user_id", &42u64)?;
@@ -170,7 +171,7 @@ impl SessionState {
     /// them inside.
     ///
     /// ```
-    /// let mut s = session_core::SessionState::new(1024);
+    /// let mut s = session_core::adapter::SessionState::new(1024);
     /// let n: u64 = s.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)?;
     /// assert_eq!(n, 1);
     /// # Ok::<(), session_core::Error>(())
@@ -244,7 +245,7 @@ impl SessionState {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use session_core::{Expiry, SessionState};
+    /// use session_core::{adapter::SessionState, Expiry};
     ///
     /// let mut s = SessionState::new(1024);
     /// s.set_expiry(Some(Expiry::Persistent(Duration::from_secs(30 * 86_400))))?;
