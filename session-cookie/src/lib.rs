@@ -104,6 +104,9 @@
 //! keys all keep their changes; [`update`](SessionHandle::update) calls on one key compose
 //! (no lost increments); plain [`insert`](SessionHandle::insert) on one key is
 //! last-writer-wins; `clear` and `destroy` win over concurrent changes.
+//! Within one process, the requests changing one session write in turn,
+//! each on top of the previous one's save, so they rarely conflict at all;
+//! versions catch writers in other processes.
 //!
 //! # Features
 //!

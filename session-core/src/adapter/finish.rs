@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::cookies::{removal_cookie, set_cookie};
 use super::renewals::Known;
 use super::request::{drop_damaged, is_damage, Loaded, RequestSession};
+use super::writers::Turn;
 use super::{Commit, CookieAction, SessionState, Settings, Write};
 use crate::{Error, Record, Renewal, SessionId, SessionStore, Verified};
 
@@ -78,25 +79,52 @@ impl RequestSession {
                 state.expires_at().filter(|_| state.is_stored()),
             )
         };
-        let now = SystemTime::now();
-        // The data moves into the write and back after it: never copied.
-        let mut plan = lock().state.take_commit(&settings.config, now);
         if degraded {
+            let mut plan = lock()
+                .state
+                .take_commit(&settings.config, SystemTime::now());
             lock().state.put_back(&mut plan);
             if plan.write == Write::None && plan.delete.is_empty() {
                 return Finish::default();
             }
             return Finish::fail(503, "session store unavailable");
         }
+        // A change to a stored session waits for its turn among this
+        // process's writers of the session, and goes on top of what the
+        // previous one saved if this request loaded an older version.
+        let writing = {
+            let loaded = lock();
+            loaded.state.id().filter(|_| loaded.state.saves()).cloned()
+        };
+        let mut turn = match writing {
+            Some(id) => Some(settings.writers.turn(&id).await),
+            None => None,
+        };
+        if let Some(last) = turn
+            .as_ref()
+            .and_then(|t| t.newer_than(lock().state.version()))
+        {
+            if let Err(err) = lock().state.rebase(last) {
+                return store_failure(&err, writing_id(&turn));
+            }
+        }
+        let now = SystemTime::now();
+        // The data moves into the write and back after it: never copied.
+        let mut plan = lock().state.take_commit(&settings.config, now);
         let result = execute(settings, &mut plan).await;
+        if let (Ok(_), Some(turn)) = (&result, turn.as_mut()) {
+            turn.saved(&plan.write);
+        }
         lock().state.put_back(&mut plan);
         let (plan, written, now) = match result {
             Ok(written) => (plan, written, now),
             // The rare path, boxed so that every request's future stays small.
-            Err(Error::VersionConflict) => match Box::pin(retry(settings, loaded, plan)).await {
-                Ok(done) => done,
-                Err(failed) => return failed,
-            },
+            Err(Error::VersionConflict) => {
+                match Box::pin(retry(settings, loaded, plan, turn.as_mut())).await {
+                    Ok(done) => done,
+                    Err(failed) => return failed,
+                }
+            }
             Err(Error::Vanished) => return vanished(settings, plan_key(&plan)),
             Err(err) => return store_failure(&err, plan_key(&plan)),
         };
@@ -277,6 +305,7 @@ async fn retry(
     settings: &Settings,
     loaded: &Mutex<Loaded>,
     mut plan: Commit,
+    mut turn: Option<&mut Turn<'_>>,
 ) -> Result<Written, Finish> {
     let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
     let bounds = &settings.conflict_retry;
@@ -321,6 +350,9 @@ async fn retry(
         let now = SystemTime::now();
         plan = lock().state.take_commit(&settings.config, now);
         let result = execute(settings, &mut plan).await;
+        if let (Ok(_), Some(turn)) = (&result, turn.as_deref_mut()) {
+            turn.saved(&plan.write);
+        }
         lock().state.put_back(&mut plan);
         match result {
             Ok(written) => return Ok((plan, written, now)),
@@ -439,4 +471,9 @@ fn store_failure(err: &Error, id: Option<&SessionId>) -> Finish {
     } else {
         Finish::fail(500, "session could not be saved")
     }
+}
+
+/// The session a writer's turn is for, for the log.
+fn writing_id<'a>(turn: &'a Option<Turn<'_>>) -> Option<&'a SessionId> {
+    turn.as_ref().map(Turn::id)
 }

@@ -35,6 +35,7 @@ mod renewals;
 mod request;
 mod settings;
 mod state;
+mod writers;
 
 pub use cookies::{read_card, CardRead};
 pub use finish::Finish;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::renewals::Renewals;
+use super::writers::Writers;
 use crate::{IdSigner, SessionConfig, SessionStore};
 
 /// What the adapter does when the store fails while loading a session.
@@ -121,6 +122,8 @@ pub struct Settings {
     pub(super) conflict_retry: ConflictRetry,
     /// When sessions expire, for [`Renewal::EveryRequest`](crate::Renewal::EveryRequest).
     pub(super) renewals: Arc<Renewals>,
+    /// One writer at a time per session in this process.
+    pub(super) writers: Arc<Writers>,
 }
 
 impl Settings {
@@ -136,6 +139,7 @@ impl Settings {
             on_store_error: OnStoreError::default(),
             conflict_retry: ConflictRetry::default(),
             renewals: Arc::default(),
+            writers: Arc::default(),
         }
     }
 

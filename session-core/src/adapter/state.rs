@@ -319,6 +319,17 @@ impl SessionState {
         self.id.is_some()
     }
 
+    /// The version of the record this state was loaded from (or last
+    /// rebased on); 0 for a session not stored yet.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// `true` when a stored session was changed: its commit writes it.
+    pub(crate) fn saves(&self) -> bool {
+        self.id.is_some() && self.changed
+    }
+
     /// When the stored record expires, if there is one.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
