@@ -100,12 +100,18 @@ impl RequestSession {
             Some(id) => Some(settings.writers.turn(&id).await),
             None => None,
         };
+        if let Some(turn) = turn.as_mut().filter(|t| t.after_failure()) {
+            // Queued behind a write the store failed: the same answer now,
+            // not after another deadline.
+            turn.failed();
+            return Finish::fail(503, "session store unavailable");
+        }
         if let Some(last) = turn
             .as_ref()
             .and_then(|t| t.newer_than(lock().state.version()))
         {
             if let Err(err) = lock().state.rebase(last) {
-                return store_failure(&err, writing_id(&turn));
+                return store_failure(&err, writing_id(&turn), None);
             }
         }
         let now = SystemTime::now();
@@ -126,7 +132,7 @@ impl RequestSession {
                 }
             }
             Err(Error::Vanished) => return vanished(settings, plan_key(&plan)),
-            Err(err) => return store_failure(&err, plan_key(&plan)),
+            Err(err) => return store_failure(&err, plan_key(&plan), turn.as_mut()),
         };
         log_outcome(&plan);
         if settings.config.renewal() == Renewal::EveryRequest {
@@ -334,7 +340,7 @@ async fn retry(
         match fresh {
             Ok(Some(fresh)) => {
                 if let Err(err) = lock().state.rebase(fresh) {
-                    return Err(store_failure(&err, plan_id(&plan)));
+                    return Err(store_failure(&err, plan_id(&plan), None));
                 }
             }
             Ok(None) => return Err(vanished(settings, plan_id(&plan))),
@@ -345,7 +351,7 @@ async fn retry(
                 }
                 return Err(vanished(settings, plan_id(&plan)));
             }
-            Err(err) => return Err(store_failure(&err, plan_id(&plan))),
+            Err(err) => return Err(store_failure(&err, plan_id(&plan), turn.as_deref_mut())),
         }
         let now = SystemTime::now();
         plan = lock().state.take_commit(&settings.config, now);
@@ -358,7 +364,7 @@ async fn retry(
             Ok(written) => return Ok((plan, written, now)),
             Err(Error::VersionConflict) => {}
             Err(Error::Vanished) => return Err(vanished(settings, plan_id(&plan))),
-            Err(err) => return Err(store_failure(&err, plan_id(&plan))),
+            Err(err) => return Err(store_failure(&err, plan_id(&plan), turn.as_deref_mut())),
         }
     }
 }
@@ -460,7 +466,10 @@ async fn create_fresh(store: &dyn SessionStore, record: &mut Record) -> Result<(
     Err(Error::Conflict)
 }
 
-fn store_failure(err: &Error, id: Option<&SessionId>) -> Finish {
+fn store_failure(err: &Error, id: Option<&SessionId>, turn: Option<&mut Turn<'_>>) -> Finish {
+    if let Some(turn) = turn.filter(|_| err.is_unavailable()) {
+        turn.failed();
+    }
     tracing::error!(
         key = id.map(SessionId::storage_key).as_deref(),
         error = err as &(dyn std::error::Error + 'static),

@@ -15,9 +15,21 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use super::Write;
 use crate::{Record, SessionId};
 
-/// What a session's queue remembers: the record its last writer saved,
-/// kept only while others wait for their turn.
-type Slot = Arc<AsyncMutex<Option<Record>>>;
+/// What a session's queue remembers of its last writer, kept only while
+/// others wait for their turn.
+#[derive(Default)]
+enum Last {
+    #[default]
+    Nothing,
+    /// The record it saved.
+    Saved(Record),
+    /// Its write failed on an unavailable store: the writers queued behind
+    /// it answer 503 at once instead of each waiting out the store's
+    /// deadline in turn (which would stack the deadlines).
+    Failed,
+}
+
+type Slot = Arc<AsyncMutex<Last>>;
 
 /// The sessions that have writers in this process, each with its queue.
 #[derive(Default)]
@@ -31,7 +43,7 @@ pub(crate) struct Turn<'a> {
     writers: &'a Writers,
     id: SessionId,
     slot: Option<Slot>,
-    guard: Option<OwnedMutexGuard<Option<Record>>>,
+    guard: Option<OwnedMutexGuard<Last>>,
 }
 
 impl Writers {
@@ -65,8 +77,23 @@ impl Turn<'_> {
     /// than `loaded_version` (the version this request loaded): the
     /// request's changes must go on top of it.
     pub(crate) fn newer_than(&self, loaded_version: u64) -> Option<Record> {
-        let last = self.guard.as_ref()?.as_ref()?;
-        (last.version > loaded_version).then(|| last.clone())
+        match self.guard.as_deref()? {
+            Last::Saved(last) => (last.version > loaded_version).then(|| last.clone()),
+            Last::Nothing | Last::Failed => None,
+        }
+    }
+
+    /// `true` when the writer before this one failed on an unavailable
+    /// store while this one waited.
+    pub(crate) fn after_failure(&self) -> bool {
+        matches!(self.guard.as_deref(), Some(Last::Failed))
+    }
+
+    /// Tells the writers waiting behind this one that the store failed.
+    pub(crate) fn failed(&mut self) {
+        if let Some(guard) = self.guard.as_mut() {
+            **guard = Last::Failed;
+        }
     }
 
     /// The session this turn is for.
@@ -85,7 +112,10 @@ impl Turn<'_> {
         // The map, this turn and its guard hold the slot; anyone else waits.
         let waiting = self.slot.as_ref().is_some_and(|s| Arc::strong_count(s) > 3);
         if let Some(guard) = self.guard.as_mut() {
-            **guard = record.filter(|_| waiting).cloned();
+            **guard = match record.filter(|_| waiting) {
+                Some(record) => Last::Saved(record.clone()),
+                None => Last::Nothing,
+            };
         }
     }
 }
@@ -179,5 +209,24 @@ mod tests {
         alone.saved(&saved_at(&id, 3));
         drop(alone);
         assert!(writers.turn(&id).await.newer_than(0).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failure_reaches_the_writers_queued_behind_it() {
+        let writers = Arc::new(Writers::default());
+        let id = SessionId::generate();
+        let mut first = writers.turn(&id).await;
+        let waiter = {
+            let (writers, id) = (Arc::clone(&writers), id.clone());
+            tokio::spawn(async move { writers.turn(&id).await.after_failure() })
+        };
+        while Arc::strong_count(&writers.queues.lock().unwrap()[&id]) < 5 {
+            tokio::task::yield_now().await;
+        }
+        first.failed();
+        drop(first);
+        assert!(waiter.await.unwrap(), "the waiter did not hear of the failure");
+        // A writer arriving once the queue is gone starts afresh.
+        assert!(!writers.turn(&id).await.after_failure());
     }
 }
