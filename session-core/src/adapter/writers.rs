@@ -225,7 +225,10 @@ mod tests {
         }
         first.failed();
         drop(first);
-        assert!(waiter.await.unwrap(), "the waiter did not hear of the failure");
+        assert!(
+            waiter.await.unwrap(),
+            "the waiter did not hear of the failure"
+        );
         // A writer arriving once the queue is gone starts afresh.
         assert!(!writers.turn(&id).await.after_failure());
     }
