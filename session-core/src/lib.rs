@@ -32,6 +32,7 @@ mod expiry;
 mod id;
 mod info;
 mod merge;
+pub mod near_cache;
 pub mod record;
 mod redact;
 mod secret;

@@ -19,6 +19,12 @@
 //! | `keycard_conflicts_given_up_total` | counter | `backend` | saves given up after the retry budget |
 //! | `keycard_damaged_records_total` | counter | `backend` | stored records that did not decode (deleted) |
 //! | `keycard_sessions` | gauge | `backend` | sessions held, where the store knows it without a round trip (memory) |
+//! | `keycard_near_cache_hits_total` | counter | `backend` | loads answered by the [near cache](crate::near_cache) |
+//! | `keycard_near_cache_misses_total` | counter | `backend` | loads the near cache sent to the backend |
+//! | `keycard_near_cache_bypassed_total` | counter | `backend` | loads sent to the backend while the near cache's feed was down |
+//! | `keycard_near_cache_evictions_total` | counter | `backend` | near-cache records dropped for the size limits |
+//! | `keycard_near_cache_invalidations_total` | counter | `backend` | near-cache records dropped because another process changed them |
+//! | `keycard_near_cache_flushes_total` | counter | `backend` | whole near-cache flushes (its feed went down or came back) |
 //!
 //! Label values: `operation` is the store method (`create`, `load`,
 //! `save`, `delete`, `touch`, `delete_expired`, `delete_expired_batch`,
@@ -237,6 +243,19 @@ pub fn describe_metrics() {
     record::describe();
 }
 
+/// Counts one event `name` (a counter labelled `backend`); nothing without
+/// the `metrics` feature.
+pub(crate) fn event(name: &'static str, backend: &'static str) {
+    record::event(name, backend);
+}
+
+pub(crate) const NEAR_CACHE_HITS: &str = "keycard_near_cache_hits_total";
+pub(crate) const NEAR_CACHE_MISSES: &str = "keycard_near_cache_misses_total";
+pub(crate) const NEAR_CACHE_BYPASSED: &str = "keycard_near_cache_bypassed_total";
+pub(crate) const NEAR_CACHE_EVICTIONS: &str = "keycard_near_cache_evictions_total";
+pub(crate) const NEAR_CACHE_INVALIDATIONS: &str = "keycard_near_cache_invalidations_total";
+pub(crate) const NEAR_CACHE_FLUSHES: &str = "keycard_near_cache_flushes_total";
+
 const EVENT_RETRY: &str = "keycard_conflict_retries_total";
 const EVENT_GIVEN_UP: &str = "keycard_conflicts_given_up_total";
 const EVENT_DAMAGED: &str = "keycard_damaged_records_total";
@@ -247,7 +266,10 @@ mod record {
 
     use metrics::Unit;
 
-    use super::{EVENT_DAMAGED, EVENT_GIVEN_UP, EVENT_RETRY};
+    use super::{
+        EVENT_DAMAGED, EVENT_GIVEN_UP, EVENT_RETRY, NEAR_CACHE_BYPASSED, NEAR_CACHE_EVICTIONS,
+        NEAR_CACHE_FLUSHES, NEAR_CACHE_HITS, NEAR_CACHE_INVALIDATIONS, NEAR_CACHE_MISSES,
+    };
 
     const OPERATIONS: &str = "keycard_store_operations_total";
     const ERRORS: &str = "keycard_store_errors_total";
@@ -299,6 +321,27 @@ mod record {
             (
                 EVENT_DAMAGED,
                 "Stored session records that did not decode and were deleted.",
+            ),
+            (NEAR_CACHE_HITS, "Session loads answered by the near cache."),
+            (
+                NEAR_CACHE_MISSES,
+                "Session loads the near cache sent to the backend.",
+            ),
+            (
+                NEAR_CACHE_BYPASSED,
+                "Session loads sent to the backend while the near cache's invalidation feed was down.",
+            ),
+            (
+                NEAR_CACHE_EVICTIONS,
+                "Near-cache records dropped to stay within the size limits.",
+            ),
+            (
+                NEAR_CACHE_INVALIDATIONS,
+                "Near-cache records dropped because another process changed them.",
+            ),
+            (
+                NEAR_CACHE_FLUSHES,
+                "Whole near-cache flushes (the invalidation feed went down or came back).",
             ),
         ];
         for (name, help) in counters {
