@@ -27,7 +27,8 @@ def read_tsv(name, header=True):
 
 raw = read_tsv("raw.tsv")
 NAMES = {"ours": "keycard-sessions", "ours-actix": "keycard-sessions on actix-web", "tower": "tower-sessions",
-         "actix": "actix-session", "none": "no session layer"}
+         "actix": "actix-session", "none": "no session layer",
+         "tower-cached": "tower-sessions CachingSessionStore (moka)"}
 
 
 def med(rows, key):
@@ -132,6 +133,45 @@ if lost:
     errs = [f"{NAMES[r['variant']]}/{r['store']}: {r['non2xx']} non-2xx" for r in lost_rows if int(r["non2xx"])]
     if errs:
         p("\nNon-2xx answers in these runs: " + "; ".join(errs) + ".")
+    p("")
+
+# ------------------------------------------------------------ near cache
+near = [r for r in raw if r["phase"] == "near"]
+if near:
+    near_runs = sorted({r["run"] for r in near})
+    p(f"## Near cache (issue 18; median of {len(near_runs)} run(s))\n")
+    p("| store | route | implementation | near cache | req/s (median) | req/s each run | p50 ms | p99 ms | server CPU µs/req | backend CPU µs/req | backend cmds/req |")
+    p("|---|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+    near_med = {}
+    for store in ["memory", "redis", "postgres"]:
+        for route in ["/profile", "/visits"]:
+            for variant in ["ours", "tower", "tower-cached"]:
+                for extra in ["-", "near"]:
+                    rows = pick("near", variant, store, route, extra)
+                    if not rows:
+                        continue
+                    m = med(rows, "rps")
+                    near_med[(variant, store, route, extra)] = m
+                    each = " / ".join(fmt(float(r["rps"])) + ("*" if int(r.get("rustc_secs") or 0) else "") for r in rows)
+                    bad = sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in rows)
+                    note = f" ({bad} non-2xx/errors)" if bad else ""
+                    p(f"| {store} | {route} | {NAMES[variant]} | {'on' if extra == 'near' else 'off'} | {fmt(m)}{note} | {each} | "
+                      f"{fmt(med(rows, 'p50_ms'), 2)} | {fmt(med(rows, 'p99_ms'), 2)} | {fmt(med(rows, 'server_cpu_us_per_req'), 1)} | "
+                      f"{fmt(med(rows, 'backend_cpu_us_per_req'), 1)} | {fmt(med(rows, 'backend_cmds_per_req'), 2)} |")
+    p("")
+
+    def nr(a, b):
+        x, y = near_med.get(a), near_med.get(b)
+        return f"{x / y:.2f}×" if x and y else "n/a"
+    p("| target | ratio |")
+    p("|---|---:|")
+    p(f"| Redis /profile, near cache on / memory store (≥ 0.8×) | {nr(('ours', 'redis', '/profile', 'near'), ('ours', 'memory', '/profile', '-'))} |")
+    p(f"| Redis /profile, near cache on / tower-sessions caching store (≥ 1×) | {nr(('ours', 'redis', '/profile', 'near'), ('tower-cached', 'redis', '/profile', '-'))} |")
+    p(f"| PostgreSQL /profile, near cache on / tower-sessions (≥ 4×) | {nr(('ours', 'postgres', '/profile', 'near'), ('tower', 'postgres', '/profile', '-'))} |")
+    p(f"| PostgreSQL /visits, near cache on / tower-sessions (≥ 1.6×) | {nr(('ours', 'postgres', '/visits', 'near'), ('tower', 'postgres', '/visits', '-'))} |")
+    for store in ["redis", "postgres"]:
+        for route in ["/profile", "/visits"]:
+            p(f"| {store} {route}, near cache on / off | {nr(('ours', store, route, 'near'), ('ours', store, route, '-'))} |")
     p("")
 
 # ------------------------------------------------------------ versions

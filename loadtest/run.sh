@@ -13,6 +13,8 @@
 #                                       # archive HEAD), not the working tree
 #   RUNS=1 PHASES="e2e" loadtest/run.sh # a quick look at the headline matrix
 #   CONFIGS="ours postgres,tower postgres" PHASES=e2e loadtest/run.sh  # a subset
+#   PHASES=near loadtest/run.sh         # near cache on/off vs memory and tower-sessions'
+#                                       # caching store (NEAR="ours redis --near-cache on,..." a subset)
 #   WAIT_QUIET=1 loadtest/run.sh        # after building, wait (<= 40 min) until no rustc
 #                                       # runs and the 1-min load stays < 0.7 for 60 s
 # Results: loadtest/results/<stamp>/ (raw.tsv, one line per measurement,
@@ -40,7 +42,8 @@
 #   counted exactly on 20 sequential curl requests (Redis MONITOR:
 #   client-sent commands vs `[lua]` ones; pg_stat_statements).
 # * Phases (PHASES, default all): e2e (headline matrix, RUNS repetitions,
-#   median), lost (issue 8: 32 connections on ONE session, /visits),
+#   median), near (issue 18: the near cache on and off, the memory store and
+#   tower-sessions' CachingSessionStore, RUNS repetitions), lost (issue 8: 32 connections on ONE session, /visits),
 #   versions (issue 8: /visits over 64 sessions with the stores' version
 #   check and without it, --versions off, RUNS repetitions; VERSION_STORES),
 #   index (issue 9: set_user at login on/off, /visits and /login cost;
@@ -65,7 +68,7 @@ RUNS=${RUNS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BACKEND_CPU=${BACKEND_CPU:-1}
-PHASES=${PHASES:-"e2e tls lost versions index memory ceiling micro"}
+PHASES=${PHASES:-"e2e near tls lost versions index memory ceiling micro"}
 VERSION_STORES=${VERSION_STORES:-"redis postgres"}
 INDEX_STORES=${INDEX_STORES:-"memory redis"}
 INDEX_RUNS=${INDEX_RUNS:-1}
@@ -412,6 +415,36 @@ if has_phase e2e; then
       fi
       for route in /profile /visits; do
         wrk_run e2e "$run" "$variant" "$store" "$route" - sessions.lua "$TMP/cookies.txt"
+      done
+      stop_server
+    done
+  done
+fi
+
+# Issue 18: the near cache. "variant store [extra args]" per line.
+NEAR_CONFIGS=(
+  "ours memory"
+  "ours redis"
+  "ours redis --near-cache on"
+  "tower-cached redis"
+  "ours postgres"
+  "ours postgres --near-cache on"
+  "tower postgres"
+  "tower-cached postgres"
+)
+if [[ -n ${NEAR:-} ]]; then IFS=, read -r -a NEAR_CONFIGS <<<"$NEAR"; fi
+if has_phase near; then
+  say "phase near: $RUNS run(s) of ${#NEAR_CONFIGS[@]} configurations x /profile, /visits"
+  for ((run = 1; run <= RUNS; run++)); do
+    for cfg in "${NEAR_CONFIGS[@]}"; do
+      read -r variant store extra <<<"$cfg"
+      reset_backends
+      # shellcheck disable=SC2086 # extra holds separate arguments
+      start_server "$variant" "$store" $extra
+      login "$SESSIONS" "$TMP/cookies.txt"
+      label=${extra:+near}
+      for route in /profile /visits; do
+        wrk_run near "$run" "$variant" "$store" "$route" "${label:--}" sessions.lua "$TMP/cookies.txt"
       done
       stop_server
     done

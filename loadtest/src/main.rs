@@ -4,7 +4,7 @@
 //! and no session layer.
 //!
 //! ```text
-//! loadtest-server --variant ours|ours-actix|tower|actix|none --store memory|redis|postgres
+//! loadtest-server --variant ours|ours-actix|tower|tower-cached|actix|none --store memory|redis|postgres [--near-cache on]
 //!                 [--port 8080] [--max-age 14400] [--index off|on] [--users same|distinct]
 //!                 [--versions on|off]
 //!                 [--sweep-secs N]
@@ -71,6 +71,8 @@ pub struct Args {
     pub pg_url: String,
     pub tower_redis_pool: usize,
     pub workers: usize,
+    /// ours / ours-actix on redis or postgres: the near cache on.
+    pub near_cache: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -91,6 +93,7 @@ fn parse_args() -> Result<Args, BoxError> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         tower_redis_pool: 6,
         workers: 1,
+        near_cache: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -116,6 +119,7 @@ fn parse_args() -> Result<Args, BoxError> {
             "--pg-url" => args.pg_url = value()?,
             "--tower-redis-pool" => args.tower_redis_pool = value()?.parse()?,
             "--workers" => args.workers = value()?.parse()?,
+            "--near-cache" => args.near_cache = value()? == "on",
             "-h" | "--help" => {
                 println!("see the top of loadtest/src/main.rs");
                 std::process::exit(0);
@@ -140,7 +144,7 @@ fn main() -> Result<(), BoxError> {
     rt.block_on(async move {
         let router = match args.variant.as_str() {
             "ours" => ours::router(&args).await?,
-            "tower" => tower::router(&args).await?,
+            "tower" | "tower-cached" => tower::router(&args).await?,
             "none" => none::router(),
             other => return Err(format!("unknown variant {other}").into()),
         };

@@ -10,7 +10,10 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::cookie::{Key, SameSite};
-use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore};
+use tower_sessions::{
+    CachingSessionStore, Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore,
+};
+use tower_sessions_moka_store::MokaStore;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 use tower_sessions_redis_store::RedisStore;
 use tower_sessions_sqlx_store::sqlx::PgPool;
@@ -87,9 +90,25 @@ fn app<S: SessionStore + Clone>(store: S, args: &Args) -> Router {
         .layer(layer)
 }
 
+/// `tower-cached`: the store's documented cache, a moka cache in front of
+/// the backend (`CachingSessionStore`), as large as our near cache's
+/// default entry limit. It is not coherent across processes: an entry
+/// lives until the session's own expiry.
+fn cached<S: SessionStore + Clone>(store: S, args: &Args) -> Router {
+    app(
+        CachingSessionStore::new(MokaStore::new(Some(100_000)), store),
+        args,
+    )
+}
+
 pub async fn router(args: &Args) -> Result<Router, BoxError> {
+    let wrap = if args.variant == "tower-cached" {
+        cached
+    } else {
+        app
+    };
     Ok(match args.store {
-        Store::Memory => app(MemoryStore::default(), args),
+        Store::Memory => wrap(MemoryStore::default(), args),
         Store::Redis => {
             // As the store's documentation shows: a fred pool of 6 clients.
             let pool = Pool::new(
@@ -101,13 +120,13 @@ pub async fn router(args: &Args) -> Result<Router, BoxError> {
             )?;
             let _connection_task = pool.connect();
             pool.wait_for_connect().await?;
-            app(RedisStore::new(pool), args)
+            wrap(RedisStore::new(pool), args)
         }
         Store::Postgres => {
             let pool = PgPool::connect(&args.pg_url).await?;
             let store = PostgresStore::new(pool);
             store.migrate().await?;
-            app(store, args)
+            wrap(store, args)
         }
     })
 }

@@ -112,6 +112,42 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
     }
 }
 
+/// Takes the `near_cache` query parameter out of `url`: the URL without it,
+/// and whether it asked for the near cache (`1`, `true`, `on`; `0`,
+/// `false`, `off`, or no parameter: off).
+fn take_near_cache(url: &str) -> Result<(String, bool), Error> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), false));
+    };
+    let mut on = false;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("near_cache", value)) => {
+                on = match value {
+                    "1" | "true" | "on" => true,
+                    "0" | "false" | "off" => false,
+                    other => {
+                        return Err(session_core::Error::config(
+                            "near_cache",
+                            format!("`near_cache={other}` is not 1/true/on or 0/false/off"),
+                        )
+                        .into())
+                    }
+                }
+            }
+            _ if pair == "near_cache" => on = true,
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, on))
+}
+
 /// `url` with `mode=rwc` added unless it already says a `mode`.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 fn create_if_missing(url: &str) -> String {
@@ -143,6 +179,20 @@ fn cluster_nodes(url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_cache_is_taken_out_of_the_url() {
+        let took = |u: &str| take_near_cache(u).unwrap();
+        assert_eq!(took("redis://h:1"), ("redis://h:1".into(), false));
+        assert_eq!(took("redis://h:1?near_cache=1"), ("redis://h:1".into(), true));
+        assert_eq!(
+            took("postgres://h/db?sslmode=require&near_cache=on&timeout=2s"),
+            ("postgres://h/db?sslmode=require&timeout=2s".into(), true)
+        );
+        assert_eq!(took("redis://h?near_cache=off"), ("redis://h".into(), false));
+        let err = take_near_cache("redis://h?near_cache=maybe").unwrap_err();
+        assert!(err.to_string().contains("near_cache"), "{err}");
+    }
 
     #[test]
     fn cluster_urls_list_every_node() {

@@ -13,6 +13,8 @@
 //!   sessions do not survive a restart;
 //! * `SESSION_STORE`: `memory` (default), or a `redis://`, `postgres://`,
 //!   `sqlite://`, `mysql://` URL when that feature is compiled in;
+//! * `SESSION_NEAR_CACHE=1`: the near cache in front of a `redis://` or
+//!   `postgres://` store;
 //! * `RUST_LOG`: what to log (default `info`); `RUST_LOG=session_core=debug`
 //!   adds every session created, cycled and destroyed, by storage key.
 //!

@@ -11,6 +11,9 @@
 //!   sessions do not survive a restart;
 //! * `SESSION_STORE`: `memory` (default), or a `redis://`, `postgres://`,
 //!   `sqlite://`, `mysql://` URL when that feature is compiled in;
+//! * `SESSION_NEAR_CACHE=1`: the near cache in front of a `redis://` or
+//!   `postgres://` store (loads answered from memory, kept coherent by the
+//!   backend; see the README's "Near cache");
 //! * `RUST_LOG`: what to log (default `info`: store errors, damaged records,
 //!   revocations). `RUST_LOG=session_core=debug` adds every session
 //!   created, cycled and destroyed, always by storage key, never by ID.

@@ -56,7 +56,17 @@ pub fn settings(
         );
         SessionConfig::builder(Secret::generate()).build()?
     };
-    let store_url = env("SESSION_STORE").unwrap_or_else(|| "memory".into());
+    let mut store_url = env("SESSION_STORE").unwrap_or_else(|| "memory".into());
+    match env("SESSION_NEAR_CACHE").as_deref() {
+        None | Some("" | "0" | "false" | "off") => {}
+        Some("1" | "true" | "on") => {
+            let sep = if store_url.contains('?') { '&' } else { '?' };
+            store_url = format!("{store_url}{sep}near_cache=1");
+        }
+        Some(other) => {
+            return Err(format!("SESSION_NEAR_CACHE={other:?}: use 1 (on) or 0 (off)").into())
+        }
+    }
     let port: u16 = match env("PORT") {
         Some(p) => p
             .parse()
@@ -69,8 +79,13 @@ pub fn settings(
 /// Says where the hotel listens, on which store, and how to try it.
 pub fn banner(url: &str, store_url: &str) {
     let (email, password) = (super::app::DEMO_EMAIL, super::app::DEMO_PASSWORD);
+    let near = if store_url.contains("near_cache=1") {
+        ", near cache on"
+    } else {
+        ""
+    };
     println!(
-        "hotel listening on {url} (store: {})",
+        "hotel listening on {url} (store: {}{near})",
         store_kind(store_url)
     );
     println!("open {url}/ in a browser, or try:");
