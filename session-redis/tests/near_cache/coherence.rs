@@ -157,7 +157,11 @@ async fn own_writes_update_the_cache_at_once() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let hits = cache.stats().hits;
     assert_eq!(a.load(&r.id).await.expect("load"), Some(r.clone()));
-    assert_eq!(cache.stats().hits, hits + 1, "own create evicted its own entry");
+    assert_eq!(
+        cache.stats().hits,
+        hits + 1,
+        "own create evicted its own entry"
+    );
 
     let mut bound = record(2, Some("bob"));
     bound.id = r.id.clone();
@@ -170,5 +174,9 @@ async fn own_writes_update_the_cache_at_once() {
     let hits = cache.stats().hits;
     a.delete_user_sessions("bob", None).await.expect("revoke");
     assert_eq!(a.load(&r.id).await.expect("load"), None);
-    assert_eq!(cache.stats().hits, hits, "a revoked record was served from the cache");
+    assert_eq!(
+        cache.stats().hits,
+        hits,
+        "a revoked record was served from the cache"
+    );
 }

@@ -8,6 +8,7 @@ mod channel;
 mod coherence;
 #[path = "../common/mod.rs"]
 mod common;
+mod config;
 mod conformance;
 
 use std::time::{Duration, Instant, SystemTime};
