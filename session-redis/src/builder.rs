@@ -4,12 +4,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, RedisResult};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, RedisResult};
+use session_core::near_cache::{NearCache, NearCacheConfig};
 use session_core::Error;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::durable::Durable;
 use crate::error::{connect_error, shown};
 use crate::store::{Conn, RedisStore};
+use crate::tracking::{Feed, TrackedId};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
 
 /// Reconnection attempts after the first, per (re)connect of a standalone
@@ -45,6 +48,7 @@ pub struct RedisStoreBuilder {
     pub(crate) connection_timeout: Duration,
     pub(crate) command_timeout: Duration,
     durable: Option<Durable>,
+    near_cache: Option<NearCacheConfig>,
     /// The CA bundle and client certificate for `rediss://`, if any was
     /// given (its `Debug` redacts both).
     #[cfg(feature = "tls")]
@@ -66,6 +70,7 @@ impl RedisStoreBuilder {
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             durable: None,
+            near_cache: None,
             #[cfg(feature = "tls")]
             certificates: None,
         }
@@ -130,7 +135,35 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Turns on the near cache: recently used records kept in this
+    /// process's memory, within `config`'s limits, and kept coherent by
+    /// Redis itself (client tracking on the store's connection; see
+    /// [the near cache](crate#the-near-cache) for what it guarantees and
+    /// costs). Off by default.
+    ///
+    /// For a standalone Redis ([`connect`](Self::connect),
+    /// [`connect_lazy`](Self::connect_lazy)) and Sentinel; it needs Redis 6
+    /// or later (RESP3). Refused with [`Error::Config`] for a Cluster.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), session_core::Error> {
+    /// use session_core::near_cache::NearCacheConfig;
+    /// let store = session_redis::RedisStore::builder()
+    ///     .near_cache(NearCacheConfig::new().max_entries(50_000))
+    ///     .connect("redis://127.0.0.1:6379")
+    ///     .await?;
+    /// assert!(store.near_cache().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn near_cache(mut self, config: NearCacheConfig) -> Self {
+        self.near_cache = Some(config);
+        self
+    }
+
     fn check(&self) -> Result<(), Error> {
+        if let Some(config) = &self.near_cache {
+            config.validate()?;
+        }
         if let Some(durable) = &self.durable {
             durable.check(self.command_timeout)?;
         }
@@ -146,17 +179,75 @@ impl RedisStoreBuilder {
         Ok(())
     }
 
-    fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
+    /// The connection manager's settings, with a sender for its push
+    /// messages when the near cache is on.
+    fn manager_config(&self, pushes: Option<UnboundedSender<PushInfo>>) -> ConnectionManagerConfig {
+        let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        match pushes {
+            Some(sender) => config.set_push_sender(sender),
+            None => config,
+        }
     }
 
-    fn store(self, conn: Conn) -> RedisStore {
-        RedisStore::new(conn, self.prefix.into(), self.command_timeout, self.durable)
+    /// The channel the driver passes push messages (invalidations,
+    /// disconnections) on, when the near cache is on.
+    pub(crate) fn push_channel(
+        &self,
+    ) -> (
+        Option<UnboundedSender<PushInfo>>,
+        Option<UnboundedReceiver<PushInfo>>,
+    ) {
+        if self.near_cache.is_some() {
+            let (tx, rx) = unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        }
+    }
+
+    /// `true` when the near cache is on (its connections speak RESP3).
+    pub(crate) fn wants_pushes(&self) -> bool {
+        self.near_cache.is_some()
+    }
+
+    /// The store on `conn`; with the near cache on, the cache and its
+    /// feed (reading `pushes`), which runs until the store and its clones
+    /// are dropped.
+    fn store(
+        self,
+        conn: Conn,
+        pushes: Option<UnboundedReceiver<PushInfo>>,
+    ) -> Result<RedisStore, Error> {
+        let prefix: std::sync::Arc<str> = self.prefix.into();
+        let near = match (self.near_cache, pushes) {
+            (Some(config), Some(pushes)) => {
+                let cache = NearCache::new(config, "redis")?;
+                let tracked = TrackedId::default();
+                Feed {
+                    conn: conn.clone(),
+                    pushes,
+                    invalidations: cache.invalidations(),
+                    prefix: prefix.clone(),
+                    command_timeout: self.command_timeout,
+                    tracked: tracked.clone(),
+                }
+                .spawn();
+                Some((cache, tracked))
+            }
+            _ => None,
+        };
+        Ok(RedisStore::new(
+            conn,
+            prefix,
+            self.command_timeout,
+            self.durable,
+            near,
+        ))
     }
 
     /// Bounds a connection attempt to `shown` (the URL, password masked)
@@ -195,13 +286,14 @@ impl RedisStoreBuilder {
     pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
         self.check()?;
         let client = self.open_client(url)?;
+        let (sender, pushes) = self.push_channel();
         let manager = self
             .connecting(
                 shown(client.get_connection_info()),
-                ConnectionManager::new_with_config(client, self.manager_config()),
+                ConnectionManager::new_with_config(client, self.manager_config(sender)),
             )
             .await?;
-        Ok(self.store(Conn::Standalone(manager)))
+        self.store(Conn::Standalone(manager), pushes)
     }
 
     /// Like [`connect`](Self::connect), but returns at once and connects on
@@ -222,9 +314,10 @@ impl RedisStoreBuilder {
             ));
         }
         let client = self.open_client(url)?;
-        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
+        let (sender, pushes) = self.push_channel();
+        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config(sender))
             .map_err(|e| Error::config("redis_url", e.to_string()))?;
-        Ok(self.store(Conn::Standalone(manager)))
+        self.store(Conn::Standalone(manager), pushes)
     }
 
     /// Connects to a Redis Cluster, discovering it from the seed nodes in
@@ -249,6 +342,12 @@ impl RedisStoreBuilder {
                 "durable writes are for a standalone Redis or Sentinel, not a Cluster",
             ));
         }
+        if self.near_cache.is_some() {
+            return Err(Error::config(
+                "near_cache",
+                "the near cache is for a standalone Redis or Sentinel, not yet a Cluster",
+            ));
+        }
         let nodes = connection_infos(
             urls,
             "redis_cluster_urls",
@@ -263,7 +362,7 @@ impl RedisStoreBuilder {
         let conn = self
             .connecting(seeds, client.get_async_connection())
             .await?;
-        Ok(self.store(Conn::Cluster(conn)))
+        self.store(Conn::Cluster(conn), None)
     }
 }
 
@@ -340,17 +439,23 @@ impl RedisStoreBuilder {
     {
         self.check()?;
         let (client, shown, db) = self.sentinel_client(sentinels, master, master_auth)?;
-        let conn = self.sentinel_conn(client, db);
+        let (sender, pushes) = self.push_channel();
+        let conn = self.sentinel_conn(client, db, sender);
         let what = format!("{} (sentinels, master {master})", shown.join(", "));
         self.connecting(what, conn.connect_now()).await?;
-        Ok(self.store(Conn::Sentinel(conn)))
+        self.store(Conn::Sentinel(conn), pushes)
     }
 
     /// The driver client for `url`, with the TLS settings.
     fn open_client(&self, url: impl IntoConnectionInfo) -> Result<redis::Client, Error> {
-        let info = url
+        let mut info = url
             .into_connection_info()
             .map_err(crate::tls::url_error("redis_url"))?;
+        if self.wants_pushes() {
+            // Client tracking's invalidations are RESP3 push messages.
+            let settings = info.redis_settings().clone();
+            info = info.set_redis_settings(settings.set_protocol(ProtocolVersion::RESP3));
+        }
         crate::tls::client(self, info)
     }
 }

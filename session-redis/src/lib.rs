@@ -38,6 +38,7 @@ mod scripts;
 mod sentinel;
 mod store;
 mod tls;
+mod tracking;
 
 use std::time::Duration;
 

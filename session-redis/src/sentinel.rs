@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError,
-    RedisFuture, RedisResult, ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, ProtocolVersion,
+    PushInfo, PushKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 use session_core::Error;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Mutex;
 
 use crate::builder::RedisStoreBuilder;
@@ -37,6 +38,9 @@ struct Shared {
     master: SyncMutex<(u64, Option<MultiplexedConnection>)>,
     config: AsyncConnectionConfig,
     db: i64,
+    /// The near cache's push channel, if it is on: told when the store
+    /// forgets a connection, since that one's invalidations stop.
+    pushes: Option<UnboundedSender<PushInfo>>,
 }
 
 impl SentinelConn {
@@ -67,8 +71,13 @@ impl SentinelConn {
     fn after_error(&self, generation: u64, err: &RedisError) {
         if master_may_have_changed(err) {
             let mut master = lock(&self.shared.master);
-            if master.0 == generation {
-                master.1 = None;
+            if master.0 == generation && master.1.take().is_some() {
+                if let Some(pushes) = &self.shared.pushes {
+                    let _ = pushes.send(PushInfo {
+                        kind: PushKind::Disconnection,
+                        data: Vec::new(),
+                    });
+                }
             }
         }
     }
@@ -240,6 +249,10 @@ impl RedisStoreBuilder {
         if tls {
             builder = crate::tls::sentinel_tls(self, builder)?;
         }
+        if self.wants_pushes() {
+            // Client tracking's invalidations are RESP3 push messages.
+            builder = builder.set_client_to_redis_protocol(ProtocolVersion::RESP3);
+        }
         let client = builder
             .build()
             .map_err(|e| Error::config("redis_sentinel_urls", e.to_string()))?;
@@ -247,16 +260,27 @@ impl RedisStoreBuilder {
     }
 
     /// The shared state of a sentinel connection.
-    pub(crate) fn sentinel_conn(&self, client: SentinelClient, db: i64) -> SentinelConn {
-        let config = AsyncConnectionConfig::new()
+    /// With `pushes`, every connection to a master passes its push
+    /// messages there (the near cache's feed).
+    pub(crate) fn sentinel_conn(
+        &self,
+        client: SentinelClient,
+        db: i64,
+        pushes: Option<UnboundedSender<PushInfo>>,
+    ) -> SentinelConn {
+        let mut config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.command_timeout));
+        if let Some(sender) = &pushes {
+            config = config.set_push_sender(sender.clone());
+        }
         SentinelConn {
             shared: Arc::new(Shared {
                 sentinels: Mutex::new(client),
                 master: SyncMutex::new((0, None)),
                 config,
                 db,
+                pushes,
             }),
         }
     }

@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, RedisError, RedisFuture, RedisResult, Value};
+use session_core::near_cache::NearCache;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::durable::Durable;
 use crate::sentinel::SentinelConn;
+use crate::tracking::TrackedId;
 
 /// A session store on Redis or Redis Cluster.
 ///
@@ -27,6 +29,9 @@ pub struct RedisStore {
     prefix: Arc<str>,
     command_timeout: Duration,
     durable: Option<Durable>,
+    /// The near cache, when on, and the id of the connection its
+    /// invalidations arrive on.
+    near: Option<(NearCache, TrackedId)>,
 }
 
 /// The connection behind a store: standalone or cluster.
@@ -82,6 +87,7 @@ impl fmt::Debug for RedisStore {
             .field("key_prefix", &self.prefix)
             .field("command_timeout", &self.command_timeout)
             .field("durable", &self.durable)
+            .field("near_cache", &self.near_cache())
             .finish_non_exhaustive()
     }
 }
@@ -92,13 +98,30 @@ impl RedisStore {
         prefix: Arc<str>,
         command_timeout: Duration,
         durable: Option<Durable>,
+        near: Option<(NearCache, TrackedId)>,
     ) -> Self {
         Self {
             conn,
             prefix,
             command_timeout,
             durable,
+            near,
         }
+    }
+
+    /// The near cache, when it is on (see
+    /// [`RedisStoreBuilder::near_cache`]): its [`stats`](NearCache::stats)
+    /// tell hits, misses and whether it is coherent now.
+    pub fn near_cache(&self) -> Option<&NearCache> {
+        self.near.as_ref().map(|(cache, _)| cache)
+    }
+
+    /// The Redis `CLIENT ID` of the connection the near cache's
+    /// invalidations arrive on (the store's own connection), while client
+    /// tracking is on: to find it in `CLIENT LIST`. `None` when the near
+    /// cache is off or its channel is down.
+    pub fn near_cache_client_id(&self) -> Option<u64> {
+        self.near.as_ref().and_then(|(_, id)| id.get())
     }
 
     /// The durable-write setting, if on.
@@ -230,30 +253,73 @@ pub(crate) fn unexpected(command: &str, reply: &Value) -> Error {
     Error::backend(format!("unexpected reply to {command}: {reply:?}"))
 }
 
+impl RedisStore {
+    /// Log out everywhere but `keep` (a storage key), through the near
+    /// cache when it is on.
+    async fn revoke_durably(&self, user: &str, keep: Option<&str>) -> Result<u64, Error> {
+        let write = async {
+            let revoked = self.revoke(user, keep).await?;
+            self.replicated().await?;
+            Ok(revoked)
+        };
+        match self.near_cache() {
+            Some(cache) => cache.forget_user(user, keep, write).await,
+            None => write.await,
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        self.create_record(record).await?;
-        self.replicated().await
+        let write = async {
+            self.create_record(record).await?;
+            self.replicated().await
+        };
+        match self.near_cache() {
+            Some(cache) => cache.write(record, write).await,
+            None => write.await,
+        }
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-        self.load_record(id).await
+        match self.near_cache() {
+            Some(cache) => cache.load(id, self.load_record(id)).await,
+            None => self.load_record(id).await,
+        }
     }
 
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        self.save_record(record).await?;
-        self.replicated().await
+        let write = async {
+            self.save_record(record).await?;
+            self.replicated().await
+        };
+        match self.near_cache() {
+            Some(cache) => cache.write(record, write).await,
+            None => write.await,
+        }
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        self.delete_record(id).await?;
-        self.replicated().await
+        let write = async {
+            self.delete_record(id).await?;
+            self.replicated().await
+        };
+        match self.near_cache() {
+            Some(cache) => cache.forget(id, write).await,
+            None => write.await,
+        }
     }
 
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-        self.touch_record(id, expires_at).await?;
-        self.replicated().await
+        let write = async {
+            self.touch_record(id, expires_at).await?;
+            self.replicated().await
+        };
+        match self.near_cache() {
+            Some(cache) => cache.forget(id, write).await,
+            None => write.await,
+        }
     }
 
     async fn delete_expired(&self) -> Result<u64, Error> {
@@ -294,9 +360,7 @@ impl SessionStore for RedisStore {
         keep: Option<&SessionId>,
     ) -> Result<u64, Error> {
         let keep = keep.map(SessionId::storage_key);
-        let revoked = self.revoke(user, keep.as_deref()).await?;
-        self.replicated().await?;
-        Ok(revoked)
+        self.revoke_durably(user, keep.as_deref()).await
     }
 
     async fn delete_user_sessions_except_key(
@@ -304,8 +368,6 @@ impl SessionStore for RedisStore {
         user: &str,
         keep_key: &str,
     ) -> Result<u64, Error> {
-        let revoked = self.revoke(user, Some(keep_key)).await?;
-        self.replicated().await?;
-        Ok(revoked)
+        self.revoke_durably(user, Some(keep_key)).await
     }
 }

@@ -362,3 +362,42 @@ async fn rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master() {
         "{msg}"
     );
 }
+
+/// The near cache through Sentinel: two stores with it on; B sees A's
+/// delete of a record B had cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_cache_works_through_sentinel() {
+    let prefix = key_prefix();
+    let near = || {
+        shared().store(
+            RedisStore::builder()
+                .key_prefix(prefix.clone())
+                .command_timeout(TEST_COMMAND_TIMEOUT)
+                .near_cache(session_core::near_cache::NearCacheConfig::new()),
+        )
+    };
+    let (a, b) = (near().await, near().await);
+    let start = std::time::Instant::now();
+    while !b.near_cache().unwrap().is_coherent() || !a.near_cache().unwrap().is_coherent() {
+        assert!(start.elapsed() < Duration::from_secs(2), "never coherent");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let record = visits_record();
+    a.create(&record).await.unwrap();
+    for _ in 0..3 {
+        assert!(b.load(&record.id).await.unwrap().is_some());
+    }
+    assert!(
+        b.near_cache().unwrap().stats().hits > 0,
+        "B never hit its cache"
+    );
+    a.delete(&record.id).await.unwrap();
+    let start = std::time::Instant::now();
+    while b.load(&record.id).await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "B served a deleted record"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -300,3 +300,46 @@ async fn a_cluster_with_a_certificate_from_another_ca_is_refused() {
         "{msg}"
     );
 }
+
+/// The near cache over TLS: two stores with it on, on one `rediss://`
+/// server; B sees A's delete (client tracking runs on the TLS connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_cache_works_over_tls() {
+    let (pki, procs) = server();
+    let url = tls_url(procs);
+    let prefix = key_prefix();
+    let near = || {
+        builder()
+            .key_prefix(prefix.clone())
+            .tls_ca_pem(pki.ca.pem().to_owned())
+            .near_cache(session_core::near_cache::NearCacheConfig::new())
+            .connect(url.as_str())
+    };
+    let (a, b) = (near().await.unwrap(), near().await.unwrap());
+    let start = std::time::Instant::now();
+    while !b.near_cache().unwrap().is_coherent() || !a.near_cache().unwrap().is_coherent() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "never coherent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let record = Record::new(
+        SessionId::generate(),
+        Data::new(),
+        std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+    );
+    a.create(&record).await.unwrap();
+    for _ in 0..3 {
+        assert!(b.load(&record.id).await.unwrap().is_some());
+    }
+    a.delete(&record.id).await.unwrap();
+    let start = std::time::Instant::now();
+    while b.load(&record.id).await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "B served a deleted record"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

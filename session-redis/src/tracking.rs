@@ -1,0 +1,237 @@
+//! The near cache's invalidation feed: Redis server-assisted client-side
+//! caching (`CLIENT TRACKING`, RESP3) on the store's own data connection.
+//!
+//! The feed enables `CLIENT TRACKING ON BCAST PREFIX <key prefix> NOLOOP`
+//! on the connection the store's commands go to. From then on Redis pushes
+//! an `invalidate` message to it for every key under the prefix that any
+//! *other* connection changes (a write, a delete, a change inside a Lua
+//! script, an expiry, an eviction; `FLUSHALL`/`FLUSHDB` as a nil key list).
+//! This process's own writes go over the same connection, so `NOLOOP`
+//! leaves them out: the cache updates itself for those.
+//!
+//! BCAST rather than the default tracking mode because the default mode
+//! only reports keys this connection *read*, and the cache also holds the
+//! records this process wrote without reading them back.
+//!
+//! The channel is down (the cache flushed and bypassed) from the moment the
+//! driver reports the connection closed (its `Disconnection` push), or a
+//! heartbeat finds that the store's commands no longer reach the tracked
+//! connection (a new `CLIENT ID`, an error, no answer within the command
+//! timeout), until tracking answered `OK` on the current connection again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{PushInfo, PushKind, Value};
+use session_core::near_cache::Invalidations;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::store::Conn;
+
+/// How often the feed checks that the store's commands still reach the
+/// tracked connection. Bounds how long a connection that died without the
+/// driver noticing (or a switch to a new connection the driver did not
+/// report) goes unnoticed, on top of the command timeout.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The first wait between attempts to enable tracking; it doubles.
+const RETRY_MIN: Duration = Duration::from_millis(10);
+/// The cap on the wait between attempts to enable tracking.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// The `CLIENT ID` of the connection tracking is on (0: none).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TrackedId(Arc<AtomicU64>);
+
+impl TrackedId {
+    /// The id, if tracking is on now.
+    pub(crate) fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Acquire)).filter(|&id| id != 0)
+    }
+
+    fn set(&self, id: u64) {
+        self.0.store(id, Ordering::Release);
+    }
+}
+
+/// The feed: the store's connection, the driver's push messages for it and
+/// the cache's handle.
+pub(crate) struct Feed {
+    pub(crate) conn: Conn,
+    pub(crate) pushes: UnboundedReceiver<PushInfo>,
+    pub(crate) invalidations: Invalidations,
+    pub(crate) prefix: Arc<str>,
+    pub(crate) command_timeout: Duration,
+    pub(crate) tracked: TrackedId,
+}
+
+/// Why listening stopped.
+enum Stop {
+    /// The channel is lost: flush, bypass, enable again.
+    Down,
+    /// The cache is gone (or the driver's push channel closed): end the task.
+    Closed,
+}
+
+impl Feed {
+    /// Runs the feed on the current Tokio runtime until the cache is dropped.
+    pub(crate) fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    async fn run(mut self) {
+        loop {
+            let Some(id) = self.enable().await else {
+                return;
+            };
+            self.tracked.set(id);
+            self.invalidations.channel_up();
+            let stop = self.listen(id).await;
+            self.tracked.set(0);
+            self.invalidations.channel_down();
+            if matches!(stop, Stop::Closed) {
+                return;
+            }
+        }
+    }
+
+    /// Enables tracking on the connection the store's commands go to now,
+    /// retrying with backoff; the connection's `CLIENT ID`, or `None` once
+    /// the cache is gone.
+    async fn enable(&mut self) -> Option<u64> {
+        let mut wait = RETRY_MIN;
+        loop {
+            if self.invalidations.is_closed() {
+                return None;
+            }
+            // Whatever was pushed before this attempt is about a connection
+            // or a tracking session that is over; channel_up flushes anyway.
+            while self.pushes.try_recv().is_ok() {}
+            match self.track().await {
+                Ok(id) => return Some(id),
+                Err(e) => {
+                    tracing::debug!(error = %e, "enabling Redis client tracking failed; retrying")
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// One attempt: `CLIENT TRACKING OFF` (a re-enable with the same prefix
+    /// on a connection that still tracks would be refused as overlapping),
+    /// `CLIENT TRACKING ON BCAST PREFIX <prefix> NOLOOP` and `CLIENT ID`, in
+    /// one pipeline, so all three reach the same connection.
+    async fn track(&self) -> Result<u64, String> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("CLIENT").arg("TRACKING").arg("OFF").ignore();
+        pipe.cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("BCAST")
+            .arg("PREFIX")
+            .arg(&*self.prefix)
+            .arg("NOLOOP");
+        pipe.cmd("CLIENT").arg("ID");
+        let mut conn = self.conn.clone();
+        let call = pipe.query_async::<(Value, u64)>(&mut conn);
+        match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok((Value::Okay, id))) => Ok(id),
+            Ok(Ok((other, _))) => Err(format!("CLIENT TRACKING answered {other:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_elapsed) => Err(format!("no answer within {:?}", self.command_timeout)),
+        }
+    }
+
+    /// Applies pushes until the channel is lost or the cache is gone.
+    async fn listen(&mut self, id: u64) -> Stop {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut beat: Option<JoinHandle<bool>> = None;
+        loop {
+            tokio::select! {
+                push = self.pushes.recv() => match push {
+                    None => return Stop::Closed,
+                    Some(push) => {
+                        if !self.apply(push) {
+                            return Stop::Down;
+                        }
+                    }
+                },
+                alive = joined(&mut beat), if beat.is_some() => {
+                    beat = None;
+                    if !alive {
+                        tracing::warn!("Redis client tracking lost (heartbeat failed or the connection changed)");
+                        return Stop::Down;
+                    }
+                }
+                _ = tick.tick(), if beat.is_none() => {
+                    if self.invalidations.is_closed() {
+                        return Stop::Closed;
+                    }
+                    beat = Some(tokio::spawn(heartbeat(self.conn.clone(), self.command_timeout, id)));
+                }
+            }
+        }
+    }
+
+    /// Applies one push; `false` when it says the connection is gone.
+    fn apply(&self, push: PushInfo) -> bool {
+        match push.kind {
+            PushKind::Invalidate => {
+                match push.data.first() {
+                    Some(Value::Array(keys)) => {
+                        for key in keys {
+                            if let Some(storage_key) = self.storage_key(key) {
+                                self.invalidations.invalidate(storage_key, None);
+                            }
+                        }
+                    }
+                    // FLUSHALL / FLUSHDB: no key list.
+                    Some(Value::Nil) | None => self.invalidations.flush(),
+                    Some(_) => {}
+                }
+                true
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("Redis connection lost: near cache bypassed until tracking is back");
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The storage key in an invalidated Redis key, if it is a record's
+    /// key (the user indexes share the prefix and are skipped).
+    fn storage_key<'a>(&self, key: &'a Value) -> Option<&'a str> {
+        let bytes = match key {
+            Value::BulkString(bytes) => bytes.as_slice(),
+            Value::SimpleString(s) => s.as_bytes(),
+            _ => return None,
+        };
+        let rest = bytes.strip_prefix(self.prefix.as_bytes())?;
+        let rest = std::str::from_utf8(rest).ok()?;
+        (!rest.contains(':')).then_some(rest)
+    }
+}
+
+/// The heartbeat task's verdict, or `false` if it could not finish.
+async fn joined(beat: &mut Option<JoinHandle<bool>>) -> bool {
+    match beat {
+        Some(handle) => handle.await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
+}
+
+/// `true` when the store's commands still reach connection `id` and it
+/// answers within `timeout`.
+async fn heartbeat(mut conn: Conn, timeout: Duration, id: u64) -> bool {
+    let mut cmd = redis::cmd("CLIENT");
+    cmd.arg("ID");
+    matches!(
+        tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await,
+        Ok(Ok(now)) if now == id
+    )
+}
