@@ -53,7 +53,23 @@ use crate::Error;
 /// [`Error::UnknownStore`] for anything else, and the backend's connection
 /// or migration error.
 pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
+    let (url, near_cache) = take_near_cache(url)?;
+    let url = url.as_str();
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+    if near_cache
+        && !matches!(
+            scheme,
+            "redis" | "rediss" | "redis+sentinel" | "rediss+sentinel" | "postgres" | "postgresql"
+        )
+    {
+        return Err(session_core::Error::config(
+            "near_cache",
+            format!("a `{scheme}` store has no near cache: it is for `redis://` (standalone or Sentinel) and `postgres://` stores"),
+        )
+        .into());
+    }
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    let near = near_cache.then(session_core::near_cache::NearCacheConfig::new);
     #[allow(unused_variables)]
     let disabled = |feature| Error::FeatureDisabled {
         scheme: scheme.to_owned(),
@@ -66,16 +82,14 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "memory" => Err(disabled("memory")),
 
         #[cfg(feature = "redis")]
-        "redis" | "rediss" => Ok(Arc::new(session_redis::RedisStore::connect(url).await?)),
+        "redis" | "rediss" => Ok(Arc::new(redis_builder(near).connect(url).await?)),
         #[cfg(feature = "redis")]
         "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
             session_redis::RedisStore::connect_cluster(cluster_nodes(url)).await?,
         )),
         #[cfg(feature = "redis")]
         "redis+sentinel" | "rediss+sentinel" => Ok(Arc::new(
-            session_redis::RedisStore::builder()
-                .connect_sentinel_url(url)
-                .await?,
+            redis_builder(near).connect_sentinel_url(url).await?,
         )),
         #[cfg(not(feature = "redis"))]
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
@@ -109,6 +123,18 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "mysql" | "mariadb" => Err(disabled("mysql")),
 
         _ => Err(Error::UnknownStore(scheme.to_owned())),
+    }
+}
+
+/// A Redis store builder, with the near cache when `near` says so.
+#[cfg(feature = "redis")]
+fn redis_builder(
+    near: Option<session_core::near_cache::NearCacheConfig>,
+) -> session_redis::RedisStoreBuilder {
+    let builder = session_redis::RedisStore::builder();
+    match near {
+        Some(config) => builder.near_cache(config),
+        None => builder,
     }
 }
 
@@ -184,12 +210,18 @@ mod tests {
     fn near_cache_is_taken_out_of_the_url() {
         let took = |u: &str| take_near_cache(u).unwrap();
         assert_eq!(took("redis://h:1"), ("redis://h:1".into(), false));
-        assert_eq!(took("redis://h:1?near_cache=1"), ("redis://h:1".into(), true));
+        assert_eq!(
+            took("redis://h:1?near_cache=1"),
+            ("redis://h:1".into(), true)
+        );
         assert_eq!(
             took("postgres://h/db?sslmode=require&near_cache=on&timeout=2s"),
             ("postgres://h/db?sslmode=require&timeout=2s".into(), true)
         );
-        assert_eq!(took("redis://h?near_cache=off"), ("redis://h".into(), false));
+        assert_eq!(
+            took("redis://h?near_cache=off"),
+            ("redis://h".into(), false)
+        );
         let err = take_near_cache("redis://h?near_cache=maybe").unwrap_err();
         assert!(err.to_string().contains("near_cache"), "{err}");
     }
