@@ -8,6 +8,7 @@
 
 use std::future::Future;
 
+use session_core::near_cache::Invalidations;
 use session_core::Error;
 use sqlx::error::DatabaseError;
 use sqlx::pool::PoolOptions;
@@ -114,5 +115,24 @@ pub trait Dialect: Exec {
     /// that stopped half-way (where DDL commits at once).
     fn is_already_there(_e: &dyn DatabaseError) -> bool {
         false
+    }
+
+    /// Starts the invalidation feed of a near cache on the table `n`, or
+    /// says why this backend cannot keep one coherent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] (field `near_cache`): the backend has no change
+    /// channel (the default), or there is no tokio runtime.
+    fn start_feed(_pool: &Pool<Self>, _n: &Names, _feed: Invalidations) -> Result<(), Error> {
+        Err(Error::config(
+            "near_cache",
+            format!(
+                "a near cache needs the database to tell every process of the others' writes, \
+                 which this crate does only on PostgreSQL (LISTEN/NOTIFY); {} has no such \
+                 channel: leave the near cache off",
+                Self::LABEL
+            ),
+        ))
     }
 }

@@ -132,6 +132,7 @@
 //! | `timeout` | the deadline on every store call, and the pool's acquire timeout | [`DEFAULT_TIMEOUT`] (1 s) |
 //! | `connect_timeout` | the deadline on the first connection at start-up | [`DEFAULT_CONNECT_TIMEOUT`] (5 s) |
 //! | `cleanup_interval` | how often the store `connect` returns removes expired rows; `off` for never (`connect` only) | [`DEFAULT_CLEANUP_INTERVAL`] (5 min) |
+//! | `near_cache` | `on` turns the [near cache](#near-cache-postgresql) on with its default limits (`connect` only, PostgreSQL only) | `off` |
 //!
 //! Durations take a unit: `250ms`, `2s`, `5m`, `1h`. For example
 //! `postgres://app@db/app?max_connections=20&timeout=2s&cleanup_interval=1m`.
@@ -174,6 +175,54 @@
 //! CONCURRENTLY "<table>_user_idx" ON … (user_id, expires_at) WHERE user_id
 //! IS NOT NULL`, and `migrate()` finds them in place. MySQL/MariaDB build
 //! it online; on SQLite it holds the write lock while it runs.
+//!
+//! # Near cache (PostgreSQL)
+//!
+//! Off by default. `PostgresStore::builder(pool).near_cache(NearCacheConfig::new())`
+//! (or `near_cache=on` in the URL `connect` reads) keeps recently used
+//! records in this process's memory ([`session_core::near_cache`]: bounded
+//! in entries and bytes, a record past its expiry never served, hit, miss
+//! and eviction counters in [`SqlStore::near_cache`]'s `stats()`), so that
+//! a load of a session this process has seen lately costs no round trip.
+//! SQLite and MySQL/MariaDB refuse it with an [`Error::Config`]: neither can
+//! tell one process about another's writes.
+//!
+//! Coherence comes from PostgreSQL's `LISTEN`/`NOTIFY`:
+//!
+//! * The first store that turns the cache on installs a trigger on the
+//!   table, `<table>_near_cache` (with `<table>_near_cache_t` for
+//!   `TRUNCATE` and the function `<table>_near_cache()` in the table's
+//!   schema), which sends every insert, update and delete, whoever makes
+//!   it, on the channel `session_sqlx:<schema>.<table>`: the key with the
+//!   new version and expiry, or the deleted key. `migrate()` does not
+//!   install it, so a table whose stores all leave the cache off pays
+//!   nothing; once installed, every write to the table (by any process,
+//!   cache on or off, or the `keycard` CLI) sends a notification. The
+//!   store's user needs the right to create the trigger (the table's
+//!   owner, as for `migrate()`). To remove it once no process uses the
+//!   cache: `DROP TRIGGER "<table>_near_cache" ON …; DROP TRIGGER
+//!   "<table>_near_cache_t" ON …; DROP FUNCTION "<table>_near_cache"()`.
+//! * Each store with the cache on runs a task that listens on that channel
+//!   on a connection of its own (opened with the pool's connect options, so
+//!   TLS and `application_name` apply) and drops each changed record from
+//!   its cache, except this process's own writes, which it keeps (their
+//!   version and expiry match what it cached), so a read-modify-write hits
+//!   on its next read. A change made elsewhere is seen here once its
+//!   notification arrives: about a millisecond after the writer's commit.
+//! * The same task sends a heartbeat `NOTIFY` through the pool every
+//!   250 ms and waits for it on its listener. Until the first one comes
+//!   back the cache is bypassed (every call goes to the database); when the
+//!   listener's connection is lost, or a heartbeat is not back within 1 s
+//!   (the channel lags), the cache is flushed and bypassed until a
+//!   heartbeat comes back again. So a record changed elsewhere is served
+//!   stale for at most the notification's delay in normal operation, about
+//!   1 s (plus the heartbeat interval) should the channel stall unnoticed
+//!   by the connection, and never longer than
+//!   [`NearCacheConfig::max_staleness`](session_core::near_cache::NearCacheConfig::max_staleness)
+//!   (5 s by default) in any case.
+//! * A versioned save over a stale cached record fails with
+//!   `VersionConflict` at the database, which drops the entry, so the
+//!   session layer's retry reloads it.
 //!
 //! # Table names
 //!

@@ -16,7 +16,8 @@ use crate::url_params::{split, UrlSettings};
 /// at once (the pool alone would retry until its acquire timeout), then
 /// opens the pool: at most `max_connections`, each acquire bounded by
 /// `timeout`. With `pool_only` (for `connect_pool`), `cleanup_interval`
-/// is refused: a pool alone has no cleanup task to start.
+/// and `near_cache` are refused: a pool alone has no cleanup task to start
+/// and no cache to hold.
 pub(crate) async fn open<DB: Dialect>(
     url: &str,
     pool_only: bool,
@@ -29,6 +30,16 @@ pub(crate) async fn open<DB: Dialect>(
             format!(
                 "{}: `cleanup_interval` is read by `connect`, not by `connect_pool`: \
                  remove it and call `store.spawn_cleanup(interval)` on the store you build",
+                session_core::redact_url(url)
+            ),
+        ));
+    }
+    if pool_only && settings.near_cache {
+        return Err(Error::config(
+            "url",
+            format!(
+                "{}: `near_cache` is read by `connect`, not by `connect_pool`: remove it \
+                 and call `.near_cache(NearCacheConfig::new())` on the store's builder",
                 session_core::redact_url(url)
             ),
         ));

@@ -1,5 +1,6 @@
 //! The PostgreSQL dialect and its store's names.
 
+use session_core::near_cache::Invalidations;
 use session_core::Error;
 use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgDatabaseError, PgPool, PgQueryResult, Postgres};
@@ -165,6 +166,12 @@ impl Dialect for Postgres {
     fn is_missing_database(e: &dyn DatabaseError) -> bool {
         pg_code(e) == Some("3D000")
     }
+
+    /// LISTEN on the table's channel, fed by a trigger (see the
+    /// [near cache](crate#near-cache-postgresql)).
+    fn start_feed(pool: &PgPool, n: &Names, feed: Invalidations) -> Result<(), Error> {
+        feed::spawn(pool, n, feed)
+    }
 }
 
 fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
@@ -172,5 +179,7 @@ fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
         .map(PgDatabaseError::code)
 }
 
+mod feed;
+mod notify;
 #[cfg(test)]
 mod tests;

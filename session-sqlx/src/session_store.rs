@@ -145,31 +145,17 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
     /// `CLIENT_FOUND_ROWS`, under which an unchanged duplicate row also
     /// counts as 1 row affected.)
     async fn create(&self, record: &Record) -> Result<(), Error> {
-        bounded(self.inner.timeout, async {
-            let c = row::columns(record)?;
-            match self.retry(|| self.create_once(&c)).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Error::Conflict),
-                Err(e) => Err(self.fail(e)),
-            }
-        })
-        .await
+        match &self.inner.near {
+            Some(cache) => cache.write(record, self.create_row(record)).await,
+            None => self.create_row(record).await,
+        }
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, Error> {
-        bounded(self.inner.timeout, async {
-            let key = id.storage_key();
-            let params = [Text(&key), Int(row::now_ms())];
-            let found = DB::query(&self.inner.sql.load, &params)
-                .fetch_optional(self.db())
-                .await
-                .map_err(|e| self.fail(e))?;
-            let Some(found) = found else { return Ok(None) };
-            let data = DB::bytes(&found, 0).map_err(Error::backend)?;
-            let expires_at = DB::int(&found, 1).map_err(Error::backend)?;
-            row::decode(id, &data, expires_at).map(Some)
-        })
-        .await
+        match &self.inner.near {
+            Some(cache) => cache.load(id, self.load_row(id)).await,
+            None => self.load_row(id).await,
+        }
     }
 
     /// `UPDATE … WHERE id = ? AND expires_at > now AND version = ?` (the
@@ -177,59 +163,24 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
     /// makes the row count the rows matched, so a write of unchanged values
     /// still counts.
     async fn save(&self, record: &Record) -> Result<(), Error> {
-        bounded(self.inner.timeout, async {
-            let c = row::columns(record)?;
-            let expected = row::version(record.version.wrapping_sub(1));
-            let done = self
-                .retry(|| {
-                    let params = [
-                        Bytes(&c.data),
-                        Int(c.expires_at),
-                        Int(c.version),
-                        DB::user(c.user.as_deref()),
-                        Text(&c.key),
-                        Int(row::now_ms()),
-                        Int(expected),
-                    ];
-                    DB::query(&self.inner.sql.save, &params).execute(self.db())
-                })
-                .await
-                .map_err(|e| self.fail(e))?;
-            if DB::rows_affected(&done) == 0 {
-                return Err(self.why_not_saved(&c.key).await);
-            }
-            Ok(())
-        })
-        .await
+        match &self.inner.near {
+            Some(cache) => cache.write(record, self.save_row(record)).await,
+            None => self.save_row(record).await,
+        }
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), Error> {
-        bounded(self.inner.timeout, async {
-            let key = id.storage_key();
-            self.retry(|| DB::query(&self.inner.sql.delete, &[Text(&key)]).execute(self.db()))
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(())
-        })
-        .await
+        match &self.inner.near {
+            Some(cache) => cache.forget(id, self.delete_row(id)).await,
+            None => self.delete_row(id).await,
+        }
     }
 
     async fn touch(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
-        bounded(self.inner.timeout, async {
-            let key = id.storage_key();
-            let done = self
-                .retry(|| {
-                    let params = [Int(row::ms(expires_at)), Text(&key), Int(row::now_ms())];
-                    DB::query(&self.inner.sql.touch, &params).execute(self.db())
-                })
-                .await
-                .map_err(|e| self.fail(e))?;
-            if DB::rows_affected(&done) == 0 {
-                return Err(Error::Vanished);
-            }
-            Ok(())
-        })
-        .await
+        match &self.inner.near {
+            Some(cache) => cache.forget(id, self.touch_row(id, expires_at)).await,
+            None => self.touch_row(id, expires_at).await,
+        }
     }
 
     /// Deletes in batches of [`DELETE_BATCH`](crate::DELETE_BATCH) rows,
@@ -330,6 +281,95 @@ impl<DB: Dialect> SessionStore for SqlStore<DB> {
 }
 
 impl<DB: Dialect> SqlStore<DB> {
+    /// `create` without the near cache.
+    async fn create_row(&self, record: &Record) -> Result<(), Error> {
+        bounded(self.inner.timeout, async {
+            let c = row::columns(record)?;
+            match self.retry(|| self.create_once(&c)).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::Conflict),
+                Err(e) => Err(self.fail(e)),
+            }
+        })
+        .await
+    }
+
+    /// `load` without the near cache.
+    async fn load_row(&self, id: &SessionId) -> Result<Option<Record>, Error> {
+        bounded(self.inner.timeout, async {
+            let key = id.storage_key();
+            let params = [Text(&key), Int(row::now_ms())];
+            let found = DB::query(&self.inner.sql.load, &params)
+                .fetch_optional(self.db())
+                .await
+                .map_err(|e| self.fail(e))?;
+            let Some(found) = found else { return Ok(None) };
+            let data = DB::bytes(&found, 0).map_err(Error::backend)?;
+            let expires_at = DB::int(&found, 1).map_err(Error::backend)?;
+            row::decode(id, &data, expires_at).map(Some)
+        })
+        .await
+    }
+
+    /// `save` without the near cache.
+    async fn save_row(&self, record: &Record) -> Result<(), Error> {
+        bounded(self.inner.timeout, async {
+            let c = row::columns(record)?;
+            let expected = row::version(record.version.wrapping_sub(1));
+            let done = self
+                .retry(|| {
+                    let params = [
+                        Bytes(&c.data),
+                        Int(c.expires_at),
+                        Int(c.version),
+                        DB::user(c.user.as_deref()),
+                        Text(&c.key),
+                        Int(row::now_ms()),
+                        Int(expected),
+                    ];
+                    DB::query(&self.inner.sql.save, &params).execute(self.db())
+                })
+                .await
+                .map_err(|e| self.fail(e))?;
+            if DB::rows_affected(&done) == 0 {
+                return Err(self.why_not_saved(&c.key).await);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `delete` without the near cache.
+    async fn delete_row(&self, id: &SessionId) -> Result<(), Error> {
+        bounded(self.inner.timeout, async {
+            let key = id.storage_key();
+            self.retry(|| DB::query(&self.inner.sql.delete, &[Text(&key)]).execute(self.db()))
+                .await
+                .map_err(|e| self.fail(e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `touch` without the near cache.
+    async fn touch_row(&self, id: &SessionId, expires_at: SystemTime) -> Result<(), Error> {
+        bounded(self.inner.timeout, async {
+            let key = id.storage_key();
+            let done = self
+                .retry(|| {
+                    let params = [Int(row::ms(expires_at)), Text(&key), Int(row::now_ms())];
+                    DB::query(&self.inner.sql.touch, &params).execute(self.db())
+                })
+                .await
+                .map_err(|e| self.fail(e))?;
+            if DB::rows_affected(&done) == 0 {
+                return Err(Error::Vanished);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// One batch of the cleanup's `DELETE`: at most `max` rows expired at
     /// `now` (ms). `delete_expired` runs it until a batch comes back short.
     async fn delete_expired_at_most(&self, now: i64, max: u32) -> Result<u64, Error> {
@@ -355,8 +395,20 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 
     /// Ends the live sessions of `user`, but the one filed under `keep`
-    /// (a storage key), if any.
+    /// (a storage key), if any, and drops them from the near cache.
     async fn revoke(&self, user: &str, keep: Option<&str>) -> Result<u64, Error> {
+        match &self.inner.near {
+            Some(cache) => {
+                cache
+                    .forget_user(user, keep, self.revoke_rows(user, keep))
+                    .await
+            }
+            None => self.revoke_rows(user, keep).await,
+        }
+    }
+
+    /// `revoke` without the near cache.
+    async fn revoke_rows(&self, user: &str, keep: Option<&str>) -> Result<u64, Error> {
         bounded(self.inner.timeout, async {
             row::check_user(user)?;
             let (sql, bound) = match &keep {

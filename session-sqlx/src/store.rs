@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use session_core::near_cache::{NearCache, NearCacheConfig};
 use session_core::Error;
 use sqlx::{Database, Pool};
 
@@ -39,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) names: Names,
     pub(crate) timeout: Duration,
     pub(crate) sql: Statements,
+    /// The near cache, when on (PostgreSQL only).
+    pub(crate) near: Option<NearCache>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
@@ -63,6 +66,7 @@ pub struct SqlStoreBuilder<DB: Database> {
     pub(crate) schema: Option<String>,
     table: String,
     timeout: Duration,
+    near_cache: Option<NearCacheConfig>,
 }
 
 impl<DB: Database> Clone for SqlStoreBuilder<DB> {
@@ -72,6 +76,7 @@ impl<DB: Database> Clone for SqlStoreBuilder<DB> {
             schema: self.schema.clone(),
             table: self.table.clone(),
             timeout: self.timeout,
+            near_cache: self.near_cache.clone(),
         }
     }
 }
@@ -94,8 +99,20 @@ impl<DB: Dialect> SqlStoreBuilder<DB> {
         self
     }
 
+    /// Turns the [near cache](crate#near-cache-postgresql) on, with
+    /// `config`'s limits: recently used records are kept in this process's
+    /// memory and kept coherent by PostgreSQL's `LISTEN`/`NOTIFY`. Off by
+    /// default; PostgreSQL only ([`build`](Self::build) refuses it on SQLite
+    /// and MySQL/MariaDB).
+    pub fn near_cache(mut self, config: NearCacheConfig) -> Self {
+        self.near_cache = Some(config);
+        self
+    }
+
     /// Validates the settings and builds the store. Nothing is sent to the
-    /// database.
+    /// database, except by the near cache's feed, which `build` starts as a
+    /// task when the cache is on (the cache is bypassed until the feed
+    /// listens).
     ///
     /// # Errors
     ///
@@ -103,7 +120,10 @@ impl<DB: Dialect> SqlStoreBuilder<DB> {
     /// plain SQL identifier of at most [`MAX_NAME_LEN`](crate::MAX_NAME_LEN)
     /// characters, or starts with a prefix the database reserves (`pg_` for
     /// a PostgreSQL schema, `sqlite_` for a SQLite table); naming `timeout`
-    /// when the timeout is zero.
+    /// when the timeout is zero; naming `near_cache` when the cache's limits
+    /// make no sense, the backend cannot keep it coherent (SQLite,
+    /// MySQL/MariaDB), or `build` runs outside a tokio runtime with the
+    /// cache on.
     pub fn build(self) -> Result<SqlStore<DB>, Error> {
         check_timeout("timeout", self.timeout)?;
         validate("table", &self.table)?;
@@ -112,10 +132,19 @@ impl<DB: Dialect> SqlStoreBuilder<DB> {
         }
         DB::check_names(&self.table, self.schema.as_deref())?;
         let names = Names::new::<DB>(self.schema, self.table);
+        let near = match self.near_cache {
+            Some(config) => {
+                let cache = NearCache::new(config, DB::LABEL)?;
+                DB::start_feed(&self.pool, &names, cache.invalidations())?;
+                Some(cache)
+            }
+            None => None,
+        };
         let inner = Inner {
             sql: Statements::new::<DB>(&names.qualified),
             timeout: self.timeout,
             names,
+            near,
         };
         Ok(SqlStore {
             pool: self.pool,
@@ -141,6 +170,7 @@ impl<DB: Dialect> SqlStore<DB> {
             schema: DB::DEFAULT_SCHEMA.map(str::to_owned),
             table: DEFAULT_TABLE.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            near_cache: None,
         }
     }
 
@@ -187,7 +217,11 @@ impl<DB: Dialect> SqlStore<DB> {
     /// As [`connect_pool`](Self::connect_pool).
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let (pool, settings) = crate::pool::open::<DB>(url, false).await?;
-        let store = Self::builder(pool).timeout(settings.timeout).build()?;
+        let mut builder = Self::builder(pool).timeout(settings.timeout);
+        if settings.near_cache {
+            builder = builder.near_cache(NearCacheConfig::new());
+        }
+        let store = builder.build()?;
         Ok(match settings.cleanup_interval {
             Some(interval) => store.with_cleanup(interval),
             None => store,
@@ -310,5 +344,12 @@ impl<DB: Dialect> SqlStore<DB> {
     /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)).
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
+    }
+
+    /// The [near cache](crate#near-cache-postgresql), when it is on: its
+    /// [`stats`](NearCache::stats) tell hits, misses and whether it is
+    /// coherent now.
+    pub fn near_cache(&self) -> Option<&NearCache> {
+        self.inner.near.as_ref()
     }
 }

@@ -7,6 +7,7 @@
 //! | `timeout` | the deadline on every store call (pool acquire + statement) | [`DEFAULT_TIMEOUT`] (1 s) |
 //! | `connect_timeout` | the deadline on the first connection at start-up | [`DEFAULT_CONNECT_TIMEOUT`] (5 s) |
 //! | `cleanup_interval` | how often `connect` removes expired rows; `off` for never | [`DEFAULT_CLEANUP_INTERVAL`] (5 min) |
+//! | `near_cache` | `on` turns the near cache on with its default limits (`connect` only; PostgreSQL only) | `off` |
 //!
 //! Durations carry a unit: `250ms`, `2s`, `5m`, `1h`. Any other parameter
 //! must be one the driver knows (for example `sslmode`); a misspelt one is a
@@ -38,6 +39,7 @@ pub(crate) const OURS: &[&str] = &[
     "timeout",
     "connect_timeout",
     "cleanup_interval",
+    "near_cache",
 ];
 
 /// The settings read from a URL, with their defaults.
@@ -50,6 +52,8 @@ pub(crate) struct UrlSettings {
     pub(crate) cleanup_interval: Option<Duration>,
     /// `cleanup_interval` was in the URL.
     pub(crate) cleanup_set: bool,
+    /// `near_cache=on`.
+    pub(crate) near_cache: bool,
 }
 
 impl Default for UrlSettings {
@@ -60,6 +64,7 @@ impl Default for UrlSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             cleanup_set: false,
+            near_cache: false,
         }
     }
 }
@@ -157,6 +162,13 @@ pub(crate) fn split(url: &str, driver: Driver) -> Result<(String, UrlSettings), 
                     _ => Some(duration(value).map_err(bad)?),
                 };
             }
+            "near_cache" => {
+                settings.near_cache = match value {
+                    "on" | "true" | "1" => true,
+                    "off" | "false" | "0" => false,
+                    _ => return Err(bad("must be `on` or `off`".into())),
+                };
+            }
             _ => {
                 if let Driver::Known(names) = driver {
                     // `options[` stands for `options[NAME]`.
@@ -226,7 +238,7 @@ mod tests {
     fn our_parameters_are_read_and_removed() {
         let (url, s) = split(
             "postgres://u:pw@h/db?sslmode=verify-full&max_connections=4&timeout=250ms\
-             &connect_timeout=2s&cleanup_interval=5m&options[search_path]=x",
+             &connect_timeout=2s&cleanup_interval=5m&near_cache=on&options[search_path]=x",
             PG,
         )
         .unwrap();
@@ -242,8 +254,11 @@ mod tests {
                 connect_timeout: Duration::from_secs(2),
                 cleanup_interval: Some(Duration::from_secs(300)),
                 cleanup_set: true,
+                near_cache: true,
             }
         );
+        let (_, s) = split("postgres://h/db?near_cache=off", PG).unwrap();
+        assert!(!s.near_cache);
         let (url, s) = split("mysql://h/db?cleanup_interval=off&timeout=1h", PG).unwrap();
         assert_eq!(url, "mysql://h/db");
         assert_eq!(s.cleanup_interval, None);
@@ -263,6 +278,7 @@ mod tests {
             ("postgres://u:pw@h/db?timeout=0s", "longer than zero"),
             ("postgres://u:pw@h/db?timeout=3d", "unknown unit `d`"),
             ("postgres://u:pw@h/db?max_connections=0", "at least 1"),
+            ("postgres://u:pw@h/db?near_cache=yes", "`on` or `off`"),
             (
                 "postgres://u:pw@h/db?cleanup_interval=never",
                 "a duration such as",
@@ -285,8 +301,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            text.contains("max_connections, timeout, connect_timeout, cleanup_interval")
-                && text.contains("sslmode"),
+            text.contains(
+                "max_connections, timeout, connect_timeout, cleanup_interval, near_cache"
+            ) && text.contains("sslmode"),
             "{text}"
         );
         // A driver that checks its own parameters gets every other one.

@@ -4,6 +4,8 @@
 #![cfg(feature = "postgres")]
 
 mod common;
+#[path = "postgres/near_cache.rs"]
+mod near_cache;
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,21 @@ async fn sweep_stale_tables(pool: &PgPool) {
         let _ = sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS \"{name}\"")))
             .execute(pool)
             .await;
+    }
+    // The near cache trigger's functions (a dropped table leaves them).
+    let functions: Vec<String> = sqlx::query_scalar(
+        "SELECT proname::text FROM pg_proc JOIN pg_namespace n ON n.oid = pronamespace \
+         WHERE nspname = 'public' AND proname LIKE 'ssx\\_%\\_near\\_cache'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for name in functions.iter().filter(|n| is_stale_table(n)) {
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            "DROP FUNCTION IF EXISTS \"{name}\"()"
+        )))
+        .execute(pool)
+        .await;
     }
 }
 

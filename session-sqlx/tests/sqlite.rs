@@ -310,3 +310,36 @@ async fn eight_concurrent_upgrades_of_a_version_1_table_keep_its_sessions() {
 async fn users_are_matched_exactly_and_long_ones_rejected() {
     users_match_exactly_and_long_ones_are_rejected(&fresh_file().await).await;
 }
+
+#[tokio::test]
+async fn the_near_cache_is_refused_with_a_reason() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let err = SqliteStore::builder(store.pool().clone())
+        .near_cache(session_core::near_cache::NearCacheConfig::new())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Config {
+                field: "near_cache",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("only on PostgreSQL"), "{err}");
+    let err = SqliteStore::connect("sqlite::memory:?near_cache=on")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Config {
+                field: "near_cache",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
