@@ -14,6 +14,8 @@ use session_cookie::{
     SessionStore,
 };
 
+use session_cookie::core::near_cache::NearCacheConfig;
+
 use crate::unversioned::Unversioned;
 use crate::{Args, BoxError, Store, COOKIE, EMAIL, SECRET, USER_ID};
 
@@ -82,6 +84,9 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
     if !args.versions && (args.store == Store::Memory || args.index) {
         return Err("--versions off: redis or postgres, with --index off".into());
     }
+    if args.near_cache && (args.store == Store::Memory || !args.versions) {
+        return Err("--near-cache on: redis or postgres, with --versions on".into());
+    }
     Ok(match args.store {
         Store::Memory => {
             // Unbounded, as tower-sessions' memory store is, so the two compare.
@@ -93,6 +98,9 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
         }
         Store::Redis => {
             let mut builder = RedisStore::builder();
+            if args.near_cache {
+                builder = builder.near_cache(NearCacheConfig::new());
+            }
             if let Some(ca) = &args.redis_ca {
                 builder = builder.tls_ca_pem(std::fs::read(ca)?);
             }
@@ -106,6 +114,14 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
         Store::Postgres => {
             let store = PostgresStore::connect(&args.pg_url).await?;
             store.migrate().await?;
+            // The near cache's trigger goes on the migrated table.
+            let store = if args.near_cache {
+                PostgresStore::builder(store.pool().clone())
+                    .near_cache(NearCacheConfig::new())
+                    .build()?
+            } else {
+                store
+            };
             if args.versions {
                 Arc::new(store)
             } else {

@@ -25,7 +25,7 @@ use crate::Error;
 /// store's own query parameters besides the driver's (`sslmode=…`):
 /// `max_connections` (pool size, default 10), `timeout` (the deadline on
 /// every store call, default 1 s), `connect_timeout` (default 5 s) and
-/// `cleanup_interval` (default `5m`, or `off`), durations with a unit
+/// `cleanup_interval` (default `5m`, or `off`), `near_cache`, durations with a unit
 /// (`250ms`, `2s`, `5m`); an unknown parameter is an error naming the
 /// accepted ones. For example
 /// `postgres://app:pw@db/app?sslmode=verify-full&max_connections=20&timeout=2s`.
@@ -33,6 +33,11 @@ use crate::Error;
 /// missing database file is created (give `?mode=rw` to refuse that). A
 /// scheme whose feature is not compiled in is a clear error naming the
 /// feature.
+///
+/// `near_cache=1` (or `on`, `true`) on a `redis://`, `rediss://`,
+/// `redis+sentinel://` or `postgres://` URL turns on the store's near cache
+/// with its default limits (`session_core::near_cache`: loads answered from
+/// memory, kept coherent by the backend); on any other store it is an error.
 ///
 /// Use `connect` when the store is a setting (one binary, several
 /// deployments); construct a store type directly (`RedisStore::connect`,
@@ -68,7 +73,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         )
         .into());
     }
-    #[cfg(any(feature = "redis", feature = "postgres"))]
+    #[cfg(feature = "redis")]
     let near = near_cache.then(session_core::near_cache::NearCacheConfig::new);
     #[allow(unused_variables)]
     let disabled = |feature| Error::FeatureDisabled {
@@ -97,7 +102,14 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
 
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
-            let store = session_sqlx::PostgresStore::connect(url).await?;
+            // session-sqlx reads `near_cache` from the URL itself.
+            let url = if near_cache {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}near_cache=on")
+            } else {
+                url.to_owned()
+            };
+            let store = session_sqlx::PostgresStore::connect(&url).await?;
             store.migrate().await?;
             Ok(Arc::new(store))
         }
@@ -223,6 +235,36 @@ mod tests {
             ("redis://h".into(), false)
         );
         let err = take_near_cache("redis://h?near_cache=maybe").unwrap_err();
+        assert!(err.to_string().contains("near_cache"), "{err}");
+    }
+
+    /// `near_cache=1` reaches the Redis and PostgreSQL stores (their
+    /// `Debug` shows the cache) and is refused elsewhere.
+    #[cfg(all(feature = "redis", feature = "postgres", feature = "memory"))]
+    #[tokio::test]
+    async fn near_cache_in_the_url_turns_the_cache_on() {
+        use session_core::{Data, Record, SessionId};
+        use std::time::{Duration, SystemTime};
+
+        let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let pg = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        for url in [redis.clone(), pg.clone()] {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let store = connect(&format!("{url}{sep}near_cache=1")).await.unwrap();
+            assert!(format!("{store:?}").contains("NearCache"), "{store:?}");
+            let record = Record::new(
+                SessionId::generate(),
+                Data::new(),
+                SystemTime::now() + Duration::from_secs(60),
+            );
+            store.create(&record).await.unwrap();
+            assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+            store.delete(&record.id).await.unwrap();
+            let plain = connect(&url).await.unwrap();
+            assert!(!format!("{plain:?}").contains("NearCache"), "{plain:?}");
+        }
+        let err = connect("memory?near_cache=1").await.unwrap_err();
         assert!(err.to_string().contains("near_cache"), "{err}");
     }
 
