@@ -9,6 +9,7 @@ use session_core::Error;
 
 use crate::durable::Durable;
 use crate::error::{connect_error, shown};
+use crate::per_runtime::PerRuntime;
 use crate::store::{Conn, RedisStore};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
 
@@ -195,13 +196,16 @@ impl RedisStoreBuilder {
     pub async fn connect(self, url: impl IntoConnectionInfo) -> Result<RedisStore, Error> {
         self.check()?;
         let client = self.open_client(url)?;
+        let per_runtime = PerRuntime::new(client.clone(), self.manager_config());
         let manager = self
             .connecting(
                 shown(client.get_connection_info()),
                 ConnectionManager::new_with_config(client, self.manager_config()),
             )
             .await?;
-        Ok(self.store(Conn::Standalone(manager)))
+        Ok(self
+            .store(Conn::Standalone(manager))
+            .with_per_runtime(per_runtime))
     }
 
     /// Like [`connect`](Self::connect), but returns at once and connects on
@@ -222,9 +226,12 @@ impl RedisStoreBuilder {
             ));
         }
         let client = self.open_client(url)?;
+        let per_runtime = PerRuntime::new(client.clone(), self.manager_config());
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
             .map_err(|e| Error::config("redis_url", e.to_string()))?;
-        Ok(self.store(Conn::Standalone(manager)))
+        Ok(self
+            .store(Conn::Standalone(manager))
+            .with_per_runtime(per_runtime))
     }
 
     /// Connects to a Redis Cluster, discovering it from the seed nodes in

@@ -13,6 +13,7 @@ use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::durable::Durable;
+use crate::per_runtime::PerRuntime;
 use crate::sentinel::SentinelConn;
 
 /// A session store on Redis or Redis Cluster.
@@ -24,6 +25,9 @@ use crate::sentinel::SentinelConn;
 #[derive(Clone)]
 pub struct RedisStore {
     pub(crate) conn: Conn,
+    /// Standalone: the connections of single-threaded runtimes other than
+    /// the one the store connected on (see [`conn`](Self::conn)).
+    per_runtime: Option<Arc<PerRuntime>>,
     prefix: Arc<str>,
     command_timeout: Duration,
     durable: Option<Durable>,
@@ -95,10 +99,18 @@ impl RedisStore {
     ) -> Self {
         Self {
             conn,
+            per_runtime: None,
             prefix,
             command_timeout,
             durable,
         }
+    }
+
+    /// A standalone store that opens a connection per single-threaded
+    /// runtime it is used from.
+    pub(crate) fn with_per_runtime(mut self, per_runtime: Arc<PerRuntime>) -> Self {
+        self.per_runtime = Some(per_runtime);
+        self
     }
 
     /// The durable-write setting, if on.
@@ -171,9 +183,16 @@ impl RedisStore {
         key
     }
 
-    /// A handle on the shared connection(s).
+    /// A handle on the connection(s) for a command issued here: the
+    /// store's shared one, except on a single-threaded runtime (an actix-web
+    /// worker) other than the one a standalone store connected on, which
+    /// gets its own, so that no command crosses threads (see
+    /// `per_runtime.rs`).
     pub(crate) fn conn(&self) -> Conn {
-        self.conn.clone()
+        match self.per_runtime.as_ref().and_then(PerRuntime::connection) {
+            Some(manager) => Conn::Standalone(manager),
+            None => self.conn.clone(),
+        }
     }
 
     /// A driver error as this crate reports it.
@@ -197,7 +216,7 @@ impl RedisStore {
     }
 
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.bounded(cmd.query_async(&mut conn)).await
     }
 }
