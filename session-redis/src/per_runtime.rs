@@ -128,3 +128,87 @@ impl PerRuntime {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use session_test_support::{redis_url, Server};
+    use tokio::runtime::{Builder, Runtime};
+
+    use crate::RedisStore;
+
+    fn single_threaded() -> Runtime {
+        Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn multi_threaded() -> Runtime {
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn connect(runtime: &Runtime) -> RedisStore {
+        let url = redis_url();
+        runtime
+            .block_on(
+                RedisStore::builder()
+                    .command_timeout(Duration::from_secs(5))
+                    .connect(url.as_str()),
+            )
+            .unwrap_or_else(|e| Server::Redis.unreachable(&url, session_core::error_chain(&e)))
+    }
+
+    /// The Redis client ID of the connection a command issued on `runtime`
+    /// goes through.
+    fn client_id(runtime: &Runtime, store: &RedisStore) -> i64 {
+        runtime
+            .block_on(store.query(redis::cmd("CLIENT").arg("ID")))
+            .expect("CLIENT ID")
+    }
+
+    /// In the thread of another single-threaded runtime (an actix-web
+    /// worker).
+    fn elsewhere<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(work).join().unwrap()
+    }
+
+    #[test]
+    fn each_single_threaded_runtime_gets_a_connection_of_its_own() {
+        // Connected on a single-threaded runtime (the actix `System` in main).
+        let home = single_threaded();
+        let store = connect(&home);
+        let shared = client_id(&home, &store);
+        assert_eq!(client_id(&home, &store), shared, "home uses the first");
+        let store2 = store.clone();
+        let (worker, again, next_runtime) = elsewhere(move || {
+            let worker = single_threaded();
+            let (first, again) = (client_id(&worker, &store2), client_id(&worker, &store2));
+            // A runtime that ended leaves no dead connection behind: the
+            // next one on this thread connects afresh, no command fails.
+            drop(worker);
+            (first, again, client_id(&single_threaded(), &store2))
+        });
+        assert_ne!(worker, shared, "a worker crossed to the home runtime");
+        assert_eq!(again, worker, "one connection per runtime, not per command");
+        assert_ne!(next_runtime, worker);
+        assert_eq!(client_id(&home, &store), shared);
+    }
+
+    #[test]
+    fn multi_threaded_runtimes_share_the_first_connection() {
+        // Connected on a multi-threaded runtime (axum's): it keeps serving
+        // every command issued on it; a single-threaded runtime elsewhere
+        // still gets its own.
+        let pool = multi_threaded();
+        let store = connect(&pool);
+        let shared = client_id(&pool, &store);
+        assert_eq!(client_id(&pool, &store), shared);
+        let store2 = store.clone();
+        let worker = elsewhere(move || client_id(&single_threaded(), &store2));
+        assert_ne!(worker, shared);
+        assert_eq!(client_id(&pool, &store), shared);
+    }
+}
