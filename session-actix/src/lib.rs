@@ -95,9 +95,9 @@
 //! own Redis connection on its first command, so no command hops to the
 //! thread the store connected on (the actix `System` thread of `main`) and
 //! back. In the project's load harness (one worker on one core, Redis)
-//! that hop cost about one context switch and 7 to 10 µs of CPU per
-//! request, and left the worker idle a fifth of the time. (Redis Cluster
-//! and Sentinel connections are still shared by every worker.)
+//! that hop cost up to 1.3 context switches and 5 to 8 µs of CPU per
+//! request, a quarter of the request's cost. (Redis Cluster and Sentinel
+//! connections are still shared by every worker.)
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
