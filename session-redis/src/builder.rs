@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::durable::Durable;
 use crate::error::{connect_error, shown};
+use crate::per_runtime::PerRuntime;
 use crate::store::{Conn, RedisStore};
 use crate::tracking::{Feed, TrackedId};
 use crate::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_KEY_PREFIX};
@@ -210,6 +211,17 @@ impl RedisStoreBuilder {
         }
     }
 
+    /// A standalone store's connections per single-threaded runtime (see
+    /// `per_runtime.rs`), unless the near cache is on: its client tracking
+    /// is on the one shared connection, which must also carry this
+    /// process's writes (`NOLOOP`), and most loads are answered from memory
+    /// then anyway.
+    fn per_runtime(&self, client: &redis::Client) -> Option<std::sync::Arc<PerRuntime>> {
+        self.near_cache
+            .is_none()
+            .then(|| PerRuntime::new(client.clone(), self.manager_config(None)))
+    }
+
     /// `true` when the near cache is on (its connections speak RESP3).
     pub(crate) fn wants_pushes(&self) -> bool {
         self.near_cache.is_some()
@@ -287,13 +299,16 @@ impl RedisStoreBuilder {
         self.check()?;
         let client = self.open_client(url)?;
         let (sender, pushes) = self.push_channel();
+        let per_runtime = self.per_runtime(&client);
         let manager = self
             .connecting(
                 shown(client.get_connection_info()),
                 ConnectionManager::new_with_config(client, self.manager_config(sender)),
             )
             .await?;
-        self.store(Conn::Standalone(manager), pushes)
+        Ok(self
+            .store(Conn::Standalone(manager), pushes)?
+            .with_per_runtime(per_runtime))
     }
 
     /// Like [`connect`](Self::connect), but returns at once and connects on
@@ -315,9 +330,12 @@ impl RedisStoreBuilder {
         }
         let client = self.open_client(url)?;
         let (sender, pushes) = self.push_channel();
+        let per_runtime = self.per_runtime(&client);
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config(sender))
             .map_err(|e| Error::config("redis_url", e.to_string()))?;
-        self.store(Conn::Standalone(manager), pushes)
+        Ok(self
+            .store(Conn::Standalone(manager), pushes)?
+            .with_per_runtime(per_runtime))
     }
 
     /// Connects to a Redis Cluster, discovering it from the seed nodes in

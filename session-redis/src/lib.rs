@@ -33,6 +33,7 @@ mod count;
 mod durable;
 mod error;
 mod index;
+mod per_runtime;
 mod records;
 mod scripts;
 mod sentinel;

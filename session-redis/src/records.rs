@@ -44,7 +44,7 @@ impl RedisStore {
             .arg(&storage_key)
             .arg(record.version)
             .arg(index_until(record.expires_at_ms()));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let reply: Result<Reply, Error> = self.bounded(call.invoke(&mut conn)).await;
         match reply {
             Ok(Reply { code: 1, .. }) => Ok(()),
@@ -69,7 +69,7 @@ impl RedisStore {
         let mut call = Call::new(&TOUCH, &[&key]);
         call.arg(&expires_ms.to_be_bytes()[..])
             .arg(redis_expiry(expires_ms));
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.bounded(call.invoke(&mut conn)).await
     }
 
@@ -163,7 +163,7 @@ impl RedisStore {
                 .arg(record.version)
                 .arg(index_until(record.expires_at_ms()));
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let reply = self.bounded(call.invoke(&mut conn)).await?;
         match reply.code {
             1 => {

@@ -14,6 +14,7 @@ use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 
 use crate::builder::RedisStoreBuilder;
 use crate::durable::Durable;
+use crate::per_runtime::PerRuntime;
 use crate::sentinel::SentinelConn;
 use crate::tracking::TrackedId;
 
@@ -26,6 +27,9 @@ use crate::tracking::TrackedId;
 #[derive(Clone)]
 pub struct RedisStore {
     pub(crate) conn: Conn,
+    /// Standalone: the connections of single-threaded runtimes other than
+    /// the one the store connected on (see [`conn`](Self::conn)).
+    per_runtime: Option<Arc<PerRuntime>>,
     prefix: Arc<str>,
     command_timeout: Duration,
     durable: Option<Durable>,
@@ -102,6 +106,7 @@ impl RedisStore {
     ) -> Self {
         Self {
             conn,
+            per_runtime: None,
             prefix,
             command_timeout,
             durable,
@@ -122,6 +127,13 @@ impl RedisStore {
     /// cache is off or its channel is down.
     pub fn near_cache_client_id(&self) -> Option<u64> {
         self.near.as_ref().and_then(|(_, id)| id.get())
+    }
+
+    /// A standalone store that opens a connection per single-threaded
+    /// runtime it is used from (`None`: one shared connection).
+    pub(crate) fn with_per_runtime(mut self, per_runtime: Option<Arc<PerRuntime>>) -> Self {
+        self.per_runtime = per_runtime;
+        self
     }
 
     /// The durable-write setting, if on.
@@ -194,9 +206,16 @@ impl RedisStore {
         key
     }
 
-    /// A handle on the shared connection(s).
+    /// A handle on the connection(s) for a command issued here: the
+    /// store's shared one, except on a single-threaded runtime (an actix-web
+    /// worker) other than the one a standalone store connected on, which
+    /// gets its own, so that no command crosses threads (see
+    /// `per_runtime.rs`).
     pub(crate) fn conn(&self) -> Conn {
-        self.conn.clone()
+        match self.per_runtime.as_ref().and_then(PerRuntime::connection) {
+            Some(manager) => Conn::Standalone(manager),
+            None => self.conn.clone(),
+        }
     }
 
     /// A driver error as this crate reports it.
@@ -220,7 +239,7 @@ impl RedisStore {
     }
 
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.bounded(cmd.query_async(&mut conn)).await
     }
 }
