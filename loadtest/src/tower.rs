@@ -101,12 +101,16 @@ fn cached<S: SessionStore + Clone>(store: S, args: &Args) -> Router {
     )
 }
 
-pub async fn router(args: &Args) -> Result<Router, BoxError> {
-    let wrap = if args.variant == "tower-cached" {
-        cached
+/// `app`, or `cached` for `--variant tower-cached`.
+fn wrap<S: SessionStore + Clone>(store: S, args: &Args) -> Router {
+    if args.variant == "tower-cached" {
+        cached(store, args)
     } else {
-        app
-    };
+        app(store, args)
+    }
+}
+
+pub async fn router(args: &Args) -> Result<Router, BoxError> {
     Ok(match args.store {
         Store::Memory => wrap(MemoryStore::default(), args),
         Store::Redis => {

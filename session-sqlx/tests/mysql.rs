@@ -444,19 +444,9 @@ async fn connect_applies_the_url_parameters() {
 
 #[tokio::test]
 async fn the_near_cache_is_refused_with_a_reason() {
-    let err = MySqlStore::builder(pool().await)
+    let built = MySqlStore::builder(pool().await)
         .near_cache(session_core::near_cache::NearCacheConfig::new())
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Config {
-                field: "near_cache",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+        .build();
+    let err = common::assert_config_error(built, "near_cache");
     assert!(err.to_string().contains("only on PostgreSQL"), "{err}");
 }

@@ -314,32 +314,11 @@ async fn users_are_matched_exactly_and_long_ones_rejected() {
 #[tokio::test]
 async fn the_near_cache_is_refused_with_a_reason() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    let err = SqliteStore::builder(store.pool().clone())
+    let built = SqliteStore::builder(store.pool().clone())
         .near_cache(session_core::near_cache::NearCacheConfig::new())
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Config {
-                field: "near_cache",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+        .build();
+    let err = common::assert_config_error(built, "near_cache");
     assert!(err.to_string().contains("only on PostgreSQL"), "{err}");
-    let err = SqliteStore::connect("sqlite::memory:?near_cache=on")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Config {
-                field: "near_cache",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let connected = SqliteStore::connect("sqlite::memory:?near_cache=on").await;
+    common::assert_config_error(connected, "near_cache");
 }

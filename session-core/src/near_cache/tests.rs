@@ -30,6 +30,30 @@ fn up(config: NearCacheConfig) -> NearCache {
     cache
 }
 
+/// A load of `answer`'s ID in flight: its backend answers `answer` once
+/// the returned sender fires.
+async fn load_answering_later(
+    cache: &NearCache,
+    answer: &Record,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<Option<Record>, Error>>,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let (cache, answer) = (cache.clone(), answer.clone());
+    let load = tokio::spawn(async move {
+        let id = answer.id.clone();
+        cache
+            .load(&id, async move {
+                rx.await.map_err(Error::backend)?;
+                Ok(Some(answer))
+            })
+            .await
+    });
+    tokio::task::yield_now().await;
+    (tx, load)
+}
+
 /// A backend load that must not happen.
 async fn no_backend() -> Result<Option<Record>, Error> {
     panic!("the backend was asked although the record is cached")
@@ -92,21 +116,7 @@ async fn an_invalidation_sends_the_next_load_to_the_backend() {
 async fn an_invalidation_during_a_load_keeps_its_older_answer_out() {
     let cache = up(NearCacheConfig::new());
     let old = record(4);
-    let (tx, rx) = oneshot::channel::<()>();
-    let answer = old.clone();
-    let load = tokio::spawn({
-        let cache = cache.clone();
-        let id = old.id.clone();
-        async move {
-            cache
-                .load(&id, async move {
-                    rx.await.unwrap();
-                    Ok(Some(answer))
-                })
-                .await
-        }
-    });
-    tokio::task::yield_now().await;
+    let (tx, load) = load_answering_later(&cache, &old).await;
     // The backend changed after it answered, and the invalidation is
     // processed before the answer is.
     cache
@@ -240,20 +250,7 @@ async fn delete_and_touch_drop_the_entry_and_fills_in_flight() {
     assert_eq!(cache.load(&r.id, async { Ok(None) }).await.unwrap(), None);
 
     // A load that read the record before the delete answered.
-    let (tx, rx) = oneshot::channel::<()>();
-    let answer = r.clone();
-    let load = tokio::spawn({
-        let (cache, id) = (cache.clone(), r.id.clone());
-        async move {
-            cache
-                .load(&id, async move {
-                    rx.await.unwrap();
-                    Ok(Some(answer))
-                })
-                .await
-        }
-    });
-    tokio::task::yield_now().await;
+    let (tx, load) = load_answering_later(&cache, &r).await;
     cache.forget(&r.id, async { Ok(()) }).await.unwrap();
     tx.send(()).unwrap();
     load.await.unwrap().unwrap();

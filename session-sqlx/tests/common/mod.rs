@@ -47,12 +47,19 @@ pub fn assert_not_migrated<T: std::fmt::Debug>(result: Result<T, Error>, what: &
 
 /// Asserts that a bad table or schema name is rejected, naming `field`.
 pub fn assert_bad_name<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
-    let err = result.expect_err("a name with SQL in it must be rejected");
+    assert_config_error(result, field);
+}
+
+/// Asserts that `result` is an [`Error::Config`] naming `field`, and
+/// returns it.
+pub fn assert_config_error<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) -> Error {
+    let err = result.expect_err("the setting must be rejected");
     match &err {
         Error::Config { field: f, .. } => assert_eq!(*f, field, "{err}"),
         other => panic!("want Error::Config naming `{field}`, got {other:?}"),
     }
     assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+    err
 }
 
 /// Expired rows the cleanup test buries the live sessions under.
