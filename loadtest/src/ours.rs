@@ -14,7 +14,7 @@ use session_cookie::{
     SessionStore,
 };
 
-use session_cookie::core::near_cache::NearCacheConfig;
+use session_cookie::core::near_cache::{NearCache, NearCacheConfig};
 
 use crate::unversioned::Unversioned;
 use crate::{Args, BoxError, Store, COOKIE, EMAIL, SECRET, USER_ID};
@@ -105,6 +105,9 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
                 builder = builder.tls_ca_pem(std::fs::read(ca)?);
             }
             let store = builder.connect(args.redis_url.as_str()).await?;
+            if let Some(cache) = store.near_cache() {
+                report_near_cache(cache.clone());
+            }
             if args.versions {
                 Arc::new(store)
             } else {
@@ -122,6 +125,9 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
             } else {
                 store
             };
+            if let Some(cache) = store.near_cache() {
+                report_near_cache(cache.clone());
+            }
             if args.versions {
                 Arc::new(store)
             } else {
@@ -129,6 +135,19 @@ pub async fn store(args: &Args) -> Result<Arc<dyn SessionStore>, BoxError> {
             }
         }
     })
+}
+
+/// Prints the near cache's counters to the server log every 2 s (what
+/// the load did to it: hits, misses, loads bypassed while its channel was
+/// down, flushes).
+fn report_near_cache(cache: NearCache) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            eprintln!("near cache: {:?}", cache.stats());
+        }
+    });
 }
 
 pub async fn router(args: &Args) -> Result<Router, BoxError> {

@@ -7,7 +7,14 @@
 //! *other* connection changes (a write, a delete, a change inside a Lua
 //! script, an expiry, an eviction; `FLUSHALL`/`FLUSHDB` as a nil key list).
 //! This process's own writes go over the same connection, so `NOLOOP`
-//! leaves them out: the cache updates itself for those.
+//! leaves them out: the cache updates itself for those. Except that Redis
+//! 7.0 does report the keys this connection's own Lua scripts changed (the
+//! save script), right after the script's reply: for a key whose cached
+//! record this process wrote (or is writing), the feed reads the record's
+//! version and expiry back (`GETRANGE` of the envelope's header, in one
+//! pipeline per batch of invalidations) and keeps the entry if it is that
+//! new, instead of dropping it, so a read-modify-write still finds its
+//! record cached.
 //!
 //! BCAST rather than the default tracking mode because the default mode
 //! only reports keys this connection *read*, and the cache also holds the
@@ -24,7 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{PushInfo, PushKind, Value};
-use session_core::near_cache::Invalidations;
+use session_core::codec;
+use session_core::near_cache::{Invalidations, Stamp};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
@@ -155,8 +163,18 @@ impl Feed {
                 push = self.pushes.recv() => match push {
                     None => return Stop::Closed,
                     Some(push) => {
-                        if !self.apply(push) {
+                        let mut echoes = Vec::new();
+                        if !self.apply(push, &mut echoes) {
                             return Stop::Down;
+                        }
+                        // The rest of the batch, so one pipeline checks it.
+                        while let Ok(push) = self.pushes.try_recv() {
+                            if !self.apply(push, &mut echoes) {
+                                return Stop::Down;
+                            }
+                        }
+                        if !echoes.is_empty() {
+                            self.check_stamps(echoes).await;
                         }
                     }
                 },
@@ -177,14 +195,21 @@ impl Feed {
         }
     }
 
-    /// Applies one push; `false` when it says the connection is gone.
-    fn apply(&self, push: PushInfo) -> bool {
+    /// Applies one push; `false` when it says the connection is gone. Keys
+    /// whose cached record this process wrote go to `echoes` instead, for
+    /// [`check_stamps`](Self::check_stamps).
+    fn apply(&self, push: PushInfo, echoes: &mut Vec<String>) -> bool {
         match push.kind {
             PushKind::Invalidate => {
                 match push.data.first() {
                     Some(Value::Array(keys)) => {
                         for key in keys {
-                            if let Some(storage_key) = self.storage_key(key) {
+                            let Some(storage_key) = self.storage_key(key) else {
+                                continue;
+                            };
+                            if self.invalidations.needs_stamp(storage_key) {
+                                echoes.push(storage_key.to_owned());
+                            } else {
                                 self.invalidations.invalidate(storage_key, None);
                             }
                         }
@@ -200,6 +225,36 @@ impl Feed {
                 false
             }
             _ => true,
+        }
+    }
+
+    /// Reads the version and expiry of the records under `storage_keys`
+    /// (one pipeline of `GETRANGE key 0 16`: the format byte, expiry and
+    /// version of the envelope) and invalidates each with them: a cached
+    /// record this process wrote that is as new stays. A key that is gone
+    /// or unreadable, or a pipeline that fails, drops the entries.
+    async fn check_stamps(&self, storage_keys: Vec<String>) {
+        let mut pipe = redis::pipe();
+        for key in &storage_keys {
+            pipe.cmd("GETRANGE")
+                .arg(format!("{}{key}", self.prefix))
+                .arg(0)
+                .arg(codec::VERSION_OFFSET + 7);
+        }
+        let mut conn = self.conn.clone();
+        let call = pipe.query_async::<Vec<Vec<u8>>>(&mut conn);
+        let heads = match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok(heads)) if heads.len() == storage_keys.len() => heads,
+            _ => Vec::new(),
+        };
+        for (i, key) in storage_keys.iter().enumerate() {
+            let stamp = heads.get(i).and_then(|head| {
+                Some(Stamp {
+                    version: codec::read_version(head)?,
+                    expires_at_ms: codec::read_expiry(head)?,
+                })
+            });
+            self.invalidations.invalidate(key, stamp);
         }
     }
 

@@ -51,6 +51,21 @@ impl Invalidations {
         dropped
     }
 
+    /// `true` when an invalidation of `storage_key` should be answered with
+    /// the record's current [`Stamp`] rather than a plain eviction: the
+    /// cache holds a record this process wrote itself, or a write of it is
+    /// in flight. For a feed whose channel also reports this process's own
+    /// writes (Redis 7.0 reports keys changed by the connection's own Lua
+    /// scripts despite `NOLOOP`): it reads the record's version and expiry
+    /// back from the backend and calls [`invalidate`](Self::invalidate)
+    /// with them, which keeps the entry if it is that new. Until then the
+    /// entry may still be served: a change made elsewhere shows one round
+    /// trip later for such records.
+    pub fn needs_stamp(&self, storage_key: &str) -> bool {
+        self.shared()
+            .is_some_and(|s| s.shard(storage_key).needs_stamp(storage_key))
+    }
+
     /// Drops every cached record (the backend was flushed, or the feed
     /// cannot tell which keys changed).
     pub fn flush(&self) {

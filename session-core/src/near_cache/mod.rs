@@ -386,7 +386,7 @@ impl<'a> Lease<'a> {
         self.done = true;
         let s = self.shared;
         let mut shard = s.shard(self.key);
-        let (cached, evicted) = shard.fill(self.key, self.token, record, &s.limits);
+        let (cached, evicted) = shard.fill(self.key, self.token, record, self.writing, &s.limits);
         if !cached && self.writing {
             shard.drop_key(self.key);
         }

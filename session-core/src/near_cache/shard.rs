@@ -80,6 +80,8 @@ struct Entry {
     record: Record,
     cached_at: Instant,
     bytes: usize,
+    /// Cached by this process's own write (see [`Shard::needs_stamp`]).
+    own: bool,
 }
 
 /// Bytes counted per entry on top of its key, values and user: the record's
@@ -158,15 +160,17 @@ impl Shard {
         true
     }
 
-    /// Turns the lease `token` on `key` into an entry holding `record`,
-    /// unless an invalidation newer than `record` arrived meanwhile or the
-    /// lease is gone. Then trims the shard to `limits`, least recently used
-    /// first, and returns `(cached, evicted)`.
+    /// Turns the lease `token` on `key` into an entry holding `record`
+    /// (written by this process when `own`), unless an invalidation newer
+    /// than `record` arrived meanwhile or the lease is gone. Then trims the
+    /// shard to `limits`, least recently used first, and returns
+    /// `(cached, evicted)`.
     pub(super) fn fill(
         &mut self,
         key: &str,
         token: u64,
         record: &Record,
+        own: bool,
         limits: &Limits,
     ) -> (bool, Evicted) {
         let allowed = match self.map.get(key) {
@@ -182,6 +186,7 @@ impl Shard {
             record: record.clone(),
             cached_at: Instant::now(),
             bytes,
+            own,
         };
         self.map.replace(key.into(), Slot::Ready(entry));
         self.map.to_back(key);
@@ -203,6 +208,16 @@ impl Shard {
                 self.bytes -= e.bytes;
             }
         });
+    }
+
+    /// `true` when `key` holds a record this process wrote, or a write of
+    /// it is in flight: an unstamped invalidation of it may be the echo of
+    /// that write, worth a stamp read back from the backend.
+    pub(super) fn needs_stamp(&self, key: &str) -> bool {
+        matches!(
+            self.map.get(key),
+            Some(Slot::Pending { writing: true, .. } | Slot::Ready(Entry { own: true, .. }))
+        )
     }
 
     /// Applies an invalidation of `key`; returns `true` when it dropped a

@@ -169,6 +169,35 @@ async fn a_stamp_keeps_records_that_are_as_new_and_drops_older_ones() {
 }
 
 #[tokio::test]
+async fn own_writes_ask_for_a_stamp_and_reads_do_not() {
+    let cache = up(NearCacheConfig::new());
+    let feed = cache.invalidations();
+    let written = record(2);
+    cache.write(&written, async { Ok(()) }).await.unwrap();
+    let key = written.id.storage_key();
+    assert!(feed.needs_stamp(&key));
+    // The echo of this process's own write, stamped by the backend: kept.
+    let echo = Stamp {
+        version: 2,
+        expires_at_ms: written.expires_at_ms(),
+    };
+    assert!(!feed.invalidate(&key, Some(echo)));
+    assert_eq!(
+        cache.load(&written.id, no_backend()).await.unwrap(),
+        Some(written.clone())
+    );
+
+    let read = record(7);
+    let answer = read.clone();
+    cache
+        .load(&read.id, async { Ok(Some(answer)) })
+        .await
+        .unwrap();
+    assert!(!feed.needs_stamp(&read.id.storage_key()));
+    assert!(!feed.needs_stamp(&record(1).id.storage_key()));
+}
+
+#[tokio::test]
 async fn a_feed_going_down_flushes_and_bypasses_until_it_is_back() {
     let cache = up(NearCacheConfig::new());
     let feed = cache.invalidations();

@@ -145,8 +145,9 @@ async fn a_revocation_on_a_is_seen_by_b() {
 /// This process's own plain writes are not reported back to it
 /// (`NOLOOP`): a create, then a load, is a hit. Its own scripted writes
 /// (a save) may be (Redis 7.0 reports keys a script changed even to the
-/// connection that ran it): the load after a save is right either way.
-/// A revocation here drops the entry here at once.
+/// connection that ran it): the feed reads the version back and keeps the
+/// entry, so the loads after a save are hits too. A revocation here drops
+/// the entry here at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_writes_update_the_cache_at_once() {
     let a = near_store(&key_prefix()).await;
@@ -166,11 +167,17 @@ async fn own_writes_update_the_cache_at_once() {
     let mut bound = record(2, Some("bob"));
     bound.id = r.id.clone();
     bound.version = r.version + 1;
+    let misses = cache.stats().misses;
     a.save(&bound).await.expect("save");
     assert_eq!(a.load(&r.id).await.expect("load"), Some(bound.clone()));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(a.load(&r.id).await.expect("load"), Some(bound.clone()));
     assert_eq!(a.load(&r.id).await.expect("load"), Some(bound.clone()));
+    assert_eq!(
+        cache.stats().misses,
+        misses,
+        "the echo of an own save evicted its own entry"
+    );
     let hits = cache.stats().hits;
     a.delete_user_sessions("bob", None).await.expect("revoke");
     assert_eq!(a.load(&r.id).await.expect("load"), None);
