@@ -153,6 +153,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_near_cache_setting_is_checked() {
+        assert_eq!(
+            printed(&[SECRET, ("SESSION_NEAR_CACHE", "yes")]).await,
+            "error: SESSION_NEAR_CACHE=\"yes\": use 1 (on) or 0 (off)"
+        );
+        let msg = printed(&[SECRET, ("SESSION_NEAR_CACHE", "1")]).await;
+        assert!(
+            msg.contains("`near_cache`") && msg.contains("a `memory` store has no near cache"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_bad_port_says_what_a_port_is() {
         assert_eq!(
             printed(&[SECRET, ("PORT", "http")]).await,
