@@ -345,6 +345,10 @@ impl RedisStoreBuilder {
     /// `urls` (one reachable node is enough), and waits until the slot map is
     /// loaded.
     ///
+    /// With the [near cache](Self::near_cache) on, the connections speak
+    /// RESP3 and client tracking is enabled on every primary's connection
+    /// (see [the near cache on a Cluster](crate#on-a-cluster)).
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] for a zero timeout, no URL or a URL the driver
