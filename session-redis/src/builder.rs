@@ -143,8 +143,11 @@ impl RedisStoreBuilder {
     /// costs). Off by default.
     ///
     /// For a standalone Redis ([`connect`](Self::connect),
-    /// [`connect_lazy`](Self::connect_lazy)) and Sentinel; it needs Redis 6
-    /// or later (RESP3). Refused with [`Error::Config`] for a Cluster.
+    /// [`connect_lazy`](Self::connect_lazy)), Sentinel and a Cluster
+    /// ([`connect_cluster`](Self::connect_cluster): tracking is on for
+    /// every primary's connection, see
+    /// [the near cache on a Cluster](crate#on-a-cluster)); it needs Redis 6
+    /// or later (RESP3).
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), session_core::Error> {
@@ -342,6 +345,10 @@ impl RedisStoreBuilder {
     /// `urls` (one reachable node is enough), and waits until the slot map is
     /// loaded.
     ///
+    /// With the [near cache](Self::near_cache) on, the connections speak
+    /// RESP3 and client tracking is enabled on every primary's connection
+    /// (see [the near cache on a Cluster](crate#on-a-cluster)).
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] for a zero timeout, no URL or a URL the driver
@@ -360,27 +367,30 @@ impl RedisStoreBuilder {
                 "durable writes are for a standalone Redis or Sentinel, not a Cluster",
             ));
         }
-        if self.near_cache.is_some() {
-            return Err(Error::config(
-                "near_cache",
-                "the near cache is for a standalone Redis or Sentinel, not yet a Cluster",
-            ));
-        }
         let nodes = connection_infos(
             urls,
             "redis_cluster_urls",
             "give at least one node of the cluster, e.g. redis://127.0.0.1:7000",
         )?;
         let seeds = nodes.iter().map(shown).collect::<Vec<_>>().join(", ");
-        let client = crate::tls::cluster_client(&self, nodes)?
+        let mut cluster = crate::tls::cluster_client(&self, nodes)?
             .connection_timeout(self.connection_timeout)
-            .response_timeout(self.command_timeout)
+            .response_timeout(self.command_timeout);
+        let (sender, pushes) = self.push_channel();
+        if let Some(sender) = sender {
+            // Client tracking's invalidations are RESP3 push messages; the
+            // driver passes every node's on this one channel.
+            cluster = cluster
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(sender);
+        }
+        let client = cluster
             .build()
             .map_err(|e| Error::config("redis_cluster_urls", e.to_string()))?;
         let conn = self
             .connecting(seeds, client.get_async_connection())
             .await?;
-        self.store(Conn::Cluster(conn), None)
+        self.store(Conn::Cluster(conn), pushes)
     }
 }
 

@@ -123,10 +123,23 @@ impl RedisStore {
 
     /// The Redis `CLIENT ID` of the connection the near cache's
     /// invalidations arrive on (the store's own connection), while client
-    /// tracking is on: to find it in `CLIENT LIST`. `None` when the near
+    /// tracking is on: to find it in `CLIENT LIST`. On a Cluster, the first
+    /// primary's (see [`near_cache_client_ids`](Self::near_cache_client_ids)). `None` when the near
     /// cache is off or its channel is down.
     pub fn near_cache_client_id(&self) -> Option<u64> {
         self.near.as_ref().and_then(|(_, id)| id.get())
+    }
+
+    /// The connections the near cache's invalidations arrive on, while
+    /// client tracking is on: `(node address, CLIENT ID)` for each primary
+    /// of a Cluster (sorted by address); for a standalone Redis or Sentinel
+    /// one pair with an empty address. Empty when the near cache is off or
+    /// its channel is down.
+    pub fn near_cache_client_ids(&self) -> Vec<(String, u64)> {
+        self.near
+            .as_ref()
+            .map(|(_, id)| id.all())
+            .unwrap_or_default()
     }
 
     /// A standalone store that opens a connection per single-threaded

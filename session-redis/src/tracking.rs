@@ -25,11 +25,23 @@
 //! heartbeat finds that the store's commands no longer reach the tracked
 //! connection (a new `CLIENT ID`, an error, no answer within the command
 //! timeout), until tracking answered `OK` on the current connection again.
+//!
+//! On a Redis Cluster the store's connection is one connection per node,
+//! and the same holds per primary: tracking is enabled on each primary's
+//! connection (the same three commands, pipelined to that node by address),
+//! the driver passes every node's pushes on one channel, and the heartbeat
+//! sends `CLIENT ID` to all primaries: a different set of (address, id)
+//! pairs (a node's connection replaced, a primary added or gone after a
+//! failover or resharding) takes the channel down, and tracking is enabled
+//! again on all of them. A session's keys live in one slot, on one node,
+//! so the ordering arguments above hold per node. The store reads from
+//! primaries only (no replica reads), so tracking primaries is enough.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{PushInfo, PushKind, Value};
 use session_core::codec;
 use session_core::near_cache::{Invalidations, Stamp};
@@ -48,18 +60,31 @@ const RETRY_MIN: Duration = Duration::from_millis(10);
 /// The cap on the wait between attempts to enable tracking.
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
-/// The `CLIENT ID` of the connection tracking is on (0: none).
+/// The connections tracking is on: (node address, `CLIENT ID`) pairs,
+/// sorted by address; one pair with an empty address for a standalone
+/// Redis or Sentinel master, one per primary for a Cluster.
+pub(crate) type Connections = Vec<(String, u64)>;
+
+/// The connections tracking is on now (empty: none).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct TrackedId(Arc<AtomicU64>);
+pub(crate) struct TrackedId(Arc<Mutex<Connections>>);
 
 impl TrackedId {
-    /// The id, if tracking is on now.
+    /// The first connection's id, if tracking is on now.
     pub(crate) fn get(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::Acquire)).filter(|&id| id != 0)
+        self.all().first().map(|&(_, id)| id)
     }
 
-    fn set(&self, id: u64) {
-        self.0.store(id, Ordering::Release);
+    /// Every tracked connection, if tracking is on now.
+    pub(crate) fn all(&self) -> Connections {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, connections: Connections) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = connections;
     }
 }
 
@@ -90,13 +115,13 @@ impl Feed {
 
     async fn run(mut self) {
         loop {
-            let Some(id) = self.enable().await else {
+            let Some(connections) = self.enable().await else {
                 return;
             };
-            self.tracked.set(id);
+            self.tracked.set(connections.clone());
             self.invalidations.channel_up();
-            let stop = self.listen(id).await;
-            self.tracked.set(0);
+            let stop = self.listen(connections).await;
+            self.tracked.set(Vec::new());
             self.invalidations.channel_down();
             if matches!(stop, Stop::Closed) {
                 return;
@@ -105,9 +130,9 @@ impl Feed {
     }
 
     /// Enables tracking on the connection the store's commands go to now,
-    /// retrying with backoff; the connection's `CLIENT ID`, or `None` once
-    /// the cache is gone.
-    async fn enable(&mut self) -> Option<u64> {
+    /// retrying with backoff; the connections' `CLIENT ID`s, or `None`
+    /// once the cache is gone.
+    async fn enable(&mut self) -> Option<Connections> {
         let mut wait = RETRY_MIN;
         loop {
             if self.invalidations.is_closed() {
@@ -116,8 +141,12 @@ impl Feed {
             // Whatever was pushed before this attempt is about a connection
             // or a tracking session that is over; channel_up flushes anyway.
             while self.pushes.try_recv().is_ok() {}
-            match self.track().await {
-                Ok(id) => return Some(id),
+            let attempt = match &self.conn {
+                Conn::Cluster(cluster) => self.track_cluster(cluster.clone()).await,
+                _ => self.track().await.map(|id| vec![(String::new(), id)]),
+            };
+            match attempt {
+                Ok(connections) => return Some(connections),
                 Err(e) => {
                     tracing::debug!(error = %e, "enabling Redis client tracking failed; retrying")
                 }
@@ -132,8 +161,22 @@ impl Feed {
     /// `CLIENT TRACKING ON BCAST PREFIX <prefix> NOLOOP` and `CLIENT ID`, in
     /// one pipeline, so all three reach the same connection.
     async fn track(&self) -> Result<u64, String> {
+        let mut conn = self.conn.clone();
+        let pipe = self.tracking_pipeline();
+        let call = pipe.query_async::<(Value, Value, u64)>(&mut conn);
+        match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok((_, Value::Okay, id))) => Ok(id),
+            Ok(Ok((_, other, _))) => Err(format!("CLIENT TRACKING answered {other:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_elapsed) => Err(format!("no answer within {:?}", self.command_timeout)),
+        }
+    }
+
+    /// `CLIENT TRACKING OFF`, `CLIENT TRACKING ON BCAST PREFIX <prefix>
+    /// NOLOOP`, `CLIENT ID`.
+    fn tracking_pipeline(&self) -> redis::Pipeline {
         let mut pipe = redis::pipe();
-        pipe.cmd("CLIENT").arg("TRACKING").arg("OFF").ignore();
+        pipe.cmd("CLIENT").arg("TRACKING").arg("OFF");
         pipe.cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
@@ -142,18 +185,46 @@ impl Feed {
             .arg(&*self.prefix)
             .arg("NOLOOP");
         pipe.cmd("CLIENT").arg("ID");
-        let mut conn = self.conn.clone();
-        let call = pipe.query_async::<(Value, u64)>(&mut conn);
-        match tokio::time::timeout(self.command_timeout, call).await {
-            Ok(Ok((Value::Okay, id))) => Ok(id),
-            Ok(Ok((other, _))) => Err(format!("CLIENT TRACKING answered {other:?}")),
-            Ok(Err(e)) => Err(e.to_string()),
+        pipe
+    }
+
+    /// [`track`](Self::track) on a Cluster: the primaries (from `CLIENT ID`
+    /// sent to all of them), then the same pipeline to each primary's
+    /// connection by address, so its three commands reach one connection.
+    /// A primary that appears meanwhile is found by the next heartbeat.
+    async fn track_cluster(&self, mut conn: ClusterConnection) -> Result<Connections, String> {
+        let attempt = async {
+            let primaries = primary_ids(&mut conn).await?;
+            let mut connections = Vec::with_capacity(primaries.len());
+            for (address, _) in primaries {
+                let (host, port) = address
+                    .rsplit_once(':')
+                    .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)))
+                    .ok_or_else(|| format!("unexpected node address {address:?}"))?;
+                let route = SingleNodeRoutingInfo::ByAddress { host, port };
+                let values = conn
+                    .route_pipeline(self.tracking_pipeline(), 0, 3, route)
+                    .await
+                    .map_err(|e| format!("{address}: {e}"))?;
+                match values.as_slice() {
+                    [_, Value::Okay, Value::Int(id)] => {
+                        let id = u64::try_from(*id).map_err(|e| e.to_string())?;
+                        connections.push((address, id));
+                    }
+                    other => return Err(format!("{address}: CLIENT TRACKING answered {other:?}")),
+                }
+            }
+            connections.sort();
+            Ok(connections)
+        };
+        match tokio::time::timeout(self.command_timeout, attempt).await {
+            Ok(result) => result,
             Err(_elapsed) => Err(format!("no answer within {:?}", self.command_timeout)),
         }
     }
 
     /// Applies pushes until the channel is lost or the cache is gone.
-    async fn listen(&mut self, id: u64) -> Stop {
+    async fn listen(&mut self, connections: Connections) -> Stop {
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -189,7 +260,7 @@ impl Feed {
                     if self.invalidations.is_closed() {
                         return Stop::Closed;
                     }
-                    beat = Some(tokio::spawn(heartbeat(self.conn.clone(), self.command_timeout, id)));
+                    beat = Some(tokio::spawn(heartbeat(self.conn.clone(), self.command_timeout, connections.clone())));
                 }
             }
         }
@@ -233,19 +304,51 @@ impl Feed {
     /// version of the envelope) and invalidates each with them: a cached
     /// record this process wrote that is as new stays. A key that is gone
     /// or unreadable, or a pipeline that fails, drops the entries.
+    ///
+    /// On a Cluster the keys of a batch live on different nodes, so each
+    /// `GETRANGE` goes on its own (concurrently), to its key's node: the
+    /// connection the invalidation came from.
     async fn check_stamps(&self, storage_keys: Vec<String>) {
-        let mut pipe = redis::pipe();
-        for key in &storage_keys {
-            pipe.cmd("GETRANGE")
-                .arg(format!("{}{key}", self.prefix))
+        let getrange = |key: &str| {
+            let mut cmd = redis::cmd("GETRANGE");
+            cmd.arg(format!("{}{key}", self.prefix))
                 .arg(0)
                 .arg(codec::VERSION_OFFSET + 7);
-        }
-        let mut conn = self.conn.clone();
-        let call = pipe.query_async::<Vec<Vec<u8>>>(&mut conn);
-        let heads = match tokio::time::timeout(self.command_timeout, call).await {
-            Ok(Ok(heads)) if heads.len() == storage_keys.len() => heads,
-            _ => Vec::new(),
+            cmd
+        };
+        let heads = match &self.conn {
+            Conn::Cluster(_) => {
+                let reads: Vec<_> = storage_keys
+                    .iter()
+                    .map(|key| {
+                        let (cmd, mut conn) = (getrange(key), self.conn.clone());
+                        let timeout = self.command_timeout;
+                        tokio::spawn(async move {
+                            tokio::time::timeout(timeout, cmd.query_async::<Vec<u8>>(&mut conn))
+                                .await
+                                .ok()
+                                .and_then(Result::ok)
+                        })
+                    })
+                    .collect();
+                let mut heads = Vec::with_capacity(reads.len());
+                for read in reads {
+                    heads.push(read.await.ok().flatten().unwrap_or_default());
+                }
+                heads
+            }
+            _ => {
+                let mut pipe = redis::pipe();
+                for key in &storage_keys {
+                    pipe.add_command(getrange(key));
+                }
+                let mut conn = self.conn.clone();
+                let call = pipe.query_async::<Vec<Vec<u8>>>(&mut conn);
+                match tokio::time::timeout(self.command_timeout, call).await {
+                    Ok(Ok(heads)) if heads.len() == storage_keys.len() => heads,
+                    _ => Vec::new(),
+                }
+            }
         };
         for (i, key) in storage_keys.iter().enumerate() {
             let stamp = heads.get(i).and_then(|head| {
@@ -280,13 +383,48 @@ async fn joined(beat: &mut Option<JoinHandle<bool>>) -> bool {
     }
 }
 
-/// `true` when the store's commands still reach connection `id` and it
-/// answers within `timeout`.
-async fn heartbeat(mut conn: Conn, timeout: Duration, id: u64) -> bool {
+/// `true` when the store's commands still reach the tracked connections
+/// and they answer within `timeout`: the same `CLIENT ID`; on a Cluster,
+/// the same primaries with the same ids.
+async fn heartbeat(mut conn: Conn, timeout: Duration, tracked: Connections) -> bool {
+    let now = async {
+        match &mut conn {
+            Conn::Cluster(cluster) => primary_ids(cluster).await,
+            _ => {
+                let mut cmd = redis::cmd("CLIENT");
+                cmd.arg("ID");
+                let id = cmd.query_async::<u64>(&mut conn).await;
+                id.map(|id| vec![(String::new(), id)])
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    matches!(tokio::time::timeout(timeout, now).await, Ok(Ok(now)) if now == tracked)
+}
+
+/// `CLIENT ID` of every primary's connection, sorted by address.
+async fn primary_ids(conn: &mut ClusterConnection) -> Result<Connections, String> {
     let mut cmd = redis::cmd("CLIENT");
     cmd.arg("ID");
-    matches!(
-        tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut conn)).await,
-        Ok(Ok(now)) if now == id
-    )
+    let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+    let answers = match conn.route_command(cmd, routing).await {
+        Ok(Value::Map(answers)) => answers,
+        Ok(other) => return Err(format!("CLIENT ID to all primaries answered {other:?}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut ids = answers
+        .into_iter()
+        .map(|answer| match answer {
+            (Value::BulkString(address), Value::Int(id)) => Ok((
+                String::from_utf8(address).map_err(|e| e.to_string())?,
+                u64::try_from(id).map_err(|e| e.to_string())?,
+            )),
+            other => Err(format!("CLIENT ID answered {other:?}")),
+        })
+        .collect::<Result<Connections, String>>()?;
+    if ids.is_empty() {
+        return Err("no primary answered CLIENT ID".to_owned());
+    }
+    ids.sort();
+    Ok(ids)
 }

@@ -87,59 +87,78 @@ async fn pair() -> (RedisStore, RedisStore) {
     (near_store(&prefix).await, near_store(&prefix).await)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_on_a_is_seen_by_b() {
-    let (a, b) = pair().await;
-    let mut took = Vec::with_capacity(TRIALS);
-    for i in 0..TRIALS as u64 {
+/// `trials` saves on `a` of a record `b` has cached; prints how long `b`
+/// took to see each.
+pub(crate) async fn writes(a: &RedisStore, b: &RedisStore, trials: usize, label: &str) {
+    let mut took = Vec::with_capacity(trials);
+    for i in 0..trials as u64 {
         let r = record(i, None);
         a.create(&r).await.expect("create on A");
-        let cached = cached_on(&b, &r.id).await;
+        let cached = cached_on(b, &r.id).await;
         assert_eq!(n_of(&cached), i);
         let changed = next(&r, i + 1_000_000);
         a.save(&changed).await.expect("save on A");
         took.push(
-            seen(&b, &r.id, |l| {
+            seen(b, &r.id, |l| {
                 l.as_ref()
                     .is_some_and(|l| n_of(l) == i + 1_000_000 && l.version == changed.version)
             })
             .await,
         );
     }
-    report("write (save on A)", took);
+    report(&format!("{label}write (save on A)"), took);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_logout_on_a_is_seen_by_b() {
-    let (a, b) = pair().await;
-    let mut took = Vec::with_capacity(TRIALS);
-    for i in 0..TRIALS as u64 {
+/// `trials` deletes on `a` of a record `b` has cached.
+pub(crate) async fn logouts(a: &RedisStore, b: &RedisStore, trials: usize, label: &str) {
+    let mut took = Vec::with_capacity(trials);
+    for i in 0..trials as u64 {
         let r = record(i, Some("alice"));
         a.create(&r).await.expect("create on A");
-        cached_on(&b, &r.id).await;
+        cached_on(b, &r.id).await;
         a.delete(&r.id).await.expect("delete on A");
-        took.push(seen(&b, &r.id, Option::is_none).await);
+        took.push(seen(b, &r.id, Option::is_none).await);
     }
-    report("logout (delete on A)", took);
+    report(&format!("{label}logout (delete on A)"), took);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revocation_on_a_is_seen_by_b() {
-    let (a, b) = pair().await;
-    let mut took = Vec::with_capacity(TRIALS);
-    for i in 0..TRIALS as u64 {
+/// `trials` revocations on `a` of a record `b` has cached.
+pub(crate) async fn revocations(a: &RedisStore, b: &RedisStore, trials: usize, label: &str) {
+    let mut took = Vec::with_capacity(trials);
+    for i in 0..trials as u64 {
         let user = format!("user-{i}");
         let r = record(i, Some(&user));
         a.create(&r).await.expect("create on A");
-        cached_on(&b, &r.id).await;
+        cached_on(b, &r.id).await;
         let revoked = a
             .delete_user_sessions(&user, None)
             .await
             .expect("revoke on A");
         assert_eq!(revoked, 1);
-        took.push(seen(&b, &r.id, Option::is_none).await);
+        took.push(seen(b, &r.id, Option::is_none).await);
     }
-    report("revocation (delete_user_sessions on A)", took);
+    report(
+        &format!("{label}revocation (delete_user_sessions on A)"),
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_a_is_seen_by_b() {
+    let (a, b) = pair().await;
+    writes(&a, &b, TRIALS, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_a_is_seen_by_b() {
+    let (a, b) = pair().await;
+    logouts(&a, &b, TRIALS, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_a_is_seen_by_b() {
+    let (a, b) = pair().await;
+    revocations(&a, &b, TRIALS, "").await;
 }
 
 /// This process's own plain writes are not reported back to it
@@ -150,7 +169,12 @@ async fn a_revocation_on_a_is_seen_by_b() {
 /// the entry here at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_writes_update_the_cache_at_once() {
-    let a = near_store(&key_prefix()).await;
+    own_writes(&near_store(&key_prefix()).await).await;
+}
+
+/// The body of [`own_writes_update_the_cache_at_once`], for any store
+/// with the near cache on and coherent.
+pub(crate) async fn own_writes(a: &RedisStore) {
     let cache = a.near_cache().expect("on");
     let r = record(1, None);
     a.create(&r).await.expect("create");

@@ -2,9 +2,11 @@
 //! suite with the cache on ([`conformance`]), two stores ("processes")
 //! sharing one Redis seeing each other's writes, logouts and revocations
 //! ([`coherence`]), and what happens when the invalidation channel is lost
-//! or a key changes inside a Lua script ([`channel`]).
+//! or a key changes inside a Lua script ([`channel`]); the same on a Redis
+//! Cluster ([`cluster`]).
 
 mod channel;
+mod cluster;
 mod coherence;
 #[path = "../common/mod.rs"]
 mod common;

@@ -1,0 +1,222 @@
+//! The near cache on a Redis Cluster (the test binary's own 3-master
+//! cluster, see `session_test_support::redis::cluster_urls`): the
+//! conformance suite, two stores seeing each other's changes, this
+//! process's own saves staying cached, and one node's tracked connection
+//! killed.
+
+use std::time::{Duration, Instant};
+
+use session_core::near_cache::NearCacheConfig;
+use session_core::SessionStore;
+use session_redis::RedisStore;
+use session_test_support::key_prefix;
+use session_test_support::names::random_hex;
+use session_test_support::redis::{cluster_urls, RedisProcs};
+
+use crate::coherence::{logouts, own_writes, revocations, writes};
+use crate::{next, record, wait_coherent};
+
+/// Trials per kind of change on the cluster (the standalone tests run
+/// 1,000).
+const TRIALS: usize = 200;
+
+/// A store on the test cluster with the near cache on, under `prefix`,
+/// once tracking is on for every primary.
+pub(crate) async fn near_cluster_store(prefix: &str) -> RedisStore {
+    near_cluster_store_at(&cluster_urls(), prefix).await
+}
+
+async fn near_cluster_store_at(urls: &[String], prefix: &str) -> RedisStore {
+    let store = RedisStore::builder()
+        .key_prefix(prefix)
+        .command_timeout(crate::common::TEST_COMMAND_TIMEOUT)
+        .near_cache(NearCacheConfig::new())
+        .connect_cluster(urls.iter().map(String::as_str))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test cluster {urls:?}: {}",
+                session_core::error_chain(&e)
+            )
+        });
+    wait_coherent(&store, true).await;
+    assert_eq!(
+        store.near_cache_client_ids().len(),
+        3,
+        "tracking is not on for every primary: {:?}",
+        store.near_cache_client_ids()
+    );
+    store
+}
+
+async fn pair() -> (RedisStore, RedisStore) {
+    let prefix = key_prefix();
+    (
+        near_cluster_store(&prefix).await,
+        near_cluster_store(&prefix).await,
+    )
+}
+
+mod conformance {
+    session_core::store_conformance!(super::near_cluster_store(
+        &session_test_support::key_prefix()
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_a_is_seen_by_b_on_a_cluster() {
+    let (a, b) = pair().await;
+    writes(&a, &b, TRIALS, "cluster, ").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_a_is_seen_by_b_on_a_cluster() {
+    let (a, b) = pair().await;
+    logouts(&a, &b, TRIALS, "cluster, ").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_a_is_seen_by_b_on_a_cluster() {
+    let (a, b) = pair().await;
+    revocations(&a, &b, TRIALS, "cluster, ").await;
+}
+
+/// As on a standalone Redis: a save, then loads, are hits (the echo of
+/// the save script's write is checked against the node, key by key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_writes_update_the_cache_at_once_on_a_cluster() {
+    own_writes(&near_cluster_store(&key_prefix()).await).await;
+}
+
+/// B's connection to the node holding a record killed (`CLIENT KILL ID`
+/// on that node), and client tracking refused there to B's Redis user
+/// until the test allows it again: B's cache turns incoherent, B reads
+/// every change of A from Redis, and once tracking is allowed again B is
+/// coherent, tracking a new connection on that node, and correct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_bs_connection_to_one_node_makes_b_read_from_redis() {
+    let cluster = RedisProcs::start_cluster(3);
+    let urls = cluster.urls();
+    let mut admins = Vec::new();
+    for url in &urls {
+        admins.push(
+            redis::Client::open(url.as_str())
+                .expect("url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("admin connection"),
+        );
+    }
+    let (user, password) = (format!("near-b-{}", random_hex(4)), random_hex(8));
+    let acl = |rules: &[&str]| {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg(&user);
+        for rule in rules {
+            cmd.arg(*rule);
+        }
+        cmd
+    };
+    for admin in &mut admins {
+        let _: () = acl(&["on", &format!(">{password}"), "~*", "&*", "+@all"])
+            .query_async(admin)
+            .await
+            .expect("ACL SETUSER");
+    }
+    let prefix = key_prefix();
+    let a = near_cluster_store_at(&urls, &prefix).await;
+    let b_urls: Vec<String> = urls
+        .iter()
+        .map(|url| url.replace("redis://", &format!("redis://{user}:{password}@")))
+        .collect();
+    let b = near_cluster_store_at(&b_urls, &prefix).await;
+    let cache = b.near_cache().expect("on");
+
+    let r = record(1, Some("carol"));
+    a.create(&r).await.expect("create on A");
+    b.load(&r.id).await.expect("load on B");
+    assert_eq!(b.load(&r.id).await.expect("load on B"), Some(r.clone()));
+    assert_eq!(cache.stats().entries, 1, "B cached the record");
+
+    // The node holding the record (the others answer MOVED).
+    let mut node = None;
+    for (i, admin) in admins.iter_mut().enumerate() {
+        let exists: redis::RedisResult<i64> = redis::cmd("EXISTS")
+            .arg(b.redis_key(&r.id))
+            .query_async(admin)
+            .await;
+        if exists == Ok(1) {
+            node = Some(i);
+        }
+    }
+    let node = node.expect("one node holds the record");
+    let address = urls[node].trim_start_matches("redis://").to_owned();
+    let admin = &mut admins[node];
+
+    // Kill B's connection to it, and keep B from tracking there for now.
+    let _: () = acl(&["-client|tracking"])
+        .query_async(admin)
+        .await
+        .expect("ACL SETUSER -client|tracking");
+    let ids = b.near_cache_client_ids();
+    let id = ids
+        .iter()
+        .find(|(a, _)| *a == address)
+        .map(|&(_, id)| id)
+        .unwrap_or_else(|| panic!("B tracks no connection to {address}: {ids:?}"));
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(admin)
+        .await
+        .expect("CLIENT KILL");
+    assert_eq!(killed, 1, "B's connection {id} was not found");
+    wait_coherent(&b, false).await;
+    assert_eq!(cache.stats().entries, 0, "the cache was not flushed");
+
+    // Every change by A is read from Redis by B now.
+    let mut current = r.clone();
+    for n in 2..20 {
+        current = next(&current, n);
+        a.save(&current).await.expect("save on A");
+        let bypassed = cache.stats().bypassed;
+        assert_eq!(
+            b.load(&r.id).await.expect("load on B"),
+            Some(current.clone()),
+            "B served a stale record without its channel"
+        );
+        assert_eq!(cache.stats().bypassed, bypassed + 1);
+    }
+    assert!(
+        !cache.stats().coherent,
+        "B turned coherent without tracking on one node"
+    );
+
+    // Tracking allowed again: B is coherent again, on a new connection to
+    // that node, and still correct.
+    let _: () = acl(&["+client|tracking"])
+        .query_async(admin)
+        .await
+        .expect("ACL SETUSER +client|tracking");
+    wait_coherent(&b, true).await;
+    let ids = b.near_cache_client_ids();
+    assert!(
+        ids.iter().any(|(a, now)| *a == address && *now != id),
+        "B does not track a new connection to {address}: {ids:?}"
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            b.load(&r.id).await.expect("load on B"),
+            Some(current.clone())
+        );
+    }
+    a.delete(&r.id).await.expect("delete on A");
+    let start = Instant::now();
+    while b.load(&r.id).await.expect("load on B").is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "B serves a record A deleted after the channel came back"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
