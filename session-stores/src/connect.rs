@@ -35,7 +35,7 @@ use crate::Error;
 /// feature.
 ///
 /// `near_cache=1` (or `on`, `true`) on a `redis://`, `rediss://`,
-/// `redis+sentinel://` or `postgres://` URL turns on the store's near cache
+/// `redis+cluster://`, `redis+sentinel://` or `postgres://` URL turns on the store's near cache
 /// with its default limits (`session_core::near_cache`: loads answered from
 /// memory, kept coherent by the backend); on any other store it is an error.
 ///
@@ -64,12 +64,19 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
     if near_cache
         && !matches!(
             scheme,
-            "redis" | "rediss" | "redis+sentinel" | "rediss+sentinel" | "postgres" | "postgresql"
+            "redis"
+                | "rediss"
+                | "redis+cluster"
+                | "rediss+cluster"
+                | "redis+sentinel"
+                | "rediss+sentinel"
+                | "postgres"
+                | "postgresql"
         )
     {
         return Err(session_core::Error::config(
             "near_cache",
-            format!("a `{scheme}` store has no near cache: it is for `redis://` (standalone or Sentinel) and `postgres://` stores"),
+            format!("a `{scheme}` store has no near cache: it is for `redis://` (standalone, Sentinel or Cluster) and `postgres://` stores"),
         )
         .into());
     }
@@ -90,7 +97,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SessionStore>, Error> {
         "redis" | "rediss" => Ok(Arc::new(redis_builder(near).connect(url).await?)),
         #[cfg(feature = "redis")]
         "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
-            session_redis::RedisStore::connect_cluster(cluster_nodes(url)).await?,
+            redis_builder(near)
+                .connect_cluster(cluster_nodes(url))
+                .await?,
         )),
         #[cfg(feature = "redis")]
         "redis+sentinel" | "rediss+sentinel" => Ok(Arc::new(
