@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use session_core::{codec, SessionStore};
+use redis::aio::MultiplexedConnection;
+use session_core::{codec, Record, SessionStore};
+use session_redis::RedisStore;
 use session_test_support::key_prefix;
 use session_test_support::names::random_hex;
 use session_test_support::redis::RedisProcs;
@@ -82,20 +84,42 @@ async fn killing_bs_connection_makes_b_read_from_redis() {
     assert_eq!(cache.stats().entries, 1, "B cached the record");
 
     // Kill B's connection, and keep B from tracking again for now.
+    let id = b.near_cache_client_id().expect("B tracks");
+    let current = kill_and_bypass(&a, &b, &r, &mut admin, &acl, id).await;
+    assert_ne!(b.near_cache_client_id(), Some(id));
+    still_correct(&a, &b, &r, &current).await;
+}
+
+/// The admin commands of the kill tests: `ACL SETUSER <B's user> <rules>`.
+pub(crate) type Acl<'a> = dyn Fn(&[&str]) -> redis::Cmd + 'a;
+
+/// Forbids B's user to track (`acl`), kills B's tracked connection `id`
+/// through `admin` (the server holding `r`), and checks that B's cache
+/// turns incoherent and flushed, that B reads each of 18 saves by A from
+/// Redis, and that B turns coherent again once tracking is allowed. Returns
+/// the record as A left it.
+pub(crate) async fn kill_and_bypass(
+    a: &RedisStore,
+    b: &RedisStore,
+    r: &Record,
+    admin: &mut MultiplexedConnection,
+    acl: &Acl<'_>,
+    id: u64,
+) -> Record {
+    let cache = b.near_cache().expect("on");
     let _: () = acl(&["-client|tracking"])
-        .query_async(&mut admin)
+        .query_async(admin)
         .await
         .expect("ACL SETUSER -client|tracking");
-    let id = b.near_cache_client_id().expect("B tracks");
     let killed: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("ID")
         .arg(id)
-        .query_async(&mut admin)
+        .query_async(admin)
         .await
         .expect("CLIENT KILL");
     assert_eq!(killed, 1, "B's connection {id} was not found");
-    wait_coherent(&b, false).await;
+    wait_coherent(b, false).await;
     assert_eq!(cache.stats().entries, 0, "the cache was not flushed");
 
     // Every change by A is read from Redis by B now.
@@ -117,21 +141,24 @@ async fn killing_bs_connection_makes_b_read_from_redis() {
     );
 
     // Tracking allowed again: B's feed enables it (retrying with backoff)
-    // and B is coherent again, on a new connection, and still correct.
+    // and B is coherent again.
     let _: () = acl(&["+client|tracking"])
-        .query_async(&mut admin)
+        .query_async(admin)
         .await
         .expect("ACL SETUSER +client|tracking");
-    wait_coherent(&b, true).await;
-    assert_ne!(b.near_cache_client_id(), Some(id));
-    assert_eq!(
-        b.load(&r.id).await.expect("load on B"),
-        Some(current.clone())
-    );
-    assert_eq!(
-        b.load(&r.id).await.expect("load on B"),
-        Some(current.clone())
-    );
+    wait_coherent(b, true).await;
+    current
+}
+
+/// After the channel came back: B serves A's last record, and sees A's
+/// delete.
+pub(crate) async fn still_correct(a: &RedisStore, b: &RedisStore, r: &Record, current: &Record) {
+    for _ in 0..2 {
+        assert_eq!(
+            b.load(&r.id).await.expect("load on B"),
+            Some(current.clone())
+        );
+    }
     a.delete(&r.id).await.expect("delete on A");
     let start = std::time::Instant::now();
     while b.load(&r.id).await.expect("load on B").is_some() {

@@ -4,8 +4,6 @@
 //! process's own saves staying cached, and one node's tracked connection
 //! killed.
 
-use std::time::{Duration, Instant};
-
 use session_core::near_cache::NearCacheConfig;
 use session_core::SessionStore;
 use session_redis::RedisStore;
@@ -13,8 +11,9 @@ use session_test_support::key_prefix;
 use session_test_support::names::random_hex;
 use session_test_support::redis::{cluster_urls, RedisProcs};
 
+use crate::channel::{kill_and_bypass, still_correct};
 use crate::coherence::{logouts, own_writes, revocations, writes};
-use crate::{next, record, wait_coherent};
+use crate::{record, wait_coherent};
 
 /// Trials per kind of change on the cluster (the standalone tests run
 /// 1,000).
@@ -153,70 +152,17 @@ async fn killing_bs_connection_to_one_node_makes_b_read_from_redis() {
     let admin = &mut admins[node];
 
     // Kill B's connection to it, and keep B from tracking there for now.
-    let _: () = acl(&["-client|tracking"])
-        .query_async(admin)
-        .await
-        .expect("ACL SETUSER -client|tracking");
     let ids = b.near_cache_client_ids();
     let id = ids
         .iter()
         .find(|(a, _)| *a == address)
         .map(|&(_, id)| id)
         .unwrap_or_else(|| panic!("B tracks no connection to {address}: {ids:?}"));
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("ID")
-        .arg(id)
-        .query_async(admin)
-        .await
-        .expect("CLIENT KILL");
-    assert_eq!(killed, 1, "B's connection {id} was not found");
-    wait_coherent(&b, false).await;
-    assert_eq!(cache.stats().entries, 0, "the cache was not flushed");
-
-    // Every change by A is read from Redis by B now.
-    let mut current = r.clone();
-    for n in 2..20 {
-        current = next(&current, n);
-        a.save(&current).await.expect("save on A");
-        let bypassed = cache.stats().bypassed;
-        assert_eq!(
-            b.load(&r.id).await.expect("load on B"),
-            Some(current.clone()),
-            "B served a stale record without its channel"
-        );
-        assert_eq!(cache.stats().bypassed, bypassed + 1);
-    }
-    assert!(
-        !cache.stats().coherent,
-        "B turned coherent without tracking on one node"
-    );
-
-    // Tracking allowed again: B is coherent again, on a new connection to
-    // that node, and still correct.
-    let _: () = acl(&["+client|tracking"])
-        .query_async(admin)
-        .await
-        .expect("ACL SETUSER +client|tracking");
-    wait_coherent(&b, true).await;
+    let current = kill_and_bypass(&a, &b, &r, admin, &acl, id).await;
     let ids = b.near_cache_client_ids();
     assert!(
         ids.iter().any(|(a, now)| *a == address && *now != id),
         "B does not track a new connection to {address}: {ids:?}"
     );
-    for _ in 0..2 {
-        assert_eq!(
-            b.load(&r.id).await.expect("load on B"),
-            Some(current.clone())
-        );
-    }
-    a.delete(&r.id).await.expect("delete on A");
-    let start = Instant::now();
-    while b.load(&r.id).await.expect("load on B").is_some() {
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "B serves a record A deleted after the channel came back"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    still_correct(&a, &b, &r, &current).await;
 }
