@@ -59,14 +59,7 @@ async fn killing_bs_connection_makes_b_read_from_redis() {
         .await
         .expect("admin connection");
     let (user, password) = (format!("near-b-{}", random_hex(4)), random_hex(8));
-    let acl = |rules: &[&str]| {
-        let mut cmd = redis::cmd("ACL");
-        cmd.arg("SETUSER").arg(&user);
-        for rule in rules {
-            cmd.arg(*rule);
-        }
-        cmd
-    };
+    let acl = acl_of(&user);
     let _: () = acl(&["on", &format!(">{password}"), "~*", "&*", "+@all"])
         .query_async(&mut admin)
         .await
@@ -92,6 +85,18 @@ async fn killing_bs_connection_makes_b_read_from_redis() {
 
 /// The admin commands of the kill tests: `ACL SETUSER <B's user> <rules>`.
 pub(crate) type Acl<'a> = dyn Fn(&[&str]) -> redis::Cmd + 'a;
+
+/// `ACL SETUSER user <rules>`, for the kill tests.
+pub(crate) fn acl_of(user: &str) -> impl Fn(&[&str]) -> redis::Cmd + '_ {
+    move |rules| {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg(user);
+        for rule in rules {
+            cmd.arg(*rule);
+        }
+        cmd
+    }
+}
 
 /// Forbids B's user to track (`acl`), kills B's tracked connection `id`
 /// through `admin` (the server holding `r`), and checks that B's cache

@@ -11,7 +11,7 @@ use session_test_support::key_prefix;
 use session_test_support::names::random_hex;
 use session_test_support::redis::{cluster_urls, RedisProcs};
 
-use crate::channel::{kill_and_bypass, still_correct};
+use crate::channel::{acl_of, kill_and_bypass, still_correct};
 use crate::coherence::{logouts, own_writes, revocations, writes};
 use crate::{record, wait_coherent};
 
@@ -107,14 +107,7 @@ async fn killing_bs_connection_to_one_node_makes_b_read_from_redis() {
         );
     }
     let (user, password) = (format!("near-b-{}", random_hex(4)), random_hex(8));
-    let acl = |rules: &[&str]| {
-        let mut cmd = redis::cmd("ACL");
-        cmd.arg("SETUSER").arg(&user);
-        for rule in rules {
-            cmd.arg(*rule);
-        }
-        cmd
-    };
+    let acl = acl_of(&user);
     for admin in &mut admins {
         let _: () = acl(&["on", &format!(">{password}"), "~*", "&*", "+@all"])
             .query_async(admin)
