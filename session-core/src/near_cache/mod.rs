@@ -102,7 +102,7 @@ pub(crate) struct Shared {
 
 /// Counters and sizes of a [`NearCache`], for tests, benchmarks and
 /// operators (with the `metrics` feature the same events are counted as
-/// `keycard_near_cache_*_total`; see [`telemetry`](crate::telemetry)).
+/// `keycard_near_cache_*_total`; see [`telemetry`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NearCacheStats {
