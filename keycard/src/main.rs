@@ -51,22 +51,23 @@ enum Command {
     /// How many live sessions the store holds (or one user holds).
     Count {
         /// Count only this user's sessions (needs a store with a per-user index).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: Option<String>,
     },
     /// A user's live sessions, by storage key (never by ID).
     Sessions {
         /// The user the sessions are bound to.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: String,
     },
     /// Log a user out everywhere: delete their sessions.
     Revoke {
         /// The user whose sessions end.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: String,
-        /// Keep this session (a storage key, as `keycard sessions` lists it).
-        #[arg(long, value_name = "STORAGE_KEY")]
+        /// Keep this session (a storage key, as `keycard sessions` lists it;
+        /// base64url, so it may start with `-`).
+        #[arg(long, value_name = "STORAGE_KEY", allow_hyphen_values = true)]
         keep: Option<String>,
     },
     /// Remove expired records now, in batches; safe while the app serves.
@@ -81,6 +82,7 @@ enum Command {
     /// with a store, show its session's metadata.
     Inspect {
         /// The cookie value (`NAME=VALUE` and a trailing `; …` are accepted too).
+        #[arg(allow_hyphen_values = true)]
         card: String,
         /// Also print the session's data.
         #[arg(long)]
@@ -128,4 +130,30 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Migrate => commands::migrated(&out, need()?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// Storage keys and cookies are base64url, users anything: a value
+    /// that starts with `-` is a value, not an unknown flag (a usage error).
+    #[test]
+    fn values_may_start_with_a_hyphen() {
+        let cli = Cli::try_parse_from(["keycard", "revoke", "--user", "-ada", "--keep", "-Xk9"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Revoke { ref user, keep: Some(ref keep) } if user == "-ada" && keep == "-Xk9"
+        ));
+        for args in [
+            &["keycard", "count", "--user", "-bob"][..],
+            &["keycard", "sessions", "--user", "-bob"],
+            &["keycard", "inspect", "-abc.def"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
 }
