@@ -73,11 +73,16 @@ impl ThrowawayMariaDb {
         }
         let dir = scratch.dir().display().to_string();
         let data = scratch.dir().join("data");
+        // Its own temporary dir (the bootstrap's temporary tables too), not
+        // the shared /tmp: a bootstrap once lost one there in a CI run.
+        let tmp = scratch.dir().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("the throwaway MariaDB's tmpdir");
         scratch.run(
             &install,
             &[
                 "--no-defaults".as_ref(),
                 format!("--datadir={}", data.display()).as_ref(),
+                format!("--tmpdir={}", tmp.display()).as_ref(),
                 format!("--user={}", user_name()).as_ref(),
                 "--auth-root-authentication-method=normal".as_ref(),
                 "--skip-test-db".as_ref(),
@@ -137,6 +142,7 @@ impl Restartable for ThrowawayMariaDb {
         let child = Command::new(&self.mariadbd)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
