@@ -14,6 +14,7 @@ use sqlx::error::DatabaseError;
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Pool};
 
+use crate::announce::Announcer;
 use crate::exec::{Exec, Param};
 use crate::sql::Names;
 use crate::url_params::Driver;
@@ -42,6 +43,13 @@ pub trait Dialect: Exec {
     /// `INSERT`; on a duplicate key, a `DELETE` of that ID if expired and the
     /// `INSERT` again.
     const UPSERT: bool = true;
+
+    /// Where the store can announce its own writes to near caches (see
+    /// `announce.rs`): a one-row `FROM` item, aliased `announced`, whose
+    /// column `mark` is `'on'` once it has marked the transaction's writes
+    /// as announced, so that the table's trigger leaves them to the store.
+    /// `None` where there is no near cache.
+    const ANNOUNCED: Option<&'static str> = None;
 
     /// The character that quotes an identifier (names are validated, so
     /// they never hold it).
@@ -117,14 +125,19 @@ pub trait Dialect: Exec {
         false
     }
 
-    /// Starts the invalidation feed of a near cache on the table `n`, or
-    /// says why this backend cannot keep one coherent.
+    /// Starts the invalidation feed of a near cache on the table `n`, and
+    /// the task announcing this store's own writes on it; or says why this
+    /// backend cannot keep a near cache coherent.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] (field `near_cache`): the backend has no change
     /// channel (the default), or there is no tokio runtime.
-    fn start_feed(_pool: &Pool<Self>, _n: &Names, _feed: Invalidations) -> Result<(), Error> {
+    fn start_feed(
+        _pool: &Pool<Self>,
+        _n: &Names,
+        _feed: Invalidations,
+    ) -> Result<Announcer, Error> {
         Err(Error::config(
             "near_cache",
             format!(

@@ -243,6 +243,8 @@
 )]
 
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod announce;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod cleanup;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod deadline;

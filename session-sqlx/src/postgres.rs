@@ -6,6 +6,7 @@ use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgDatabaseError, PgPool, PgQueryResult, Postgres};
 use sqlx::AssertSqlSafe;
 
+use crate::announce::Announcer;
 use crate::dialect::Dialect;
 use crate::sql::Names;
 use crate::store::{SqlStore, SqlStoreBuilder};
@@ -76,6 +77,10 @@ impl Dialect for Postgres {
     const LABEL: &'static str = "postgres";
     const URL_PARAMS: Driver = crate::url_params::POSTGRES;
     const DEFAULT_SCHEMA: Option<&'static str> = Some(DEFAULT_SCHEMA);
+    /// Sets [`notify::MARK`] for the statement's transaction (a unit test
+    /// holds the two names together).
+    const ANNOUNCED: Option<&'static str> =
+        Some("(SELECT set_config('session_sqlx.announced', 'on', true) AS mark) AS announced");
 
     fn param(n: usize) -> String {
         format!("${n}")
@@ -167,9 +172,9 @@ impl Dialect for Postgres {
         pg_code(e) == Some("3D000")
     }
 
-    /// LISTEN on the table's channel, fed by a trigger (see the
-    /// [near cache](crate#near-cache-postgresql)).
-    fn start_feed(pool: &PgPool, n: &Names, feed: Invalidations) -> Result<(), Error> {
+    /// LISTEN on the table's channel, fed by a trigger and by the stores'
+    /// announcers (see the [near cache](crate#near-cache-postgresql)).
+    fn start_feed(pool: &PgPool, n: &Names, feed: Invalidations) -> Result<Announcer, Error> {
         feed::spawn(pool, n, feed)
     }
 }
@@ -179,6 +184,7 @@ fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
         .map(PgDatabaseError::code)
 }
 
+mod announce;
 mod feed;
 mod notify;
 #[cfg(test)]

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::Executor;
 
+use crate::announce::Announcer;
 use crate::deadline::{bounded, delete_in_batches};
 use crate::dialect::Dialect;
 use crate::exec::Param::{Bytes, Int, Text};
@@ -63,11 +64,24 @@ impl<DB: Dialect> SqlStore<DB> {
         }
     }
 
-    /// One attempt at `create`: the upsert, or (MySQL) the `INSERT`, and on
-    /// a duplicate key the `DELETE` of that ID if expired and the `INSERT`
+    /// The announcer, with the marked variant of a write statement, when
+    /// the write may leave its announcement to it (near cache on, its
+    /// connection up); `None`: the plain statement, which the table's
+    /// trigger announces if there is one.
+    fn announcing<'a>(
+        &'a self,
+        marked: &'a Option<Arc<str>>,
+    ) -> Option<(&'a Announcer, &'a Arc<str>)> {
+        let announcer = self.inner.announcer.as_ref().filter(|a| a.ready())?;
+        Some((announcer, marked.as_ref()?))
+    }
+
+    /// One attempt at `create` with the statement `sql` (`create` or its
+    /// marked variant): the upsert, or (MySQL) the `INSERT`, and on a
+    /// duplicate key the `DELETE` of that ID if expired and the `INSERT`
     /// again. `Ok(false)` when a live record holds the ID.
-    async fn create_once(&self, c: &Columns) -> Result<bool, sqlx::Error> {
-        if self.insert(c).await? {
+    async fn create_once(&self, sql: &Arc<str>, c: &Columns) -> Result<bool, sqlx::Error> {
+        if self.insert(sql, c).await? {
             return Ok(true);
         }
         let Some(purge) = &self.inner.sql.purge_expired_id else {
@@ -75,12 +89,12 @@ impl<DB: Dialect> SqlStore<DB> {
         };
         let params = [Text(&c.key), Int(row::now_ms())];
         DB::query(purge, &params).execute(self.db()).await?;
-        self.insert(c).await
+        self.insert(sql, c).await
     }
 
     /// Writes the row: `Ok(false)` when the upsert wrote nothing (a live
     /// row holds the ID) or the plain `INSERT` met a duplicate key.
-    async fn insert(&self, c: &Columns) -> Result<bool, sqlx::Error> {
+    async fn insert(&self, sql: &Arc<str>, c: &Columns) -> Result<bool, sqlx::Error> {
         let params = [
             Text(&c.key),
             Bytes(&c.data),
@@ -96,10 +110,7 @@ impl<DB: Dialect> SqlStore<DB> {
         } else {
             &params[..6]
         };
-        match DB::query(&self.inner.sql.create, params)
-            .execute(self.db())
-            .await
-        {
+        match DB::query(sql, params).execute(self.db()).await {
             Ok(done) => Ok(DB::rows_affected(&done) > 0),
             Err(sqlx::Error::Database(e)) if !DB::UPSERT && e.is_unique_violation() => Ok(false),
             Err(e) => Err(e),
@@ -285,8 +296,15 @@ impl<DB: Dialect> SqlStore<DB> {
     async fn create_row(&self, record: &Record) -> Result<(), Error> {
         bounded(self.inner.timeout, async {
             let c = row::columns(record)?;
-            match self.retry(|| self.create_once(&c)).await {
-                Ok(true) => Ok(()),
+            let announcing = self.announcing(&self.inner.sql.create_announced);
+            let sql = announcing.map_or(&self.inner.sql.create, |(_, marked)| marked);
+            match self.retry(|| self.create_once(sql, &c)).await {
+                Ok(true) => {
+                    if let Some((announcer, _)) = announcing {
+                        announcer.written(&c.key, c.version, c.expires_at);
+                    }
+                    Ok(())
+                }
                 Ok(false) => Err(Error::Conflict),
                 Err(e) => Err(self.fail(e)),
             }
@@ -316,6 +334,8 @@ impl<DB: Dialect> SqlStore<DB> {
         bounded(self.inner.timeout, async {
             let c = row::columns(record)?;
             let expected = row::version(record.version.wrapping_sub(1));
+            let announcing = self.announcing(&self.inner.sql.save_announced);
+            let sql = announcing.map_or(&self.inner.sql.save, |(_, marked)| marked);
             let done = self
                 .retry(|| {
                     let params = [
@@ -327,12 +347,15 @@ impl<DB: Dialect> SqlStore<DB> {
                         Int(row::now_ms()),
                         Int(expected),
                     ];
-                    DB::query(&self.inner.sql.save, &params).execute(self.db())
+                    DB::query(sql, &params).execute(self.db())
                 })
                 .await
                 .map_err(|e| self.fail(e))?;
             if DB::rows_affected(&done) == 0 {
                 return Err(self.why_not_saved(&c.key).await);
+            }
+            if let Some((announcer, _)) = announcing {
+                announcer.written(&c.key, c.version, c.expires_at);
             }
             Ok(())
         })

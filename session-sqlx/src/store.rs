@@ -9,6 +9,7 @@ use session_core::near_cache::{NearCache, NearCacheConfig};
 use session_core::Error;
 use sqlx::{Database, Pool};
 
+use crate::announce::Announcer;
 use crate::cleanup::CleanupHandle;
 use crate::deadline::{check as check_timeout, DEFAULT_TIMEOUT};
 use crate::dialect::Dialect;
@@ -42,6 +43,9 @@ pub(crate) struct Inner {
     pub(crate) sql: Statements,
     /// The near cache, when on (PostgreSQL only).
     pub(crate) near: Option<NearCache>,
+    /// The task that announces this store's writes to the other processes'
+    /// near caches, when the cache is on.
+    pub(crate) announcer: Option<Announcer>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
@@ -132,19 +136,20 @@ impl<DB: Dialect> SqlStoreBuilder<DB> {
         }
         DB::check_names(&self.table, self.schema.as_deref())?;
         let names = Names::new::<DB>(self.schema, self.table);
-        let near = match self.near_cache {
+        let (near, announcer) = match self.near_cache {
             Some(config) => {
                 let cache = NearCache::new(config, DB::LABEL)?;
-                DB::start_feed(&self.pool, &names, cache.invalidations())?;
-                Some(cache)
+                let announcer = DB::start_feed(&self.pool, &names, cache.invalidations())?;
+                (Some(cache), Some(announcer))
             }
-            None => None,
+            None => (None, None),
         };
         let inner = Inner {
             sql: Statements::new::<DB>(&names.qualified),
             timeout: self.timeout,
             names,
             near,
+            announcer,
         };
         Ok(SqlStore {
             pool: self.pool,

@@ -3,6 +3,8 @@
 //! the tests; nothing is skipped.
 #![cfg(feature = "postgres")]
 
+#[path = "postgres/announce.rs"]
+mod announce;
 mod common;
 #[path = "postgres/near_cache.rs"]
 mod near_cache;

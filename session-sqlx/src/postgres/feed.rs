@@ -8,7 +8,8 @@
 //!   [`Invalidations::invalidate`] at once.
 //! * A *supervisor* task installs the trigger if it is missing, starts the
 //!   reader, and every [`HEARTBEAT`] sends `pg_notify(channel, 'p <feed>
-//!   <n>')` through the store's pool. Its return on the listener proves that
+//!   <n>')` through the store's announcer (`announce.rs`), or through the
+//!   store's pool while the announcer has no connection. Its return on the listener proves that
 //!   the channel is listening and lags less than [`LAG_BOUND`]: the first
 //!   one after a start or a loss calls [`Invalidations::channel_up`]. A lost
 //!   connection (the listener reconnects and says so) calls
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::notify::{channel, parse, Message, Trigger};
+use crate::announce::Announcer;
 use crate::sql::Names;
 
 /// How often the supervisor sends a ping (when none is outstanding).
@@ -65,14 +67,21 @@ struct Feed {
     /// This feed's ID in its pings.
     id: String,
     invalidations: Invalidations,
+    /// Sends the pings while its connection works (else the pool does).
+    announcer: Announcer,
 }
 
-/// Starts the feed of the table `n` for the cache behind `invalidations`.
+/// Starts the feed of the table `n` for the cache behind `invalidations`,
+/// and the announcer of the store's own writes.
 ///
 /// # Errors
 ///
 /// [`Error::Config`] outside a tokio runtime.
-pub(crate) fn spawn(pool: &PgPool, n: &Names, invalidations: Invalidations) -> Result<(), Error> {
+pub(crate) fn spawn(
+    pool: &PgPool,
+    n: &Names,
+    invalidations: Invalidations,
+) -> Result<Announcer, Error> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
         Error::config(
             "near_cache",
@@ -84,15 +93,18 @@ pub(crate) fn spawn(pool: &PgPool, n: &Names, invalidations: Invalidations) -> R
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    let (announcer, queue) = Announcer::new();
+    super::announce::spawn(&runtime, pool, channel.clone(), queue);
     let feed = Feed {
         pool: pool.clone(),
         trigger: Trigger::new(n, &channel),
         channel,
         id,
         invalidations,
+        announcer: announcer.clone(),
     };
     runtime.spawn(supervise(feed));
-    Ok(())
+    Ok(announcer)
 }
 
 /// (Re)starts the listener until the cache is dropped, with a growing
@@ -146,17 +158,18 @@ async fn listen(feed: &Feed) -> Result<PgListener, Error> {
 /// writes it.
 async fn ensure_trigger(pool: &PgPool, t: &Trigger) -> Result<(), Error> {
     let check = "SELECT COUNT(*) FROM pg_trigger tr JOIN pg_proc p ON p.oid = tr.tgfoid \
-                 WHERE tr.tgrelid = to_regclass($1) AND tr.tgname IN ($2, $3) \
-                 AND tr.tgenabled <> 'D' AND p.prosrc = $4";
+                 WHERE tr.tgrelid = to_regclass($1) AND tr.tgname IN ($2, $3, $4) \
+                 AND tr.tgenabled <> 'D' AND p.prosrc = $5";
     let count = |pool| {
         sqlx::query_scalar::<_, i64>(check)
             .bind(&t.table)
             .bind(&t.row)
+            .bind(&t.delete)
             .bind(&t.truncate)
             .bind(&t.body)
             .fetch_one(pool)
     };
-    if count(pool).await.map_err(Error::backend)? == 2 {
+    if count(pool).await.map_err(Error::backend)? == 3 {
         return Ok(());
     }
     let mut tx = pool.begin().await.map_err(Error::backend)?;
@@ -244,11 +257,12 @@ async fn watch(feed: &Feed, listener: PgListener) {
                 }
                 seq += 1;
                 outstanding = Some((seq, Instant::now()));
-                tokio::spawn(ping(
-                    feed.pool.clone(),
-                    feed.channel.clone(),
-                    format!("p {} {seq}", feed.id),
-                ));
+                let payload = format!("p {} {seq}", feed.id);
+                if feed.announcer.ready() {
+                    feed.announcer.send(payload);
+                } else {
+                    tokio::spawn(ping(feed.pool.clone(), feed.channel.clone(), payload));
+                }
             }
         }
     }

@@ -2,13 +2,17 @@
 //! trigger that announces every change to the session table on it, and
 //! the messages it carries.
 //!
-//! The trigger (`<table>_near_cache`, `AFTER INSERT OR UPDATE OR DELETE …
-//! FOR EACH ROW`, plus `<table>_near_cache_t` for `TRUNCATE`) runs one
-//! function, `<table>_near_cache()`, in the table's schema. It catches
-//! every writer: this crate's stores with or without the cache, the
-//! `keycard` CLI, hand-written SQL. It is installed by the first store that
-//! turns the near cache on, not by [`migrate`](crate::SqlStore::migrate),
-//! so a table whose stores all leave the cache off never pays for it.
+//! The triggers (`<table>_near_cache`, `AFTER INSERT OR UPDATE … FOR EACH
+//! ROW`; `<table>_near_cache_d` for `DELETE`; `<table>_near_cache_t` for
+//! `TRUNCATE`) run one function, `<table>_near_cache()`, in the table's
+//! schema. They catch every writer: this crate's stores with or without
+//! the cache, the `keycard` CLI, hand-written SQL. The one exception is an
+//! insert or update a store with the cache on has marked as announced by
+//! itself ([`MARK`] set to `on` for its transaction, see `announce.rs`):
+//! the first trigger's `WHEN` leaves those out. They are installed by the
+//! first store that turns the near cache on, not by
+//! [`migrate`](crate::SqlStore::migrate), so a table whose stores all leave
+//! the cache off never pays for them.
 //!
 //! Payloads (text, at most about 80 bytes):
 //!
@@ -23,6 +27,10 @@ use session_core::near_cache::Stamp;
 
 use crate::sql::Names;
 use crate::table::dquote;
+
+/// The setting a store's write sets to `on` (for its transaction only)
+/// when the store announces the write itself.
+pub(crate) const MARK: &str = "session_sqlx.announced";
 
 /// PostgreSQL's limit on a channel name (`NAMEDATALEN - 1`).
 const MAX_CHANNEL: usize = 63;
@@ -102,8 +110,10 @@ fn literal(s: &str) -> String {
 pub(crate) struct Trigger {
     /// The function's body, as `pg_proc.prosrc` holds it.
     pub(crate) body: String,
-    /// The row trigger's name, unquoted.
+    /// The insert and update trigger's name, unquoted.
     pub(crate) row: String,
+    /// The `DELETE` trigger's name, unquoted.
+    pub(crate) delete: String,
     /// The `TRUNCATE` trigger's name, unquoted.
     pub(crate) truncate: String,
     /// The table, qualified and quoted.
@@ -119,11 +129,13 @@ impl Trigger {
     pub(crate) fn new(n: &Names, channel: &str) -> Self {
         let schema = n.schema.as_deref().unwrap_or(super::DEFAULT_SCHEMA);
         let name = format!("{}_near_cache", n.table);
+        let delete = format!("{name}_d");
         let truncate = format!("{name}_t");
         let function = format!("{}.{}", dquote(schema), dquote(&name));
         let ch = literal(channel);
         let body = format!(
-            "\nBEGIN\n\
+            "\n-- session_sqlx near cache, layout 2\n\
+             BEGIN\n\
              IF TG_OP = 'DELETE' THEN\n\
              PERFORM pg_notify({ch}, 'd ' || OLD.id);\n\
              ELSIF TG_OP = 'TRUNCATE' THEN\n\
@@ -145,9 +157,15 @@ impl Trigger {
             ),
             format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&name)),
             format!(
-                "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {t} \
-                 FOR EACH ROW EXECUTE FUNCTION {function}()",
+                "CREATE TRIGGER {} AFTER INSERT OR UPDATE ON {t} FOR EACH ROW \
+                 WHEN (current_setting('{MARK}', true) IS DISTINCT FROM 'on') \
+                 EXECUTE FUNCTION {function}()",
                 dquote(&name)
+            ),
+            format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&delete)),
+            format!(
+                "CREATE TRIGGER {} AFTER DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION {function}()",
+                dquote(&delete)
             ),
             format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&truncate)),
             format!(
@@ -159,6 +177,7 @@ impl Trigger {
         Self {
             body,
             row: name,
+            delete,
             truncate,
             table: t.clone(),
             lock: format!("session_sqlx:{schema}.{}", n.table),
@@ -213,6 +232,28 @@ mod tests {
         ] {
             assert_eq!(parse(bad), Message::Unknown, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_stores_announcements_are_the_triggers_messages() {
+        use crate::dialect::Dialect;
+        let key = "k".repeat(43);
+        let message = crate::announce::write_message(&key, 9, 1_700_000_000_123);
+        assert_eq!(
+            parse(&message),
+            Message::Write(
+                &key,
+                Stamp {
+                    version: 9,
+                    expires_at_ms: 1_700_000_000_123
+                }
+            )
+        );
+        // The marked statements set the very setting the trigger reads.
+        let mark = Postgres::ANNOUNCED.unwrap();
+        assert!(mark.contains(&format!("set_config('{MARK}', 'on', true)")));
+        let t = Trigger::new(&Names::new::<Postgres>(None, "s".into()), "ch");
+        assert!(t.install[2].contains(&format!("current_setting('{MARK}', true)")));
     }
 
     #[test]
