@@ -189,28 +189,43 @@
 //!
 //! Coherence comes from PostgreSQL's `LISTEN`/`NOTIFY`:
 //!
-//! * The first store that turns the cache on installs a trigger on the
-//!   table, `<table>_near_cache` (with `<table>_near_cache_t` for
-//!   `TRUNCATE` and the function `<table>_near_cache()` in the table's
-//!   schema), which sends every insert, update and delete, whoever makes
-//!   it, on the channel `session_sqlx:<schema>.<table>`: the key with the
-//!   new version and expiry, or the deleted key. `migrate()` does not
-//!   install it, so a table whose stores all leave the cache off pays
-//!   nothing; once installed, every write to the table (by any process,
-//!   cache on or off, or the `keycard` CLI) sends a notification. The
-//!   store's user needs the right to create the trigger (the table's
-//!   owner, as for `migrate()`). To remove it once no process uses the
-//!   cache: `DROP TRIGGER "<table>_near_cache" ON …; DROP TRIGGER
-//!   "<table>_near_cache_t" ON …; DROP FUNCTION "<table>_near_cache"()`.
+//! * The first store that turns the cache on installs triggers on the
+//!   table, `<table>_near_cache` (inserts and updates),
+//!   `<table>_near_cache_d` (deletes) and `<table>_near_cache_t`
+//!   (`TRUNCATE`), with the function `<table>_near_cache()` in the
+//!   table's schema, which send each change, whoever makes it, on the
+//!   channel `session_sqlx:<schema>.<table>`: the key with the new version
+//!   and expiry, or the deleted key. `migrate()` does not install them, so
+//!   a table whose stores all leave the cache off pays nothing; once
+//!   installed, every write to the table (by any process, cache on or off,
+//!   or the `keycard` CLI) is announced. The store's user needs the right
+//!   to create triggers (the table's owner, as for `migrate()`). To remove
+//!   them once no process uses the cache: `DROP TRIGGER "<table>_near_cache"
+//!   ON …;` (likewise `…_d` and `…_t`), then `DROP FUNCTION
+//!   "<table>_near_cache"()`.
+//! * A store with the cache on announces its own creates and saves itself,
+//!   and marks them (`set_config('session_sqlx.announced', 'on', true)`,
+//!   for the statement's transaction only) so that the trigger stays
+//!   silent: PostgreSQL serialises the commits of all transactions that
+//!   sent a `NOTIFY`, so a notification inside every save would make the
+//!   saves wait for each other's commits. Its announcements go, once the
+//!   write has committed, to a task that sends whatever has queued as one
+//!   statement on a connection of its own, with `synchronous_commit` off.
+//!   While that connection is down the store's writes go unmarked (the
+//!   trigger announces them); a batch that failed is replaced by a flush
+//!   of every process's cache once the task has reconnected. Should the
+//!   writing process die between its commit and the announcement, other
+//!   processes serve the old record for at most `max_staleness`.
 //! * Each store with the cache on runs a task that listens on that channel
 //!   on a connection of its own (opened with the pool's connect options, so
 //!   TLS and `application_name` apply) and drops each changed record from
 //!   its cache, except this process's own writes, which it keeps (their
 //!   version and expiry match what it cached), so a read-modify-write hits
 //!   on its next read. A change made elsewhere is seen here once its
-//!   notification arrives: about a millisecond after the writer's commit.
-//! * The same task sends a heartbeat `NOTIFY` through the pool every
-//!   250 ms and waits for it on its listener. Until the first one comes
+//!   announcement arrives: about a millisecond after the writer's commit.
+//! * The same task sends a heartbeat `NOTIFY` every 250 ms (through the
+//!   announcer, or the pool while the announcer is down) and waits for it
+//!   on its listener. Until the first one comes
 //!   back the cache is bypassed (every call goes to the database); when the
 //!   listener's connection is lost, or a heartbeat is not back within 1 s
 //!   (the channel lags), the cache is flushed and bypassed until a

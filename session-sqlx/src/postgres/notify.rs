@@ -1,6 +1,6 @@
 //! The near cache's change channel on PostgreSQL: the channel's name, the
-//! trigger that announces every change to the session table on it, and
-//! the messages it carries.
+//! triggers that announce the session table's changes on it (all but the
+//! writes a store announces itself), and the messages it carries.
 //!
 //! The triggers (`<table>_near_cache`, `AFTER INSERT OR UPDATE … FOR EACH
 //! ROW`; `<table>_near_cache_d` for `DELETE`; `<table>_near_cache_t` for
