@@ -7,9 +7,9 @@
 //! `NOTIFY` (a lock held until the commit record is flushed), so a trigger
 //! notifying each write makes every save wait out the commits before it,
 //! one fsync at a time. A store with the cache on instead marks its inserts
-//! and updates (the trigger then stays silent, see `postgres/notify.rs`)
-//! and passes the same message to its [`Announcer`] once the write has
-//! committed. The announcer's task (`postgres/announce.rs`) sends whatever
+//! and updates (they set the dialect's `ANNOUNCED` column; the trigger then
+//! stays silent, see `postgres/notify.rs`) and passes the same message to
+//! its [`Announcer`] once the write has committed. The announcer's task (`postgres/announce.rs`) sends whatever
 //! has queued up as one statement on a connection of its own, with
 //! `synchronous_commit` off: the notifications are not data, so nothing
 //! waits for a flush.
@@ -31,6 +31,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 pub struct Announcer {
     tx: UnboundedSender<String>,
     ready: Arc<AtomicBool>,
+    /// Raised by the feed once the table has what the marked statements
+    /// write (PostgreSQL: the `announced` column and the triggers).
+    installed: Arc<AtomicBool>,
 }
 
 /// The task's side: the queued messages and the flag it raises while its
@@ -52,13 +55,27 @@ impl Announcer {
             rx,
             ready: Arc::clone(&ready),
         };
-        (Self { tx, ready }, queue)
+        let installed = Arc::new(AtomicBool::new(false));
+        (
+            Self {
+                tx,
+                ready,
+                installed,
+            },
+            queue,
+        )
     }
 
-    /// `true` while the task's connection works: a write may then leave
-    /// its announcement to this announcer.
+    /// `true` once the table is set up for announced writes and while the
+    /// task's connection works: a write may then leave its announcement to
+    /// this announcer.
     pub(crate) fn ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.installed.load(Ordering::Acquire) && self.ready.load(Ordering::Acquire)
+    }
+
+    /// Says that the table is set up for announced writes (it stays so).
+    pub(crate) fn installed(&self) {
+        self.installed.store(true, Ordering::Release);
     }
 
     /// Queues a message for the channel (dropped if the task has ended).

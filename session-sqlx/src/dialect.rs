@@ -45,10 +45,10 @@ pub trait Dialect: Exec {
     const UPSERT: bool = true;
 
     /// Where the store can announce its own writes to near caches (see
-    /// `announce.rs`): a one-row `FROM` item, aliased `announced`, whose
-    /// column `mark` is `'on'` once it has marked the transaction's writes
-    /// as announced, so that the table's trigger leaves them to the store.
-    /// `None` where there is no near cache.
+    /// `announce.rs`): the column its announced writes set to the row's
+    /// new version, so that the table's triggers, which fire only for
+    /// writes that left it as it was, leave them to the store. `None`
+    /// where there is no near cache.
     const ANNOUNCED: Option<&'static str> = None;
 
     /// The character that quotes an identifier (names are validated, so

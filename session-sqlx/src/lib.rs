@@ -190,26 +190,29 @@
 //! Coherence comes from PostgreSQL's `LISTEN`/`NOTIFY`:
 //!
 //! * The first store that turns the cache on installs triggers on the
-//!   table, `<table>_near_cache` (inserts and updates),
-//!   `<table>_near_cache_d` (deletes) and `<table>_near_cache_t`
+//!   table, `<table>_near_cache` (updates), `<table>_near_cache_i`
+//!   (inserts), `<table>_near_cache_d` (deletes) and `<table>_near_cache_t`
 //!   (`TRUNCATE`), with the function `<table>_near_cache()` in the
 //!   table's schema, which send each change, whoever makes it, on the
 //!   channel `session_sqlx:<schema>.<table>`: the key with the new version
-//!   and expiry, or the deleted key. `migrate()` does not install them, so
-//!   a table whose stores all leave the cache off pays nothing; once
-//!   installed, every write to the table (by any process, cache on or off,
-//!   or the `keycard` CLI) is announced. The store's user needs the right
-//!   to create triggers (the table's owner, as for `migrate()`). To remove
-//!   them once no process uses the cache: `DROP TRIGGER "<table>_near_cache"
-//!   ON …;` (likewise `…_d` and `…_t`), then `DROP FUNCTION
-//!   "<table>_near_cache"()`.
+//!   and expiry, or the deleted key; and a nullable, unindexed `BIGINT`
+//!   column `announced` (a catalog change only). `migrate()` does not
+//!   install them, so a table whose stores all leave the cache off pays
+//!   nothing; once installed, every write to the table (by any process,
+//!   cache on or off, or the `keycard` CLI) is announced. The store's user
+//!   needs the right to alter the table (its owner, as for `migrate()`).
+//!   To remove them once no process uses the cache: `DROP TRIGGER
+//!   "<table>_near_cache" ON …;` (likewise `…_i`, `…_d` and `…_t`), `DROP
+//!   FUNCTION "<table>_near_cache"()` and `ALTER TABLE … DROP COLUMN
+//!   announced`.
 //! * A store with the cache on announces its own creates and saves itself,
-//!   and marks them (`set_config('session_sqlx.announced', 'on', true)`,
-//!   for the statement's transaction only) so that the trigger stays
-//!   silent: PostgreSQL serialises the commits of all transactions that
-//!   sent a `NOTIFY`, so a notification inside every save would make the
-//!   saves wait for each other's commits. Its announcements go, once the
-//!   write has committed, to a task that sends whatever has queued as one
+//!   and marks them by setting `announced` to the row's new version; the
+//!   insert and update triggers fire only for writes that left that column
+//!   as it was, so they stay silent for these. PostgreSQL serialises the
+//!   commits of all transactions that sent a `NOTIFY`, so a notification
+//!   inside every save would make the saves wait for each other's commits.
+//!   The store's announcements go, once the write has committed, to a task
+//!   that sends whatever has queued as one
 //!   statement on a connection of its own, with `synchronous_commit` off.
 //!   While that connection is down the store's writes go unmarked (the
 //!   trigger announces them); a batch that failed is replaced by a flush

@@ -77,10 +77,8 @@ impl Dialect for Postgres {
     const LABEL: &'static str = "postgres";
     const URL_PARAMS: Driver = crate::url_params::POSTGRES;
     const DEFAULT_SCHEMA: Option<&'static str> = Some(DEFAULT_SCHEMA);
-    /// Sets [`notify::MARK`] for the statement's transaction (a unit test
-    /// holds the two names together).
-    const ANNOUNCED: Option<&'static str> =
-        Some("(SELECT set_config('session_sqlx.announced', 'on', true) AS mark) AS announced");
+    /// Added by the near cache's layout (`notify.rs`), never by `migrate`.
+    const ANNOUNCED: Option<&'static str> = Some(notify::ANNOUNCED);
 
     fn param(n: usize) -> String {
         format!("${n}")

@@ -60,8 +60,9 @@ pub(crate) struct Statements {
     /// After a duplicate key on the plain `INSERT`: deletes the ID if its
     /// row has expired. `None` where `create` is an upsert.
     pub(crate) purge_expired_id: Option<Arc<str>>,
-    /// `create` as a write the store announces itself (the trigger stays
-    /// silent), where the dialect has a near cache (PostgreSQL).
+    /// `create` as a write the store announces itself (it sets the
+    /// dialect's `ANNOUNCED` column, so the trigger stays silent), where
+    /// the dialect has a near cache (PostgreSQL).
     pub(crate) create_announced: Option<Arc<str>>,
     pub(crate) load: Arc<str>,
     pub(crate) save: Arc<str>,
@@ -90,48 +91,52 @@ impl Statements {
     /// The statements on `t` (a qualified, quoted name) in `DB`'s dialect.
     pub(crate) fn new<DB: Dialect>(t: &str) -> Self {
         let [p1, p2, p3, p4, p5, p6, p7] = std::array::from_fn(|i| DB::param(i + 1));
-        let columns = "(id, data, expires_at, created_at, version, user_id)";
+        let columns = "id, data, expires_at, created_at, version, user_id";
         let values = format!("{p1}, {p2}, {p3}, {p4}, {p5}, {p6}");
-        let upsert = |rows: &str| {
+        let upsert = |announced: &str| {
+            let (column, value, set) = match announced {
+                "" => (String::new(), String::new(), String::new()),
+                a => (
+                    format!(", {a}"),
+                    format!(", {p5}"),
+                    format!(", {a} = EXCLUDED.{a}"),
+                ),
+            };
             format!(
-                "INSERT INTO {t} AS s {columns} {rows} \
+                "INSERT INTO {t} AS s ({columns}{column}) VALUES ({values}{value}) \
                  ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, \
                  expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, \
-                 version = EXCLUDED.version, user_id = EXCLUDED.user_id \
+                 version = EXCLUDED.version, user_id = EXCLUDED.user_id{set} \
                  WHERE s.expires_at <= {p7}"
             )
         };
         let (create, purge_expired_id) = if DB::UPSERT {
-            (upsert(&format!("VALUES ({values})")), None)
+            (upsert(""), None)
         } else {
             let purge = format!("DELETE FROM {t} WHERE id = {p1} AND expires_at <= {p2}");
-            let insert = format!("INSERT INTO {t} {columns} VALUES ({values})");
+            let insert = format!("INSERT INTO {t} ({columns}) VALUES ({values})");
             (insert, Some(purge.into()))
         };
-        let set = format!(
-            "UPDATE {t} SET data = {p1}, expires_at = {p2}, version = {p3}, user_id = {p4}"
-        );
-        let versioned = format!("id = {p5} AND expires_at > {p6} AND version = {p7}");
-        // The marked variants: the one-row `FROM` item sets the marker the
-        // trigger checks, and the `WHERE` reads it back, so the planner
-        // cannot leave it out.
-        let marked = DB::ANNOUNCED.map(|mark| {
-            let from = format!("FROM {mark} WHERE announced.mark = 'on'");
-            (
-                upsert(&format!("SELECT {values} {from}")),
-                format!("{set} {from} AND {versioned}"),
+        let save = |announced: &str| {
+            let set = match announced {
+                "" => String::new(),
+                a => format!(", {a} = {p3}"),
+            };
+            format!(
+                "UPDATE {t} SET data = {p1}, expires_at = {p2}, version = {p3}, \
+                 user_id = {p4}{set} WHERE id = {p5} AND expires_at > {p6} AND version = {p7}"
             )
-        });
+        };
         let live = |what: &str| format!("{what} FROM {t} WHERE id = {p1} AND expires_at > {p2}");
         let of_user =
             |what: &str| format!("{what} FROM {t} WHERE user_id = {p1} AND expires_at > {p2}");
         Self {
             create: create.into(),
-            create_announced: marked.as_ref().map(|(create, _)| create.as_str().into()),
+            create_announced: DB::ANNOUNCED.map(|a| upsert(a).into()),
             purge_expired_id,
             load: live("SELECT data, expires_at").into(),
-            save: format!("{set} WHERE {versioned}").into(),
-            save_announced: marked.as_ref().map(|(_, save)| save.as_str().into()),
+            save: save("").into(),
+            save_announced: DB::ANNOUNCED.map(|a| save(a).into()),
             live: live("SELECT version").into(),
             touch: format!(
                 "UPDATE {t} SET expires_at = {p1} WHERE id = {p2} AND expires_at > {p3}"

@@ -27,7 +27,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::notify::{channel, parse, Message, Trigger};
+use super::notify::{channel, parse, Message, Trigger, ANNOUNCED};
 use crate::announce::Announcer;
 use crate::sql::Names;
 
@@ -133,6 +133,7 @@ async fn supervise(feed: Feed) {
 /// Installs the trigger if needed and returns a listener on the channel.
 async fn listen(feed: &Feed) -> Result<PgListener, Error> {
     ensure_trigger(&feed.pool, &feed.trigger).await?;
+    feed.announcer.installed();
     // A pool of its own, of one connection, with the store pool's options
     // (TLS, application_name, …): PgListener reconnects through it.
     let own = PgPoolOptions::new()
@@ -153,23 +154,24 @@ async fn listen(feed: &Feed) -> Result<PgListener, Error> {
     Ok(listener)
 }
 
-/// Installs (or brings up to date) the trigger on the table, under the
-/// lock `migrate` takes, unless it is already there as this version
-/// writes it.
+/// Installs (or brings up to date) the near cache's column and triggers on
+/// the table, under the lock `migrate` takes, unless they are already there
+/// as this version writes them.
 async fn ensure_trigger(pool: &PgPool, t: &Trigger) -> Result<(), Error> {
-    let check = "SELECT COUNT(*) FROM pg_trigger tr JOIN pg_proc p ON p.oid = tr.tgfoid \
-                 WHERE tr.tgrelid = to_regclass($1) AND tr.tgname IN ($2, $3, $4) \
-                 AND tr.tgenabled <> 'D' AND p.prosrc = $5";
-    let count = |pool| {
-        sqlx::query_scalar::<_, i64>(check)
-            .bind(&t.table)
-            .bind(&t.row)
-            .bind(&t.delete)
-            .bind(&t.truncate)
-            .bind(&t.body)
-            .fetch_one(pool)
-    };
-    if count(pool).await.map_err(Error::backend)? == 3 {
+    let check = "SELECT (SELECT COUNT(*) FROM pg_trigger tr JOIN pg_proc p ON p.oid = tr.tgfoid \
+                 WHERE tr.tgrelid = to_regclass($1) AND tr.tgname = ANY($2) \
+                 AND tr.tgenabled <> 'D' AND p.prosrc = $3) \
+                 + (SELECT COUNT(*) FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                 AND attname = $4 AND NOT attisdropped)";
+    let found = sqlx::query_scalar::<_, i64>(check)
+        .bind(&t.table)
+        .bind(&t.names)
+        .bind(&t.body)
+        .bind(ANNOUNCED)
+        .fetch_one(pool)
+        .await
+        .map_err(Error::backend)?;
+    if usize::try_from(found).ok() == Some(t.names.len() + 1) {
         return Ok(());
     }
     let mut tx = pool.begin().await.map_err(Error::backend)?;
@@ -192,7 +194,7 @@ async fn ensure_trigger(pool: &PgPool, t: &Trigger) -> Result<(), Error> {
             })?;
     }
     tx.commit().await.map_err(Error::backend)?;
-    tracing::info!(table = %t.table, trigger = %t.row, "installed the session near cache's trigger");
+    tracing::info!(table = %t.table, triggers = ?t.names, "installed the session near cache's triggers");
     Ok(())
 }
 

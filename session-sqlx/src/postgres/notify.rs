@@ -2,15 +2,20 @@
 //! triggers that announce the session table's changes on it (all but the
 //! writes a store announces itself), and the messages it carries.
 //!
-//! The triggers (`<table>_near_cache`, `AFTER INSERT OR UPDATE … FOR EACH
-//! ROW`; `<table>_near_cache_d` for `DELETE`; `<table>_near_cache_t` for
-//! `TRUNCATE`) run one function, `<table>_near_cache()`, in the table's
-//! schema. They catch every writer: this crate's stores with or without
-//! the cache, the `keycard` CLI, hand-written SQL. The one exception is an
-//! insert or update a store with the cache on has marked as announced by
-//! itself ([`MARK`] set to `on` for its transaction, see `announce.rs`):
-//! the first trigger's `WHEN` leaves those out. They are installed by the
-//! first store that turns the near cache on, not by
+//! The triggers (`<table>_near_cache` for `UPDATE`, `<table>_near_cache_i`
+//! for `INSERT`, `<table>_near_cache_d` for `DELETE`, row by row, and
+//! `<table>_near_cache_t` for `TRUNCATE`) run one function,
+//! `<table>_near_cache()`, in the table's schema. They catch every writer:
+//! this crate's stores with or without the cache, the `keycard` CLI,
+//! hand-written SQL. The one exception is an insert or update by a store
+//! with the cache on, which announces it itself (see `announce.rs`) and
+//! says so by setting the column [`ANNOUNCED`] to the row's new version:
+//! the insert and update triggers' `WHEN` fire only for a write that left
+//! that column as it was (an insert: `NULL`). Comparing two columns of the
+//! row costs next to nothing, where a per-transaction setting
+//! (`set_config(…, true)`) cost PostgreSQL a quarter of the `UPDATE`
+//! (pgbench). The column and the triggers are added by the first store
+//! that turns the near cache on, not by
 //! [`migrate`](crate::SqlStore::migrate), so a table whose stores all leave
 //! the cache off never pays for them.
 //!
@@ -28,9 +33,10 @@ use session_core::near_cache::Stamp;
 use crate::sql::Names;
 use crate::table::dquote;
 
-/// The setting a store's write sets to `on` (for its transaction only)
-/// when the store announces the write itself.
-pub(crate) const MARK: &str = "session_sqlx.announced";
+/// The column a store's own insert or update sets to the row's new version
+/// when the store announces the write itself (`BIGINT`, nullable, not
+/// indexed: it never stops an update from being HOT).
+pub(crate) const ANNOUNCED: &str = "announced";
 
 /// PostgreSQL's limit on a channel name (`NAMEDATALEN - 1`).
 const MAX_CHANNEL: usize = 63;
@@ -110,31 +116,26 @@ fn literal(s: &str) -> String {
 pub(crate) struct Trigger {
     /// The function's body, as `pg_proc.prosrc` holds it.
     pub(crate) body: String,
-    /// The insert and update trigger's name, unquoted.
-    pub(crate) row: String,
-    /// The `DELETE` trigger's name, unquoted.
-    pub(crate) delete: String,
-    /// The `TRUNCATE` trigger's name, unquoted.
-    pub(crate) truncate: String,
+    /// The triggers' names, unquoted: update, insert, delete, truncate.
+    pub(crate) names: Vec<String>,
     /// The table, qualified and quoted.
     pub(crate) table: String,
     /// The advisory lock's key text, the one `migrate` takes.
     pub(crate) lock: String,
-    /// The statements that (re)install it, in order.
+    /// The statements that (re)install the column, the function and the
+    /// triggers, in order.
     pub(crate) install: Vec<String>,
 }
 
 impl Trigger {
-    /// The trigger of the table `n`, notifying on `channel`.
+    /// The triggers of the table `n`, notifying on `channel`.
     pub(crate) fn new(n: &Names, channel: &str) -> Self {
         let schema = n.schema.as_deref().unwrap_or(super::DEFAULT_SCHEMA);
         let name = format!("{}_near_cache", n.table);
-        let delete = format!("{name}_d");
-        let truncate = format!("{name}_t");
         let function = format!("{}.{}", dquote(schema), dquote(&name));
         let ch = literal(channel);
         let body = format!(
-            "\n-- session_sqlx near cache, layout 2\n\
+            "\n-- session_sqlx near cache, layout 3\n\
              BEGIN\n\
              IF TG_OP = 'DELETE' THEN\n\
              PERFORM pg_notify({ch}, 'd ' || OLD.id);\n\
@@ -150,35 +151,39 @@ impl Trigger {
              END\n"
         );
         let t = &n.qualified;
-        let install = vec![
+        let a = ANNOUNCED;
+        let triggers = [
+            (
+                name.clone(),
+                format!("UPDATE ON {t} FOR EACH ROW WHEN (NEW.{a} IS NOT DISTINCT FROM OLD.{a})"),
+            ),
+            (
+                format!("{name}_i"),
+                format!("INSERT ON {t} FOR EACH ROW WHEN (NEW.{a} IS NULL)"),
+            ),
+            (format!("{name}_d"), format!("DELETE ON {t} FOR EACH ROW")),
+            (
+                format!("{name}_t"),
+                format!("TRUNCATE ON {t} FOR EACH STATEMENT"),
+            ),
+        ];
+        let mut install = vec![
+            format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {a} BIGINT"),
             format!(
                 "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql \
                  AS $near_cache${body}$near_cache$"
             ),
-            format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&name)),
-            format!(
-                "CREATE TRIGGER {} AFTER INSERT OR UPDATE ON {t} FOR EACH ROW \
-                 WHEN (current_setting('{MARK}', true) IS DISTINCT FROM 'on') \
-                 EXECUTE FUNCTION {function}()",
-                dquote(&name)
-            ),
-            format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&delete)),
-            format!(
-                "CREATE TRIGGER {} AFTER DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION {function}()",
-                dquote(&delete)
-            ),
-            format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(&truncate)),
-            format!(
-                "CREATE TRIGGER {} AFTER TRUNCATE ON {t} \
-                 FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-                dquote(&truncate)
-            ),
         ];
+        for (trigger, on) in &triggers {
+            install.push(format!("DROP TRIGGER IF EXISTS {} ON {t}", dquote(trigger)));
+            install.push(format!(
+                "CREATE TRIGGER {} AFTER {on} EXECUTE FUNCTION {function}()",
+                dquote(trigger)
+            ));
+        }
         Self {
             body,
-            row: name,
-            delete,
-            truncate,
+            names: triggers.into_iter().map(|(trigger, _)| trigger).collect(),
             table: t.clone(),
             lock: format!("session_sqlx:{schema}.{}", n.table),
             install,
@@ -249,11 +254,19 @@ mod tests {
                 }
             )
         );
-        // The marked statements set the very setting the trigger reads.
-        let mark = Postgres::ANNOUNCED.unwrap();
-        assert!(mark.contains(&format!("set_config('{MARK}', 'on', true)")));
+        // The marked statements set the very column the triggers compare.
+        assert_eq!(Postgres::ANNOUNCED, Some(ANNOUNCED));
         let t = Trigger::new(&Names::new::<Postgres>(None, "s".into()), "ch");
-        assert!(t.install[2].contains(&format!("current_setting('{MARK}', true)")));
+        assert!(t.install[0].contains(&format!("ADD COLUMN IF NOT EXISTS {ANNOUNCED}")));
+        assert_eq!(
+            t.names,
+            [
+                "s_near_cache",
+                "s_near_cache_i",
+                "s_near_cache_d",
+                "s_near_cache_t"
+            ]
+        );
     }
 
     #[test]
@@ -272,7 +285,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, channel(&names(&"s".repeat(48), &long)));
         let t = Trigger::new(&names("public", &long), "c'h");
-        assert!(t.row.len() <= MAX_CHANNEL && t.truncate.len() <= MAX_CHANNEL);
+        assert!(t.names.iter().all(|name| name.len() <= MAX_CHANNEL));
         assert!(t.body.contains("pg_notify('c''h', 'd ' || OLD.id)"));
     }
 }

@@ -50,9 +50,8 @@ fn bumped(record: &Record, n: u64) -> Record {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_is_announced_once_whoever_writes_it() {
     let table = table_name();
-    // One connection: the cached store's marked statements and the plain
-    // store's run on the same connection, so a mark that outlived its
-    // transaction would silence the plain store's trigger.
+    // The plain store shares the cached store's pool (one connection):
+    // only what a statement writes may tell the trigger to stay silent.
     let one = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(5))
