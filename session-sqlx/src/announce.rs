@@ -9,10 +9,10 @@
 //! one fsync at a time. A store with the cache on instead marks its inserts
 //! and updates (they set the dialect's `ANNOUNCED` column; the trigger then
 //! stays silent, see `postgres/notify.rs`) and passes the same message to
-//! its [`Announcer`] once the write has committed. The announcer's task (`postgres/announce.rs`) sends whatever
-//! has queued up as one statement on a connection of its own, with
-//! `synchronous_commit` off: the notifications are not data, so nothing
-//! waits for a flush.
+//! its [`Announcer`] once the write has committed. The announcer's task
+//! (`postgres/announce.rs`) sends whatever has queued up as one statement
+//! on a connection of its own, with `synchronous_commit` off: the
+//! notifications are not data, so nothing waits for a flush.
 //!
 //! While the task has no working connection, [`Announcer::ready`] is
 //! `false` and the store writes unmarked, so the trigger announces its

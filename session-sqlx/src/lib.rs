@@ -212,13 +212,13 @@
 //!   commits of all transactions that sent a `NOTIFY`, so a notification
 //!   inside every save would make the saves wait for each other's commits.
 //!   The store's announcements go, once the write has committed, to a task
-//!   that sends whatever has queued as one
-//!   statement on a connection of its own, with `synchronous_commit` off.
-//!   While that connection is down the store's writes go unmarked (the
-//!   trigger announces them); a batch that failed is replaced by a flush
-//!   of every process's cache once the task has reconnected. Should the
-//!   writing process die between its commit and the announcement, other
-//!   processes serve the old record for at most `max_staleness`.
+//!   that sends whatever has queued as one statement on a connection of
+//!   its own, with `synchronous_commit` off. While that connection is down
+//!   the store's writes go unmarked (the trigger announces them); a batch
+//!   that failed is replaced by a flush of every process's cache once the
+//!   task has reconnected. Should the writing process die between its
+//!   commit and the announcement, other processes serve the old record for
+//!   at most `max_staleness`.
 //! * Each store with the cache on runs a task that listens on that channel
 //!   on a connection of its own (opened with the pool's connect options, so
 //!   TLS and `application_name` apply) and drops each changed record from
@@ -227,15 +227,15 @@
 //!   on its next read. A change made elsewhere is seen here once its
 //!   announcement arrives: about a millisecond after the writer's commit.
 //! * The same task sends a heartbeat `NOTIFY` every 250 ms (through the
-//!   announcer, or the pool while the announcer is down) and waits for it
-//!   on its listener. Until the first one comes
-//!   back the cache is bypassed (every call goes to the database); when the
-//!   listener's connection is lost, or a heartbeat is not back within 1 s
-//!   (the channel lags), the cache is flushed and bypassed until a
-//!   heartbeat comes back again. So a record changed elsewhere is served
-//!   stale for at most the notification's delay in normal operation, about
-//!   1 s (plus the heartbeat interval) should the channel stall unnoticed
-//!   by the connection, and never longer than
+//!   announcer, or the pool while the announcer is down) and waits for it on
+//!   its listener. Until the first one comes back the cache is bypassed
+//!   (every call goes to the database); when the listener's connection is
+//!   lost, or a heartbeat is not back within 1 s (the channel lags), the
+//!   cache is flushed and bypassed until a heartbeat comes back again. So a
+//!   record changed elsewhere is served stale for at most the notification's
+//!   delay in normal operation, about 1 s (plus the heartbeat interval)
+//!   should the channel stall unnoticed by the connection, and never longer
+//!   than
 //!   [`NearCacheConfig::max_staleness`](session_core::near_cache::NearCacheConfig::max_staleness)
 //!   (5 s by default) in any case.
 //! * A versioned save over a stale cached record fails with

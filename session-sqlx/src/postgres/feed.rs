@@ -6,16 +6,17 @@
 //!   one-connection pool with the store pool's connect options, so TLS and
 //!   `application_name` carry over) and turns each change message into
 //!   [`Invalidations::invalidate`] at once.
-//! * A *supervisor* task installs the trigger if it is missing, starts the
+//! * A *supervisor* task installs the triggers if they are missing, starts the
 //!   reader, and every [`HEARTBEAT`] sends `pg_notify(channel, 'p <feed>
 //!   <n>')` through the store's announcer (`announce.rs`), or through the
-//!   store's pool while the announcer has no connection. Its return on the listener proves that
-//!   the channel is listening and lags less than [`LAG_BOUND`]: the first
-//!   one after a start or a loss calls [`Invalidations::channel_up`]. A lost
-//!   connection (the listener reconnects and says so) calls
-//!   [`Invalidations::channel_down`] at once; so does a ping not back within
-//!   [`LAG_BOUND`], and after [`MISSES`] such pings in a row the listener is
-//!   replaced (a half-open connection never reports itself lost).
+//!   store's pool while the announcer has no connection. Its return on the
+//!   listener proves that the channel is listening and lags less than
+//!   [`LAG_BOUND`]: the first one after a start or a loss calls
+//!   [`Invalidations::channel_up`]. A lost connection (the listener
+//!   reconnects and says so) calls [`Invalidations::channel_down`] at once;
+//!   so does a ping not back within [`LAG_BOUND`], and after [`MISSES`] such
+//!   pings in a row the listener is replaced (a half-open connection never
+//!   reports itself lost).
 //!
 //! Both tasks end once the cache is dropped ([`Invalidations::is_closed`]).
 
