@@ -3,8 +3,10 @@
 //!
 //! It holds a connection of its own, opened with the pool's connect options
 //! plus `synchronous_commit=off`, and sends everything queued since its last
-//! statement as one `SELECT pg_notify(channel, m) FROM unnest(batch)`: under
-//! load, one statement carries the announcements of many writes.
+//! statement as one `SELECT pg_notify(channel, m) FROM unnest(payloads)`,
+//! the messages packed one per line into as few payloads as fit: under
+//! load, one notification carries the announcements of many writes, so
+//! each listener receives one message per batch, not per write.
 //!
 //! A failed or late statement drops the connection and lowers
 //! [`Announcer::ready`](crate::announce::Announcer::ready) (the store's
@@ -18,6 +20,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::Connection;
 
+use super::notify::pack;
 use crate::announce::Queue;
 
 /// The most announcements in one statement.
@@ -110,11 +113,12 @@ async fn run(options: PgConnectOptions, channel: String, mut queue: Queue) {
     }
 }
 
-/// One statement: every message of `batch` on `channel`.
+/// One statement: every message of `batch` on `channel`, packed into as
+/// few notifications as the payload limit allows.
 async fn send(conn: &mut PgConnection, channel: &str, batch: &[String]) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m")
         .bind(channel)
-        .bind(batch)
+        .bind(pack(batch))
         .execute(conn)
         .await
         .map(drop)

@@ -291,33 +291,44 @@ async fn read(
     tx: mpsc::UnboundedSender<Event>,
 ) {
     loop {
-        let event = match listener.try_recv().await {
-            Ok(Some(note)) => match parse(note.payload()) {
-                Message::Write(key, stamp) => {
-                    inv.invalidate(key, Some(stamp));
-                    None
-                }
-                Message::Delete(key) => {
-                    inv.invalidate(key, None);
-                    None
-                }
-                Message::Flush | Message::Unknown => {
-                    inv.flush();
-                    None
-                }
-                Message::Ping(feed, n) => (feed == id).then_some(Event::Pong(n)),
-            },
-            Ok(None) => Some(Event::Lost),
+        let events = match listener.try_recv().await {
+            // An announcer packs several messages into one payload.
+            Ok(Some(note)) => note
+                .payload()
+                .split('\n')
+                .filter_map(|message| apply(message, &inv, &id))
+                .collect(),
+            Ok(None) => vec![Event::Lost],
             Err(e) => {
                 let _ = tx.send(Event::Failed(e));
                 return;
             }
         };
-        if let Some(event) = event {
+        for event in events {
             if tx.send(event).is_err() {
                 return;
             }
         }
+    }
+}
+
+/// Applies one message to the cache; a ping of this feed (`id`) is an
+/// event for the supervisor.
+fn apply(message: &str, inv: &Invalidations, id: &str) -> Option<Event> {
+    match parse(message) {
+        Message::Write(key, stamp) => {
+            inv.invalidate(key, Some(stamp));
+            None
+        }
+        Message::Delete(key) => {
+            inv.invalidate(key, None);
+            None
+        }
+        Message::Flush | Message::Unknown => {
+            inv.flush();
+            None
+        }
+        Message::Ping(feed, n) => (feed == id).then_some(Event::Pong(n)),
     }
 }
 

@@ -19,14 +19,18 @@
 //! [`migrate`](crate::SqlStore::migrate), so a table whose stores all leave
 //! the cache off never pays for them.
 //!
-//! Payloads (text, at most about 80 bytes):
+//! Messages (text, at most about 80 bytes each; a trigger's payload is one
+//! message, an announcer's holds as many as fit in [`MAX_PAYLOAD`], one per
+//! line, so that a listener receives one notification per batch, not one
+//! per write):
 //!
 //! * `w <key> <version> <expires_at ms>`: the row was inserted or updated
 //!   and is now at that version and expiry;
 //! * `d <key>`: the row was deleted;
-//! * `f`: the table was truncated;
+//! * `f`: the table was truncated, or an announcer lost a batch: anything
+//!   may have changed;
 //! * `p <feed> <n>`: a feed's heartbeat (sent by the feed itself through
-//!   the pool, not by the trigger).
+//!   its announcer or the pool, not by the trigger).
 
 use session_core::near_cache::Stamp;
 
@@ -37,6 +41,26 @@ use crate::table::dquote;
 /// when the store announces the write itself (`BIGINT`, nullable, not
 /// indexed: it never stops an update from being HOT).
 pub(crate) const ANNOUNCED: &str = "announced";
+
+/// The longest payload an announcer sends (PostgreSQL refuses 8,000 bytes
+/// or more).
+pub(crate) const MAX_PAYLOAD: usize = 7_900;
+
+/// `messages` packed into as few payloads as [`MAX_PAYLOAD`] allows, one
+/// message per line, in order.
+pub(crate) fn pack(messages: &[String]) -> Vec<String> {
+    let mut payloads: Vec<String> = Vec::new();
+    for message in messages {
+        match payloads.last_mut() {
+            Some(last) if last.len() + 1 + message.len() <= MAX_PAYLOAD => {
+                last.push('\n');
+                last.push_str(message);
+            }
+            _ => payloads.push(message.clone()),
+        }
+    }
+    payloads
+}
 
 /// PostgreSQL's limit on a channel name (`NAMEDATALEN - 1`).
 const MAX_CHANNEL: usize = 63;
@@ -267,6 +291,21 @@ mod tests {
                 "s_near_cache_t"
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_packs_into_few_payloads_in_order() {
+        let messages: Vec<String> = (0..500)
+            .map(|n| crate::announce::write_message(&format!("{n:043}"), n, 1_700_000_000_000))
+            .collect();
+        let payloads = pack(&messages);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
+        // Full payloads: each but the last lacks room for one more message.
+        let total: usize = messages.iter().map(|m| m.len() + 1).sum();
+        assert!(payloads.len() >= 2 && payloads.len() <= total / (MAX_PAYLOAD - 80) + 1);
+        let unpacked: Vec<&str> = payloads.iter().flat_map(|p| p.split('\n')).collect();
+        assert_eq!(unpacked, messages);
+        assert!(pack(&[]).is_empty());
     }
 
     #[test]

@@ -30,10 +30,10 @@ async fn heard(listener: &mut PgListener, window: Duration) -> Vec<String> {
     let mut got = Vec::new();
     let until = tokio::time::Instant::now() + window;
     while let Ok(note) = tokio::time::timeout_at(until, listener.recv()).await {
-        let payload = note.unwrap().payload().to_owned();
-        if !payload.starts_with("p ") {
-            got.push(payload);
-        }
+        // An announcer packs several messages into one payload, a line each.
+        let note = note.unwrap();
+        let messages = note.payload().split('\n');
+        got.extend(messages.filter(|m| !m.starts_with("p ")).map(str::to_owned));
     }
     got
 }
