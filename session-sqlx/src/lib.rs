@@ -212,7 +212,8 @@
 //!   commits of all transactions that sent a `NOTIFY`, so a notification
 //!   inside every save would make the saves wait for each other's commits.
 //!   The store's announcements go, once the write has committed, to a task
-//!   that sends whatever has queued as one statement on a connection of
+//!   that sends whatever has queued as one statement (the messages packed,
+//!   one per line, into as few notifications as fit) on a connection of
 //!   its own, with `synchronous_commit` off. While that connection is down
 //!   the store's writes go unmarked (the trigger announces them); a batch
 //!   that failed is replaced by a flush of every process's cache once the
