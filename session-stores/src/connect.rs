@@ -35,8 +35,8 @@ use crate::Error;
 /// feature.
 ///
 /// `near_cache=1` (or `on`, `true`) on a `redis://`, `rediss://`,
-/// `redis+cluster://`, `redis+sentinel://` or `postgres://` URL turns on the store's near cache
-/// with its default limits (`session_core::near_cache`: loads answered from
+/// `redis+cluster://`, `redis+sentinel://` or `postgres://` URL turns on
+/// the store's near cache with its default limits (`session_core::near_cache`: loads answered from
 /// memory, kept coherent by the backend); on any other store it is an error.
 ///
 /// Use `connect` when the store is a setting (one binary, several

@@ -7,12 +7,12 @@
 use std::time::{Duration, Instant};
 
 use session_core::near_cache::NearCacheConfig;
-use session_core::{codec, Record, SessionStore};
+use session_core::SessionStore;
 use session_sqlx::sqlx::postgres::{PgListener, PgPoolOptions};
 use session_sqlx::sqlx::{self, AssertSqlSafe};
 use session_sqlx::PostgresStore;
 
-use super::near_cache::{cached, cached_on, drop_all, until_seen, wait_coherent};
+use super::near_cache::{bumped, cached, cached_on, drop_all, until_seen, wait_coherent};
 use super::{live_record, table_name, url};
 
 /// A listener on the channel of `table` (in `public`).
@@ -36,15 +36,6 @@ async fn heard(listener: &mut PgListener, window: Duration) -> Vec<String> {
         got.extend(messages.filter(|m| !m.starts_with("p ")).map(str::to_owned));
     }
     got
-}
-
-/// `record` one version on, with the counter `n` changed.
-fn bumped(record: &Record, n: u64) -> Record {
-    let mut next = record.clone();
-    next.data
-        .insert("n".into(), codec::encode_value(&n).unwrap());
-    next.version += 1;
-    next
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,15 @@ mod conformance {
     session_core::store_conformance!(super::fresh_cached());
 }
 
+/// `record` one version on, with the counter `n` changed.
+pub(super) fn bumped(record: &Record, n: u64) -> Record {
+    let mut next = record.clone();
+    next.data
+        .insert("n".into(), session_core::codec::encode_value(&n).unwrap());
+    next.version += 1;
+    next
+}
+
 pub(super) fn hits(store: &PostgresStore) -> u64 {
     store.near_cache().unwrap().stats().hits
 }
@@ -94,12 +103,7 @@ async fn own_writes_stay_cached_so_a_read_modify_write_hits_next() {
     assert_eq!(hits(&store), before + 1, "a load right after create hits");
 
     for round in 2..20_u64 {
-        let mut loaded = store.load(&record.id).await.unwrap().unwrap();
-        loaded.data.insert(
-            "n".into(),
-            session_core::codec::encode_value(&round).unwrap(),
-        );
-        loaded.version += 1;
+        let loaded = bumped(&store.load(&record.id).await.unwrap().unwrap(), round);
         store.save(&loaded).await.unwrap();
         record = loaded;
         // Let the trigger's notification of this very save arrive: its
@@ -188,12 +192,7 @@ async fn two_stores_see_each_others_writes_deletes_and_revocations() {
         let record = live_record(n as u64);
         a.create(&record).await.unwrap();
         cached_on(&b, &record).await;
-        let mut changed = record.clone();
-        changed.data.insert(
-            "n".into(),
-            session_core::codec::encode_value(&u64::MAX).unwrap(),
-        );
-        changed.version += 1;
+        let changed = bumped(&record, u64::MAX);
         a.save(&changed).await.unwrap();
         let since = Instant::now();
         writes.push(until_seen(&b, &record.id, since, |got| got.as_ref() == Some(&changed)).await);
@@ -310,12 +309,7 @@ async fn a_killed_listener_makes_the_store_fall_back_to_the_database() {
 
     // Bypassed: every change by A is read from the database at once.
     for round in 2..6_u64 {
-        let mut changed = record.clone();
-        changed.data.insert(
-            "n".into(),
-            session_core::codec::encode_value(&round).unwrap(),
-        );
-        changed.version += 1;
+        let changed = bumped(&record, round);
         a.save(&changed).await.unwrap();
         record = changed;
         if b.near_cache().unwrap().stats().coherent {
