@@ -36,8 +36,9 @@ use crate::Error;
 ///
 /// `near_cache=1` (or `on`, `true`) on a `redis://`, `rediss://`,
 /// `redis+cluster://`, `redis+sentinel://` or `postgres://` URL turns on
-/// the store's near cache with its default limits (`session_core::near_cache`: loads answered from
-/// memory, kept coherent by the backend); on any other store it is an error.
+/// the store's near cache with its default limits
+/// (`session_core::near_cache`: loads answered from memory, kept coherent
+/// by the backend); on any other store it is an error.
 ///
 /// Use `connect` when the store is a setting (one binary, several
 /// deployments); construct a store type directly (`RedisStore::connect`,
