@@ -1,14 +1,14 @@
 //! After the handler: write the session back and decide the cookie.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cookies::{removal_cookie, set_cookie};
 use super::renewals::Known;
 use super::request::{drop_damaged, is_damage, Loaded, RequestSession};
-use super::writers::Turn;
+use super::writers::{Outcome, Turn};
 use super::{Commit, CookieAction, SessionState, Settings, Write};
-use crate::{Error, Record, Renewal, SessionId, SessionStore, Verified};
+use crate::{Data, Error, Record, Renewal, SessionId, SessionStore, Verified};
 
 /// What the adapter does to the handler's response once the session is
 /// written back: see [`RequestSession::finish`].
@@ -106,33 +106,104 @@ impl RequestSession {
             turn.failed();
             return Finish::fail(503, "session store unavailable");
         }
-        if let Some(last) = turn
-            .as_ref()
-            .and_then(|t| t.newer_than(lock().state.version()))
-        {
-            if let Err(err) = lock().state.rebase(last) {
+        // Writers before this one may have handed on a batch of their
+        // changes, unsaved: this one goes on top of it and saves it.
+        let batch = turn.as_mut().and_then(Turn::take_batch);
+        let base = match &batch {
+            Some(batch) => Some(batch.base()),
+            None => turn
+                .as_ref()
+                .and_then(|t| t.newer_than(lock().state.version())),
+        };
+        if let Some(base) = base {
+            if let Err(err) = lock().state.rebase(base) {
+                if let (Some(turn), Some(batch)) = (turn.as_mut(), batch) {
+                    // The batch's writers lose nothing: the next writer (or
+                    // each of them, if none comes) saves their changes.
+                    turn.hand_back(batch);
+                }
                 return store_failure(&err, writing_id(&turn), None);
             }
         }
         let now = SystemTime::now();
         // The data moves into the write and back after it: never copied.
         let mut plan = lock().state.take_commit(&settings.config, now);
-        let result = execute(settings, &mut plan).await;
+        let hand_on = turn
+            .as_ref()
+            .is_some_and(|t| t.waiting() && plain_save(&plan, t.id()));
+        if let (true, Some(t), Write::Save(record)) = (hand_on, turn.as_mut(), &plan.write) {
+            // Others wait behind: fold this save into the batch, let the
+            // last of them save it, and take its outcome.
+            let member = t.hand_on(record.clone(), batch);
+            lock().state.put_back(&mut plan);
+            drop(turn);
+            let result = match member.outcome().await {
+                Outcome::Saved(id, expires_at) => Ok(Some((id, expires_at))),
+                Outcome::Conflict | Outcome::Unsaved => Err(Error::VersionConflict),
+                Outcome::Vanished => Err(Error::Vanished),
+                // Logged by the writer that saved.
+                Outcome::Unavailable => return Finish::fail(503, "session store unavailable"),
+                Outcome::Failed => return Finish::fail(500, "session could not be saved"),
+            };
+            return self.conclude(result, plan, now, stored_expiry, None).await;
+        }
+        let result = match (batch, &mut plan.write) {
+            (Some(batch), Write::Save(record)) if plain_save_of(&plan.delete, record, &turn) => {
+                // The last of a queue: one save for the whole batch.
+                let record =
+                    std::mem::replace(record, Record::new(record.id.clone(), Data::new(), now));
+                let (record, result) = batch.save(Arc::clone(&settings.store), Some(record)).await;
+                plan.write = Write::Save(record);
+                result.map(|()| plan_written(&plan))
+            }
+            (batch, _) => {
+                if let Some(batch) = batch {
+                    // Not a plain save (an ended or cycled session): the
+                    // batch's writers came first, so their save goes first.
+                    let (_, saved) = batch.save(Arc::clone(&settings.store), None).await;
+                    let saved = saved.err();
+                    if let Some(err) = saved.filter(Error::is_unavailable) {
+                        return store_failure(&err, plan_key(&plan), turn.as_mut());
+                    }
+                }
+                execute(settings, &mut plan).await
+            }
+        };
         if let (Ok(_), Some(turn)) = (&result, turn.as_mut()) {
             turn.saved(&plan.write);
         }
         lock().state.put_back(&mut plan);
+        self.conclude(result, plan, now, stored_expiry, turn.as_mut())
+            .await
+    }
+
+    /// The rest of [`finish`](Self::finish) once the plan was written (or
+    /// failed): retries on a conflict, then decides the cookie.
+    async fn conclude(
+        &self,
+        result: Result<Option<(SessionId, SystemTime)>, Error>,
+        plan: Commit,
+        now: SystemTime,
+        stored_expiry: Option<SystemTime>,
+        mut turn: Option<&mut Turn<'_>>,
+    ) -> Finish {
+        let inner = &self.0;
+        let settings = &*inner.settings;
+        let Some(loaded) = inner.loaded.get() else {
+            return Finish::default();
+        };
+        let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
         let (plan, written, now) = match result {
             Ok(written) => (plan, written, now),
             // The rare path, boxed so that every request's future stays small.
             Err(Error::VersionConflict) => {
-                match Box::pin(retry(settings, loaded, plan, turn.as_mut())).await {
+                match Box::pin(retry(settings, loaded, plan, turn.as_deref_mut())).await {
                     Ok(done) => done,
                     Err(failed) => return failed,
                 }
             }
             Err(Error::Vanished) => return vanished(settings, plan_key(&plan)),
-            Err(err) => return store_failure(&err, plan_key(&plan), turn.as_mut()),
+            Err(err) => return store_failure(&err, plan_key(&plan), turn),
         };
         log_outcome(&plan);
         if settings.config.renewal() == Renewal::EveryRequest {
@@ -425,6 +496,26 @@ fn log_outcome(plan: &Commit) {
         for id in &plan.delete {
             tracing::debug!(key = %id.storage_key(), "session destroyed");
         }
+    }
+}
+
+/// `true` when `plan` is only a save of session `id` (nothing deleted):
+/// such saves fold into one.
+fn plain_save(plan: &Commit, id: &SessionId) -> bool {
+    plan.delete.is_empty() && matches!(&plan.write, Write::Save(record) if record.id == *id)
+}
+
+/// [`plain_save`] for a plan's parts, the turn's session being `turn`'s.
+fn plain_save_of(delete: &[SessionId], record: &Record, turn: &Option<Turn<'_>>) -> bool {
+    delete.is_empty() && turn.as_ref().is_some_and(|t| record.id == *t.id())
+}
+
+/// What a written plan tells the cookie: the ID and expiry it wrote.
+fn plan_written(plan: &Commit) -> Option<(SessionId, SystemTime)> {
+    match &plan.write {
+        Write::Create(record) | Write::Save(record) => Some((record.id.clone(), record.expires_at)),
+        Write::Touch(id, expires_at) => Some((id.clone(), *expires_at)),
+        Write::None => None,
     }
 }
 
