@@ -62,7 +62,12 @@ impl Op {
     }
 }
 
-/// Re-applies `ops`, in order, to `data`.
-pub(crate) fn replay(data: &mut Data, ops: &[Op]) -> Result<(), Error> {
-    ops.iter().try_for_each(|op| op.apply(data))
+/// What writers of one session changed, as a batch of them hands it on
+/// (see `adapter::writers`): their changes in order, and their user
+/// binding and expiry choice if one of them made one (the last one's).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Changes {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) user: Option<Option<String>>,
+    pub(crate) expiry: Option<Option<crate::Expiry>>,
 }

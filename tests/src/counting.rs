@@ -52,6 +52,9 @@ pub struct CountingStore {
     /// Every load answers `Error::Timeout`, as an SQL or Redis store does
     /// when its server does not answer within the deadline.
     pub time_out_loads: AtomicBool,
+    /// Milliseconds every save waits before it reaches the store, as a
+    /// distant or busy server would (0: none).
+    pub slow_saves_ms: AtomicU64,
     /// Storage keys whose `load` answers `Error::Envelope` until deleted.
     damaged: Mutex<HashSet<String>>,
 }
@@ -75,6 +78,7 @@ impl CountingStore {
             conflict_saves: AtomicBool::new(false),
             vanish_touches: AtomicBool::new(false),
             time_out_loads: AtomicBool::new(false),
+            slow_saves_ms: AtomicU64::new(0),
             damaged: Mutex::new(HashSet::new()),
         })
     }
@@ -138,6 +142,10 @@ impl SessionStore for CountingStore {
         self.count(2, true)?;
         if self.conflict_saves.load(Ordering::SeqCst) {
             return Err(Error::VersionConflict);
+        }
+        let delay = self.slow_saves_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         self.inner.save(record).await
     }

@@ -8,7 +8,7 @@ use super::renewals::Known;
 use super::request::{drop_damaged, is_damage, Loaded, RequestSession};
 use super::writers::{Outcome, Turn};
 use super::{Commit, CookieAction, SessionState, Settings, Write};
-use crate::{Data, Error, Record, Renewal, SessionId, SessionStore, Verified};
+use crate::{Error, Record, Renewal, SessionId, SessionStore, Verified};
 
 /// What the adapter does to the handler's response once the session is
 /// written back: see [`RequestSession::finish`].
@@ -106,108 +106,100 @@ impl RequestSession {
             turn.failed();
             return Finish::fail(503, "session store unavailable");
         }
-        // Writers before this one may have handed on a batch of their
-        // changes, unsaved: this one goes on top of it and saves it.
+        // Writers before this one may have handed their changes on, unsaved:
+        // this one joins them, and saves for them all unless it hands on too.
         let batch = turn.as_mut().and_then(Turn::take_batch);
-        let base = match &batch {
-            Some(batch) => Some(batch.base()),
-            None => turn
+        let joined = match &batch {
+            Some(batch) => lock().state.join(batch.base(), batch.changes()),
+            None => match turn
                 .as_ref()
-                .and_then(|t| t.newer_than(lock().state.version())),
+                .and_then(|t| t.newer_than(lock().state.version()))
+            {
+                Some(last) => lock().state.rebase(last),
+                None => Ok(()),
+            },
         };
-        if let Some(base) = base {
-            if let Err(err) = lock().state.rebase(base) {
-                if let (Some(turn), Some(batch)) = (turn.as_mut(), batch) {
-                    // The batch's writers lose nothing: the next writer (or
-                    // each of them, if none comes) saves their changes.
-                    turn.hand_back(batch);
-                }
-                return store_failure(&err, writing_id(&turn), None);
+        if let Err(err) = joined {
+            if let (Some(turn), Some(batch)) = (turn.as_mut(), batch) {
+                // The batch's writers lose nothing: the next writer (or
+                // each of them, if none comes) saves their changes.
+                turn.hand_back(batch);
             }
+            return store_failure(&err, writing_id(&turn), None);
         }
         let now = SystemTime::now();
         // The data moves into the write and back after it: never copied.
         let mut plan = lock().state.take_commit(&settings.config, now);
-        let hand_on = turn
-            .as_ref()
-            .is_some_and(|t| t.waiting() && plain_save(&plan, t.id()));
-        if let (true, Some(t), Write::Save(record)) = (hand_on, turn.as_mut(), &plan.write) {
-            // Others wait behind: fold this save into the batch, let the
-            // last of them save it, and take its outcome.
-            let member = t.hand_on(record.clone(), batch);
+        let hand_on = turn.as_mut().filter(|t| t.waiting());
+        if let Some((t, folded)) = hand_on.and_then(|t| plain_save(&plan, t.id()).map(|r| (t, r))) {
+            // Others wait behind: hand this save on to them, and take the
+            // outcome of the one save the last of them makes.
+            let member = t.hand_on(folded.clone(), lock().state.changes(), batch);
             lock().state.put_back(&mut plan);
             drop(turn);
-            let result = match member.outcome().await {
-                Outcome::Saved(id, expires_at) => Ok(Some((id, expires_at))),
-                Outcome::Conflict | Outcome::Unsaved => Err(Error::VersionConflict),
-                Outcome::Vanished => Err(Error::Vanished),
-                // Logged by the writer that saved.
-                Outcome::Unavailable => return Finish::fail(503, "session store unavailable"),
-                Outcome::Failed => return Finish::fail(500, "session could not be saved"),
-            };
-            return self.conclude(result, plan, now, stored_expiry, None).await;
-        }
-        let result = match (batch, &mut plan.write) {
-            (Some(batch), Write::Save(record)) if plain_save_of(&plan.delete, record, &turn) => {
-                // The last of a queue: one save for the whole batch.
-                let record =
-                    std::mem::replace(record, Record::new(record.id.clone(), Data::new(), now));
-                let (record, result) = batch.save(Arc::clone(&settings.store), Some(record)).await;
-                plan.write = Write::Save(record);
-                result.map(|()| plan_written(&plan))
-            }
-            (batch, _) => {
-                if let Some(batch) = batch {
-                    // Not a plain save (an ended or cycled session): the
-                    // batch's writers came first, so their save goes first.
-                    let (_, saved) = batch.save(Arc::clone(&settings.store), None).await;
-                    let saved = saved.err();
-                    if let Some(err) = saved.filter(Error::is_unavailable) {
-                        return store_failure(&err, plan_key(&plan), turn.as_mut());
-                    }
+            let written = match member.outcome().await {
+                Outcome::Saved(id, expires_at) => Ok((plan, Some((id, expires_at)), now)),
+                Outcome::Failed(answer) => return answer,
+                Outcome::Unsaved => {
+                    // Nothing was written: save this request's own changes.
+                    lock().state.leave();
+                    Box::pin(retry(settings, loaded, plan, None)).await
                 }
-                execute(settings, &mut plan).await
+            };
+            return self.conclude(written, stored_expiry);
+        }
+        let written = match batch {
+            None => write(settings, loaded, plan, now, turn.as_mut()).await,
+            // The last of a queue saves for the whole batch, on a task of
+            // its own: cancelling this request must not leave the batch's
+            // writers without an answer (they would save again, and apply
+            // their changes twice).
+            Some(batch) => {
+                let (settings, loaded) = (Arc::clone(&inner.settings), Arc::clone(loaded));
+                let task = tokio::spawn(async move {
+                    let written = write(&settings, &loaded, plan, now, turn.as_mut()).await;
+                    let outcome = match &written {
+                        Ok((_, Some((id, expires_at)), _)) if Some(id) == writing_id(&turn) => {
+                            Outcome::Saved(id.clone(), expires_at.to_owned())
+                        }
+                        // Ended or cycled after the batch's changes.
+                        Ok(_) => {
+                            let (id, expires_at) = batch.written();
+                            Outcome::Saved(id, expires_at)
+                        }
+                        Err(answer) => Outcome::Failed(answer.clone()),
+                    };
+                    batch.tell(outcome);
+                    written
+                });
+                match task.await {
+                    Ok(written) => written,
+                    Err(_) => Err(Finish::fail(500, "session could not be saved")),
+                }
             }
         };
-        if let (Ok(_), Some(turn)) = (&result, turn.as_mut()) {
-            turn.saved(&plan.write);
-        }
-        lock().state.put_back(&mut plan);
-        self.conclude(result, plan, now, stored_expiry, turn.as_mut())
-            .await
+        self.conclude(written, stored_expiry)
     }
 
     /// The rest of [`finish`](Self::finish) once the plan was written (or
-    /// failed): retries on a conflict, then decides the cookie.
-    async fn conclude(
+    /// failed): the cookie.
+    fn conclude(
         &self,
-        result: Result<Option<(SessionId, SystemTime)>, Error>,
-        plan: Commit,
-        now: SystemTime,
+        written: Result<Written, Finish>,
         stored_expiry: Option<SystemTime>,
-        mut turn: Option<&mut Turn<'_>>,
     ) -> Finish {
         let inner = &self.0;
         let settings = &*inner.settings;
-        let Some(loaded) = inner.loaded.get() else {
-            return Finish::default();
-        };
-        let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        let (plan, written, now) = match result {
-            Ok(written) => (plan, written, now),
-            // The rare path, boxed so that every request's future stays small.
-            Err(Error::VersionConflict) => {
-                match Box::pin(retry(settings, loaded, plan, turn.as_deref_mut())).await {
-                    Ok(done) => done,
-                    Err(failed) => return failed,
-                }
-            }
-            Err(Error::Vanished) => return vanished(settings, plan_key(&plan)),
-            Err(err) => return store_failure(&err, plan_key(&plan), turn),
+        let (plan, written, now) = match written {
+            Ok(written) => written,
+            Err(answer) => return answer,
         };
         log_outcome(&plan);
-        if settings.config.renewal() == Renewal::EveryRequest {
-            self.remember(&lock().state, &plan, written.as_ref(), now);
+        if let Some(loaded) = inner.loaded.get() {
+            if settings.config.renewal() == Renewal::EveryRequest {
+                let loaded = loaded.lock().unwrap_or_else(PoisonError::into_inner);
+                self.remember(&loaded.state, &plan, written.as_ref(), now);
+            }
         }
         // The cookie's Max-Age counts from the write (`now`, when the plan
         // was made), like the store's expiry.
@@ -375,6 +367,29 @@ async fn renew_known(settings: &Settings, card: &Verified, known: Known) -> Fini
 /// and when it was planned.
 type Written = (Commit, Option<(SessionId, SystemTime)>, SystemTime);
 
+/// Writes `plan`: on a version conflict, retries as [`retry`] does.
+async fn write(
+    settings: &Settings,
+    loaded: &Mutex<Loaded>,
+    mut plan: Commit,
+    now: SystemTime,
+    mut turn: Option<&mut Turn>,
+) -> Result<Written, Finish> {
+    let result = execute(settings, &mut plan).await;
+    if let (Ok(_), Some(turn)) = (&result, turn.as_deref_mut()) {
+        turn.saved(&plan.write);
+    }
+    let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
+    lock().state.put_back(&mut plan);
+    match result {
+        Ok(written) => Ok((plan, written, now)),
+        // The rare path, boxed so that every request's future stays small.
+        Err(Error::VersionConflict) => Box::pin(retry(settings, loaded, plan, turn)).await,
+        Err(Error::Vanished) => Err(vanished(settings, plan_key(&plan))),
+        Err(err) => Err(store_failure(&err, plan_key(&plan), turn)),
+    }
+}
+
 /// After a version conflict: a concurrent request of this session saved
 /// first, so reload, re-apply this request's changes and save again, with
 /// backoff, within the [`ConflictRetry`](super::ConflictRetry) bounds.
@@ -382,7 +397,7 @@ async fn retry(
     settings: &Settings,
     loaded: &Mutex<Loaded>,
     mut plan: Commit,
-    mut turn: Option<&mut Turn<'_>>,
+    mut turn: Option<&mut Turn>,
 ) -> Result<Written, Finish> {
     let lock = || loaded.lock().unwrap_or_else(PoisonError::into_inner);
     let bounds = &settings.conflict_retry;
@@ -499,23 +514,12 @@ fn log_outcome(plan: &Commit) {
     }
 }
 
-/// `true` when `plan` is only a save of session `id` (nothing deleted):
-/// such saves fold into one.
-fn plain_save(plan: &Commit, id: &SessionId) -> bool {
-    plan.delete.is_empty() && matches!(&plan.write, Write::Save(record) if record.id == *id)
-}
-
-/// [`plain_save`] for a plan's parts, the turn's session being `turn`'s.
-fn plain_save_of(delete: &[SessionId], record: &Record, turn: &Option<Turn<'_>>) -> bool {
-    delete.is_empty() && turn.as_ref().is_some_and(|t| record.id == *t.id())
-}
-
-/// What a written plan tells the cookie: the ID and expiry it wrote.
-fn plan_written(plan: &Commit) -> Option<(SessionId, SystemTime)> {
+/// The record `plan` saves, if it only saves session `id` (nothing
+/// deleted): such a save can be handed on.
+fn plain_save<'a>(plan: &'a Commit, id: &SessionId) -> Option<&'a Record> {
     match &plan.write {
-        Write::Create(record) | Write::Save(record) => Some((record.id.clone(), record.expires_at)),
-        Write::Touch(id, expires_at) => Some((id.clone(), *expires_at)),
-        Write::None => None,
+        Write::Save(record) if record.id == *id && plan.delete.is_empty() => Some(record),
+        _ => None,
     }
 }
 
@@ -557,7 +561,7 @@ async fn create_fresh(store: &dyn SessionStore, record: &mut Record) -> Result<(
     Err(Error::Conflict)
 }
 
-fn store_failure(err: &Error, id: Option<&SessionId>, turn: Option<&mut Turn<'_>>) -> Finish {
+fn store_failure(err: &Error, id: Option<&SessionId>, turn: Option<&mut Turn>) -> Finish {
     if let Some(turn) = turn.filter(|_| err.is_unavailable()) {
         turn.failed();
     }
@@ -574,6 +578,121 @@ fn store_failure(err: &Error, id: Option<&SessionId>, turn: Option<&mut Turn<'_>
 }
 
 /// The session a writer's turn is for, for the log.
-fn writing_id<'a>(turn: &'a Option<Turn<'_>>) -> Option<&'a SessionId> {
+fn writing_id<'a>(turn: &'a Option<Turn>) -> Option<&'a SessionId> {
     turn.as_ref().map(Turn::id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::{async_trait, Data, SessionConfig};
+
+    /// One session's record; saves take 50 ms, check the version, and are
+    /// counted when they start.
+    #[derive(Debug, Default)]
+    struct SlowStore {
+        record: Mutex<Option<Record>>,
+        saves_started: AtomicU64,
+    }
+
+    #[async_trait]
+    impl SessionStore for SlowStore {
+        async fn create(&self, record: &Record) -> Result<(), Error> {
+            *self.record.lock().unwrap() = Some(record.clone());
+            Ok(())
+        }
+        async fn load(&self, _: &SessionId) -> Result<Option<Record>, Error> {
+            Ok(self.record.lock().unwrap().clone())
+        }
+        async fn save(&self, record: &Record) -> Result<(), Error> {
+            self.saves_started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut stored = self.record.lock().unwrap();
+            match stored.as_ref().map(|r| r.version + 1) {
+                Some(next) if next == record.version => {
+                    *stored = Some(record.clone());
+                    Ok(())
+                }
+                Some(_) => Err(Error::VersionConflict),
+                None => Err(Error::Vanished),
+            }
+        }
+        async fn delete(&self, _: &SessionId) -> Result<(), Error> {
+            *self.record.lock().unwrap() = None;
+            Ok(())
+        }
+        async fn touch(&self, _: &SessionId, _: SystemTime) -> Result<(), Error> {
+            Ok(())
+        }
+        async fn delete_expired(&self) -> Result<u64, Error> {
+            Ok(0)
+        }
+    }
+
+    /// One `/visits` request: load, count, finish.
+    async fn visit(settings: Arc<Settings>, cookie: String) -> Finish {
+        let request = RequestSession::new(settings, [cookie.as_bytes()]);
+        let session = request.load::<Error>().await.expect("load");
+        session
+            .update("visits", |n: Option<u64>| n.unwrap_or(0) + 1)
+            .expect("update");
+        request.finish().await
+    }
+
+    /// Three writers of one session: the first saves alone, the second
+    /// hands its change on to the third, whose request is cancelled in the
+    /// middle of the save it makes for both. The save still completes and
+    /// the second writer hears of it: all three visits are counted, with
+    /// two saves.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_request_still_saves_for_the_writers_it_carries() {
+        let store = Arc::new(SlowStore::default());
+        let id = SessionId::generate();
+        let hour = Duration::from_secs(3600);
+        let record = Record::new(id.clone(), Data::new(), SystemTime::now() + hour);
+        store.create(&record).await.unwrap();
+        let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!")
+            .build()
+            .unwrap();
+        let settings = Arc::new(Settings::new(
+            Arc::clone(&store) as Arc<dyn SessionStore>,
+            config,
+        ));
+        let cookie = format!("session={}", settings.cards.sign(&id));
+        let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
+        let saves_started = |n| {
+            let store = Arc::clone(&store);
+            async move {
+                while store.saves_started.load(Ordering::SeqCst) < n {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        let queued = |n| {
+            let settings = Arc::clone(&settings);
+            let id = id.clone();
+            async move {
+                while settings.writers.queued(&id) < n {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        let first = visit();
+        saves_started(1).await;
+        let second = visit();
+        queued(3).await;
+        let third = visit();
+        queued(4).await;
+        // The second hands on to the third, which saves for both.
+        saves_started(2).await;
+        third.abort();
+        assert_eq!(first.await.unwrap().failure, None);
+        assert_eq!(second.await.unwrap().failure, None);
+        let stored = store.record.lock().unwrap().clone().unwrap();
+        let visits: u64 = crate::codec::decode_value(&stored.data["visits"]).unwrap();
+        assert_eq!(visits, 3, "the cancelled request's save was lost");
+        assert_eq!(store.saves_started.load(Ordering::SeqCst), 2);
+    }
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{decode_value, encode_value};
-use crate::merge::{replay, Op};
+use crate::merge::{Changes, Op};
 use crate::record::{truncate_ms, Data};
 use crate::{Error, Expiry, Lifetime, Record, SessionConfig, SessionId};
 
@@ -40,6 +40,10 @@ pub struct SessionState {
     retired: Vec<SessionId>,
     /// This request's changes, in order, for re-applying after a conflict.
     ops: Vec<Op>,
+    /// The changes of the writers before this one in a batch it joined
+    /// (see [`join`](Self::join)): re-applied before this request's own
+    /// after a conflict.
+    adopted: Changes,
     /// The user the session is bound to.
     user: Option<String>,
     /// `set_user` was called: this request's binding wins on rebase.
@@ -102,6 +106,7 @@ impl SessionState {
             changed: false,
             retired: Vec::new(),
             ops: Vec::new(),
+            adopted: Changes::default(),
             user: None,
             user_set: false,
             expiry: None,
@@ -121,6 +126,7 @@ impl SessionState {
             changed: false,
             retired: Vec::new(),
             ops: Vec::new(),
+            adopted: Changes::default(),
             user: record.user,
             user_set: false,
             expiry: record.expiry,
@@ -366,8 +372,67 @@ impl SessionState {
     /// [`Error::Decode`] when an `update` closure meets a value of another
     /// type, [`Error::TooLarge`] when the merged data exceeds the limit.
     pub fn rebase(&mut self, fresh: Record) -> Result<(), Error> {
+        let (adopted, ops) = (
+            std::mem::take(&mut self.adopted),
+            std::mem::take(&mut self.ops),
+        );
+        let replayed = self.replay_on(fresh, adopted.ops.iter().chain(&ops));
+        (self.adopted, self.ops) = (adopted, ops);
+        replayed?;
+        let user = self.adopted.user.clone().filter(|_| !self.user_set);
+        let expiry = self.adopted.expiry.filter(|_| !self.expiry_set);
+        if let Some(user) = user {
+            self.user = user;
+        }
+        if let Some(expiry) = expiry {
+            self.expiry = expiry;
+        }
+        Ok(())
+    }
+
+    /// Joins a batch of writers of this session: goes on top of `folded`
+    /// (their changes applied, at the stored version) and keeps `changes`
+    /// (theirs) to re-apply before its own if the save conflicts.
+    pub(crate) fn join(&mut self, folded: Record, changes: Changes) -> Result<(), Error> {
+        let ops = std::mem::take(&mut self.ops);
+        let replayed = self.replay_on(folded, ops.iter());
+        self.ops = ops;
+        replayed?;
+        self.adopted = changes;
+        Ok(())
+    }
+
+    /// Leaves the batch joined: its writers save their own changes.
+    pub(crate) fn leave(&mut self) {
+        self.adopted = Changes::default();
+    }
+
+    /// The changes of the batch joined and this request's, for the writer
+    /// this one hands its turn on to.
+    pub(crate) fn changes(&self) -> Changes {
+        let adopted = &self.adopted;
+        Changes {
+            ops: adopted.ops.iter().chain(&self.ops).cloned().collect(),
+            user: match self.user_set {
+                true => Some(self.user.clone()),
+                false => adopted.user.clone(),
+            },
+            expiry: match self.expiry_set {
+                true => Some(self.expiry),
+                false => adopted.expiry,
+            },
+        }
+    }
+
+    /// `fresh` with `ops` re-applied becomes this state (see
+    /// [`rebase`](Self::rebase)).
+    fn replay_on<'a>(
+        &mut self,
+        fresh: Record,
+        mut ops: impl Iterator<Item = &'a Op>,
+    ) -> Result<(), Error> {
         let mut data = fresh.data;
-        replay(&mut data, &self.ops)?;
+        ops.try_for_each(|op| op.apply(&mut data))?;
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         if size > self.max_size {
             return Err(Error::TooLarge {

@@ -8,21 +8,24 @@
 //! writers in other processes: their conflicts take the usual retry path.
 //!
 //! Under contention the queue commits in groups: a writer whose turn comes
-//! while others wait behind it does not save; it folds its changes into a
+//! while others wait behind it does not save; it hands its changes on in a
 //! [`Batch`] ([`Turn::hand_on`]) and waits for the outcome, and the next
-//! one folds its own on top. The last writer of the queue saves the folded
-//! record once ([`Batch::save`]) and every writer of the batch gets that
-//! save's outcome: one store round trip for the whole queue instead of one
-//! each.
+//! writer joins it (its changes on top). The last writer of the queue saves
+//! for the whole batch, carrying every writer's changes (so that a conflict
+//! with another process re-applies them all on the fresh record), and each
+//! writer of the batch gets that save's outcome: one store round trip for
+//! the whole queue instead of one each.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use tokio::sync::{watch, Mutex as AsyncMutex, OwnedMutexGuard};
 
-use super::Write;
-use crate::{Error, Record, SessionId, SessionStore};
+use super::{Finish, Write};
+use crate::merge::Changes;
+use crate::{Record, SessionId};
 
 /// What a session's queue remembers of its last writer, kept only while
 /// others wait for their turn.
@@ -41,39 +44,36 @@ enum Last {
     Pending(Batch),
 }
 
-/// The changes of writers that handed their turn on, folded into one record
-/// that the writer after them saves (with its own changes on top, or before
-/// its own write when that is not a plain save).
+/// The changes of writers that handed their turn on: the record with them
+/// applied, not saved yet, and the changes themselves. The writer after
+/// them joins the batch and saves it (with its own changes on top, and
+/// theirs re-applied if the save conflicts), then tells them the outcome.
 ///
-/// Dropped unsaved (the writer that took it over was cancelled, or nobody
-/// came), its writers hear nothing and save on their own
-/// ([`Outcome::Unsaved`]): nothing was written, so nothing is applied twice.
+/// Dropped unsaved (the writer that took it over was cancelled before
+/// saving, or nobody came), its writers hear [`Outcome::Unsaved`] and save
+/// their own changes: nothing was written, so nothing is applied twice.
 pub(crate) struct Batch {
-    /// The folded record: `version` is the stored version plus one.
-    record: Record,
+    /// The record with the batch's changes: `version` is the stored
+    /// version plus one.
+    folded: Record,
+    /// The batch's changes, for a save that conflicts.
+    changes: Changes,
     /// Where its writers wait for the outcome.
     done: watch::Sender<Option<Outcome>>,
 }
 
-/// What became of a batch's save, for the writers folded into it.
+/// What became of a batch's save, for the writers that handed it on.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outcome {
     /// Saved: the ID and expiry the cookie carries.
     Saved(SessionId, SystemTime),
-    /// Another process saved the session first: each writer retries on its
-    /// own (reload, re-apply its changes, save).
-    Conflict,
-    /// The session ended meanwhile.
-    Vanished,
-    /// The store was unavailable (logged by the writer that saved).
-    Unavailable,
-    /// The store failed otherwise (logged by the writer that saved).
-    Failed,
-    /// Never saved (see [`Batch`]): each writer saves on its own.
+    /// Not saved: the answer the writer that saved it got.
+    Failed(Finish),
+    /// Never saved (see [`Batch`]): each writer saves its own changes.
     Unsaved,
 }
 
-/// A writer folded into a batch, waiting for its outcome.
+/// A writer that handed its turn on, waiting for its batch's outcome.
 pub(crate) struct Member(watch::Receiver<Option<Outcome>>);
 
 impl Member {
@@ -87,57 +87,55 @@ impl Member {
 }
 
 impl Batch {
-    /// The folded record as the base a writer re-applies its changes on:
-    /// at the stored version, so that its save checks that one.
+    /// The record a joining writer goes on top of: the batch's changes
+    /// applied, at the stored version, so that its save checks that one.
     pub(crate) fn base(&self) -> Record {
-        let mut base = self.record.clone();
+        let mut base = self.folded.clone();
         base.version -= 1;
         base
     }
 
-    /// Saves `record` (the folded changes plus the saving writer's own,
-    /// or `None` to save the batch as folded) and tells every writer of
-    /// the batch the outcome. The save runs on its own task, so that it
-    /// completes and is reported even if the request that started it is
-    /// cancelled (a writer told nothing would save again and apply its
-    /// changes twice). Returns the record saved and the save's result.
-    pub(crate) async fn save(
-        self,
-        store: Arc<dyn SessionStore>,
-        record: Option<Record>,
-    ) -> (Record, Result<(), Error>) {
-        let Self {
-            record: folded,
-            done,
-        } = self;
-        let record = record.unwrap_or(folded);
-        let id = record.id.clone();
-        let task = tokio::spawn(async move {
-            let result = store.save(&record).await;
-            let outcome = match &result {
-                Ok(()) => Outcome::Saved(record.id.clone(), record.expires_at),
-                Err(Error::VersionConflict) => Outcome::Conflict,
-                Err(Error::Vanished) => Outcome::Vanished,
-                Err(err) if err.is_unavailable() => Outcome::Unavailable,
-                Err(_) => Outcome::Failed,
-            };
-            // Nobody left to tell is fine.
-            let _ = done.send(Some(outcome));
-            (record, result)
-        });
-        match task.await {
-            Ok(saved) => saved,
-            // The store panicked (its writers were told nothing: the
-            // sender went down with the task) or the runtime is stopping.
-            Err(err) => {
-                let stub = Record::new(id, crate::Data::new(), SystemTime::UNIX_EPOCH);
-                (stub, Err(Error::Backend(Box::new(err))))
-            }
-        }
+    /// The batch's changes, for the writer joining it.
+    pub(crate) fn changes(&self) -> Changes {
+        self.changes.clone()
+    }
+
+    /// The ID and expiry of the batch's record.
+    pub(crate) fn written(&self) -> (SessionId, SystemTime) {
+        (self.folded.id.clone(), self.folded.expires_at)
+    }
+
+    /// Tells the batch's writers what became of their changes.
+    pub(crate) fn tell(self, outcome: Outcome) {
+        // Nobody left to tell is fine.
+        let _ = self.done.send(Some(outcome));
     }
 }
 
-type Slot = Arc<AsyncMutex<Last>>;
+/// A session's queue: its last writer's news, behind the lock that makes
+/// one writer at a time, and how many writers wait for that lock.
+#[derive(Clone, Default)]
+struct Slot {
+    last: Arc<AsyncMutex<Last>>,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// A writer waiting for its turn, counted in [`Slot::waiting`] until it
+/// has it or gives up (its request cancelled).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The sessions that have writers in this process, each with its queue.
 #[derive(Default)]
@@ -147,8 +145,8 @@ pub(crate) struct Writers {
 
 /// A writer's turn: while it is held, no other request of this process
 /// writes the session. Leaving the queue when dropped.
-pub(crate) struct Turn<'a> {
-    writers: &'a Writers,
+pub(crate) struct Turn {
+    writers: Arc<Writers>,
     id: SessionId,
     slot: Option<Slot>,
     guard: Option<OwnedMutexGuard<Last>>,
@@ -156,18 +154,31 @@ pub(crate) struct Turn<'a> {
 
 impl Writers {
     /// Waits until no other request of this process writes session `id`.
-    pub(crate) async fn turn(&self, id: &SessionId) -> Turn<'_> {
+    pub(crate) async fn turn(self: &Arc<Self>, id: &SessionId) -> Turn {
         let slot = {
             let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(queues.entry(id.clone()).or_default())
+            queues.entry(id.clone()).or_default().clone()
         };
-        let guard = Arc::clone(&slot).lock_owned().await;
+        let waiting = Waiting::new(&slot.waiting);
+        let guard = Arc::clone(&slot.last).lock_owned().await;
+        drop(waiting);
         Turn {
-            writers: self,
+            writers: Arc::clone(self),
             id: id.clone(),
             slot: Some(slot),
             guard: Some(guard),
         }
+    }
+
+    /// How many turns of `id` are held or waited for (for tests).
+    #[cfg(test)]
+    pub(super) fn queued(&self, id: &SessionId) -> usize {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map holds the lock once, and each turn twice (slot and guard)
+        // once it has its turn.
+        queues
+            .get(id)
+            .map_or(0, |slot| Arc::strong_count(&slot.last) - 1)
     }
 
     /// Sessions with a queue (for tests: none is left behind).
@@ -180,7 +191,7 @@ impl Writers {
     }
 }
 
-impl Turn<'_> {
+impl Turn {
     /// The record the previous writer of this process saved, if it is newer
     /// than `loaded_version` (the version this request loaded): the
     /// request's changes must go on top of it.
@@ -213,19 +224,32 @@ impl Turn<'_> {
 
     /// `true` when other writers of the session wait behind this one.
     pub(crate) fn waiting(&self) -> bool {
-        // The map, this turn and its guard hold the slot; anyone else waits.
-        self.slot.as_ref().is_some_and(|s| Arc::strong_count(s) > 3)
+        // Counted explicitly: a writer that just ended its turn still holds
+        // the slot for a moment, and is not waiting.
+        self.slot
+            .as_ref()
+            .is_some_and(|s| s.waiting.load(Ordering::SeqCst) > 0)
     }
 
-    /// Hands this writer's turn on without saving: `record` (this writer's
-    /// save, the changes of `batch` included) becomes the batch the next
-    /// writer saves, and the returned [`Member`] hears the outcome. The
-    /// turn ends when it is dropped, which the caller does at once.
-    pub(crate) fn hand_on(&mut self, record: Record, batch: Option<Batch>) -> Member {
+    /// Hands this writer's turn on without saving: `folded` (this writer's
+    /// save, the batch's changes included) and `changes` (the batch's and
+    /// this writer's) become the batch the next writer saves, and the
+    /// returned [`Member`] hears the outcome. The turn ends when it is
+    /// dropped, which the caller does at once.
+    pub(crate) fn hand_on(
+        &mut self,
+        folded: Record,
+        changes: Changes,
+        batch: Option<Batch>,
+    ) -> Member {
         let batch = match batch {
-            Some(batch) => Batch { record, ..batch },
+            Some(mut batch) => {
+                (batch.folded, batch.changes) = (folded, changes);
+                batch
+            }
             None => Batch {
-                record,
+                folded,
+                changes,
                 done: watch::channel(None).0,
             },
         };
@@ -275,7 +299,7 @@ impl Turn<'_> {
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
         // Release the session first, then leave the queue; under the map's
         // lock, a count of 2 (the map and this turn) means nobody waits.
@@ -286,7 +310,7 @@ impl Drop for Turn<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = self.slot.take() {
-            if Arc::strong_count(&slot) == 2 {
+            if Arc::strong_count(&slot.last) == 2 {
                 queues.remove(&self.id);
             }
         }
@@ -295,49 +319,31 @@ impl Drop for Turn<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::{async_trait, Data};
+    use crate::Data;
 
-    /// A store whose saves take 50 ms and are counted (the rest is unused).
-    #[derive(Debug, Default)]
-    struct SlowSaves {
-        saves: AtomicU64,
-    }
-
-    #[async_trait]
-    impl SessionStore for SlowSaves {
-        async fn create(&self, _: &Record) -> Result<(), Error> {
-            Ok(())
-        }
-        async fn load(&self, _: &SessionId) -> Result<Option<Record>, Error> {
-            Ok(None)
-        }
-        async fn save(&self, _: &Record) -> Result<(), Error> {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            self.saves.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-        async fn delete(&self, _: &SessionId) -> Result<(), Error> {
-            Ok(())
-        }
-        async fn touch(&self, _: &SessionId, _: SystemTime) -> Result<(), Error> {
-            Ok(())
-        }
-        async fn delete_expired(&self) -> Result<u64, Error> {
-            Ok(0)
-        }
-    }
-
-    /// Waits until `n` turns of `id` are taken or waited for.
+    /// Waits until `n` holds on `id`'s queue (see [`Writers::queued`]).
     async fn until_queued(writers: &Writers, id: &SessionId, n: usize) {
-        // The map holds the slot once, and each turn twice (slot and guard)
-        // or once while it waits.
-        while Arc::strong_count(&writers.queues.lock().unwrap()[id]) < 1 + n {
+        while writers.queued(id) < n {
             tokio::task::yield_now().await;
         }
+    }
+
+    fn save_at(id: &SessionId, version: u64) -> Record {
+        let mut record = Record::new(
+            id.clone(),
+            Data::new(),
+            SystemTime::now() + Duration::from_secs(60),
+        );
+        record.version = version;
+        record
+    }
+
+    fn saved_at(id: &SessionId, version: u64) -> Write {
+        Write::Save(save_at(id, version))
     }
 
     #[tokio::test]
@@ -349,64 +355,34 @@ mod tests {
             let (writers, id) = (Arc::clone(&writers), id.clone());
             tokio::spawn(async move {
                 let mut turn = writers.turn(&id).await;
-                turn.take_batch()
-                    .map(|b| (b.base().version, b.record.version))
+                let batch = turn.take_batch().expect("a batch was handed on");
+                let version = (batch.base().version, batch.folded.version);
+                batch.tell(Outcome::Saved(id, SystemTime::UNIX_EPOCH));
+                version
             })
         };
         until_queued(&writers, &id, 3).await;
         assert!(first.waiting());
-        let Write::Save(record) = saved_at(&id, 8) else {
-            unreachable!()
-        };
-        let _member = first.hand_on(record, None);
+        let member = first.hand_on(save_at(&id, 8), Changes::default(), None);
         drop(first);
         // The base is at the stored version: the next save checks it.
-        assert_eq!(next.await.unwrap(), Some((7, 8)));
+        assert_eq!(next.await.unwrap(), (7, 8));
+        assert_eq!(
+            member.outcome().await,
+            Outcome::Saved(id, SystemTime::UNIX_EPOCH)
+        );
     }
 
     #[tokio::test]
     async fn a_batch_nobody_saves_tells_its_writers_so() {
-        let writers = Writers::default();
+        let writers = Arc::new(Writers::default());
         let id = SessionId::generate();
         let mut turn = writers.turn(&id).await;
-        let Write::Save(record) = saved_at(&id, 2) else {
-            unreachable!()
-        };
-        let member = turn.hand_on(record, None);
+        let member = turn.hand_on(save_at(&id, 2), Changes::default(), None);
         // Nobody waits: the queue goes, and the batch with it.
         drop(turn);
         assert_eq!(writers.len(), 0);
         assert_eq!(member.outcome().await, Outcome::Unsaved);
-    }
-
-    #[tokio::test]
-    async fn a_batch_is_saved_and_reported_even_if_its_saver_is_cancelled() {
-        let store = Arc::new(SlowSaves::default());
-        let writers = Writers::default();
-        let id = SessionId::generate();
-        let mut turn = writers.turn(&id).await;
-        let Write::Save(record) = saved_at(&id, 2) else {
-            unreachable!()
-        };
-        let member = turn.hand_on(record, None);
-        let batch = turn.take_batch().expect("the batch just handed on");
-        let expires_at = batch.record.expires_at;
-        let saving = batch.save(Arc::clone(&store) as Arc<dyn SessionStore>, None);
-        // The request saving it goes away mid-save.
-        let cancelled = tokio::time::timeout(Duration::from_millis(5), saving).await;
-        assert!(cancelled.is_err());
-        assert_eq!(member.outcome().await, Outcome::Saved(id, expires_at));
-        assert_eq!(store.saves.load(Ordering::SeqCst), 1);
-    }
-
-    fn saved_at(id: &SessionId, version: u64) -> Write {
-        let mut record = Record::new(
-            id.clone(),
-            Data::new(),
-            SystemTime::now() + Duration::from_secs(60),
-        );
-        record.version = version;
-        Write::Save(record)
     }
 
     #[tokio::test]
@@ -451,7 +427,7 @@ mod tests {
             })
         };
         // Saved while someone waits: kept for the waiter.
-        while Arc::strong_count(&writers.queues.lock().unwrap()[&id]) < 5 {
+        while writers.queued(&id) < 4 {
             tokio::task::yield_now().await;
         }
         first.saved(&saved_at(&id, 2));
@@ -473,7 +449,7 @@ mod tests {
             let (writers, id) = (Arc::clone(&writers), id.clone());
             tokio::spawn(async move { writers.turn(&id).await.after_failure() })
         };
-        while Arc::strong_count(&writers.queues.lock().unwrap()[&id]) < 5 {
+        while writers.queued(&id) < 4 {
             tokio::task::yield_now().await;
         }
         first.failed();

@@ -61,6 +61,7 @@ macro_rules! http_suite {
             absolute_lifetime_caps_renewal, store_down_is_503_never_success,
             continue_empty_policy_serves_reads, bad_logins_create_nothing,
             oversized_value_is_413, missing_layer_is_named, concurrent_visits_on_one_session,
+            queued_writers_commit_in_groups,
             concurrent_requests_keep_each_others_keys, log_out_everywhere_else,
             sibling_cookies_never_hide_the_session, first_session_cookie_that_verifies_wins,
             forged_cards_are_cleared_without_a_store_call, gone_cards_are_cleared_once_loaded,
