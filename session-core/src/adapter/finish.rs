@@ -578,7 +578,7 @@ fn store_failure(err: &Error, id: Option<&SessionId>, turn: Option<&mut Turn>) -
 }
 
 /// The session a writer's turn is for, for the log.
-fn writing_id<'a>(turn: &'a Option<Turn>) -> Option<&'a SessionId> {
+fn writing_id(turn: &Option<Turn>) -> Option<&SessionId> {
     turn.as_ref().map(Turn::id)
 }
 
@@ -641,6 +641,41 @@ mod tests {
         request.finish().await
     }
 
+    /// A session of `store`, the settings of an app on it, and its cookie.
+    async fn app(store: &Arc<SlowStore>) -> (SessionId, Arc<Settings>, String) {
+        let id = SessionId::generate();
+        let hour = Duration::from_secs(3600);
+        let record = Record::new(id.clone(), Data::new(), SystemTime::now() + hour);
+        store.create(&record).await.unwrap();
+        let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!")
+            .build()
+            .unwrap();
+        let store = Arc::clone(store) as Arc<dyn SessionStore>;
+        let settings = Arc::new(Settings::new(store, config));
+        let cookie = format!("session={}", settings.cards.sign(&id));
+        (id, settings, cookie)
+    }
+
+    impl SlowStore {
+        async fn saves_started(&self, n: u64) {
+            while self.saves_started.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        fn visits(&self) -> u64 {
+            let stored = self.record.lock().unwrap().clone().unwrap();
+            crate::codec::decode_value(&stored.data["visits"]).unwrap()
+        }
+    }
+
+    /// Waits until `n` holds on `id`'s queue of writers.
+    async fn queued(settings: &Settings, id: &SessionId, n: usize) {
+        while settings.writers.queued(id) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Three writers of one session: the first saves alone, the second
     /// hands its change on to the third, whose request is cancelled in the
     /// middle of the save it makes for both. The save still completes and
@@ -649,50 +684,53 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancelled_request_still_saves_for_the_writers_it_carries() {
         let store = Arc::new(SlowStore::default());
-        let id = SessionId::generate();
-        let hour = Duration::from_secs(3600);
-        let record = Record::new(id.clone(), Data::new(), SystemTime::now() + hour);
-        store.create(&record).await.unwrap();
-        let config = SessionConfig::builder("a-secret-of-at-least-32-bytes-long!!")
-            .build()
-            .unwrap();
-        let settings = Arc::new(Settings::new(
-            Arc::clone(&store) as Arc<dyn SessionStore>,
-            config,
-        ));
-        let cookie = format!("session={}", settings.cards.sign(&id));
+        let (id, settings, cookie) = app(&store).await;
         let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
-        let saves_started = |n| {
-            let store = Arc::clone(&store);
-            async move {
-                while store.saves_started.load(Ordering::SeqCst) < n {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-        };
-        let queued = |n| {
-            let settings = Arc::clone(&settings);
-            let id = id.clone();
-            async move {
-                while settings.writers.queued(&id) < n {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-        };
         let first = visit();
-        saves_started(1).await;
+        store.saves_started(1).await;
         let second = visit();
-        queued(3).await;
+        queued(&settings, &id, 3).await;
         let third = visit();
-        queued(4).await;
+        queued(&settings, &id, 4).await;
         // The second hands on to the third, which saves for both.
-        saves_started(2).await;
+        store.saves_started(2).await;
         third.abort();
         assert_eq!(first.await.unwrap().failure, None);
         assert_eq!(second.await.unwrap().failure, None);
-        let stored = store.record.lock().unwrap().clone().unwrap();
-        let visits: u64 = crate::codec::decode_value(&stored.data["visits"]).unwrap();
-        assert_eq!(visits, 3, "the cancelled request's save was lost");
+        assert_eq!(store.visits(), 3, "the cancelled request's save was lost");
         assert_eq!(store.saves_started.load(Ordering::SeqCst), 2);
+    }
+
+    /// The save a batch's last writer makes for it conflicts with another
+    /// process's write: it re-applies every writer's change on the fresh
+    /// record, not only its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_batch_save_reapplies_every_writers_changes() {
+        let store = Arc::new(SlowStore::default());
+        let (id, settings, cookie) = app(&store).await;
+        let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
+        let first = visit();
+        store.saves_started(1).await;
+        let second = visit();
+        queued(&settings, &id, 3).await;
+        let third = visit();
+        queued(&settings, &id, 4).await;
+        store.saves_started(2).await;
+        // Another process writes while the batch's save is on its way.
+        {
+            let mut stored = store.record.lock().unwrap();
+            let stored = stored.as_mut().unwrap();
+            stored.version += 1;
+            let hundred = crate::codec::encode_value(&100u64).unwrap();
+            stored.data.insert("visits".into(), hundred);
+        }
+        for request in [first, second, third] {
+            assert_eq!(request.await.unwrap().failure, None);
+        }
+        assert_eq!(
+            store.visits(),
+            102,
+            "a batched change was lost in the retry"
+        );
     }
 }
