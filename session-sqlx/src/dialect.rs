@@ -15,6 +15,7 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Pool};
 
 use crate::announce::Announcer;
+use crate::batch::Batcher;
 use crate::exec::{Exec, Param};
 use crate::sql::Names;
 use crate::url_params::Driver;
@@ -123,6 +124,13 @@ pub trait Dialect: Exec {
     /// that stopped half-way (where DDL commits at once).
     fn is_already_there(_e: &dyn DatabaseError) -> bool {
         false
+    }
+
+    /// Starts the task that makes the saves of a store on the table `n` in
+    /// batches, if the backend can (default: no, each save is its own
+    /// statement); `None` too without a tokio runtime.
+    fn start_batcher(_pool: &Pool<Self>, _n: &Names) -> Option<Batcher> {
+        None
     }
 
     /// Starts the invalidation feed of a near cache on the table `n`, and

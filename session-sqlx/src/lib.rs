@@ -264,6 +264,8 @@
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod announce;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod batch;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod cleanup;
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 mod deadline;

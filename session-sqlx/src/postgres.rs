@@ -7,6 +7,7 @@ use sqlx::postgres::{PgDatabaseError, PgPool, PgQueryResult, Postgres};
 use sqlx::AssertSqlSafe;
 
 use crate::announce::Announcer;
+use crate::batch::Batcher;
 use crate::dialect::Dialect;
 use crate::sql::Names;
 use crate::store::{SqlStore, SqlStoreBuilder};
@@ -175,6 +176,15 @@ impl Dialect for Postgres {
     fn start_feed(pool: &PgPool, n: &Names, feed: Invalidations) -> Result<Announcer, Error> {
         feed::spawn(pool, n, feed)
     }
+
+    /// Saves in batches: one `UPDATE … FROM unnest(…)` for every save
+    /// queued meanwhile (see `postgres/saves.rs`).
+    fn start_batcher(pool: &PgPool, n: &Names) -> Option<Batcher> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (batcher, queue) = Batcher::new();
+        saves::spawn(&runtime, pool, &n.qualified, queue);
+        Some(batcher)
+    }
 }
 
 fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
@@ -185,5 +195,6 @@ fn pg_code(e: &dyn DatabaseError) -> Option<&str> {
 mod announce;
 mod feed;
 mod notify;
+mod saves;
 #[cfg(test)]
 mod tests;

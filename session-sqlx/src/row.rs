@@ -68,6 +68,7 @@ pub(crate) fn check_user(user: &str) -> Result<(), Error> {
 }
 
 /// The values of one row, as `create` and `save` write them.
+#[derive(Clone)]
 pub(crate) struct Columns {
     /// [`SessionId::storage_key`].
     pub(crate) key: String,

@@ -13,6 +13,7 @@ use session_core::{Error, Record, SessionId, SessionInfo, SessionStore};
 use sqlx::Executor;
 
 use crate::announce::Announcer;
+use crate::batch::Outcome;
 use crate::deadline::{bounded, delete_in_batches};
 use crate::dialect::Dialect;
 use crate::exec::Param::{Bytes, Int, Text};
@@ -335,23 +336,20 @@ impl<DB: Dialect> SqlStore<DB> {
             let c = row::columns(record)?;
             let expected = row::version(record.version.wrapping_sub(1));
             let announcing = self.announcing(&self.inner.sql.save_announced);
-            let sql = announcing.map_or(&self.inner.sql.save, |(_, marked)| marked);
-            let done = self
-                .retry(|| {
-                    let params = [
-                        Bytes(&c.data),
-                        Int(c.expires_at),
-                        Int(c.version),
-                        DB::user(c.user.as_deref()),
-                        Text(&c.key),
-                        Int(row::now_ms()),
-                        Int(expected),
-                    ];
-                    DB::query(sql, &params).execute(self.db())
-                })
-                .await
-                .map_err(|e| self.fail(e))?;
-            if DB::rows_affected(&done) == 0 {
+            let batched = match &self.inner.batcher {
+                Some(batcher) => {
+                    batcher
+                        .save(c.clone(), expected, announcing.is_some())
+                        .await
+                }
+                None => Outcome::Alone,
+            };
+            let saved = match batched {
+                Outcome::Saved => true,
+                Outcome::NotSaved => false,
+                Outcome::Alone => self.save_alone(&c, expected, announcing).await?,
+            };
+            if !saved {
                 return Err(self.why_not_saved(&c.key).await);
             }
             if let Some((announcer, _)) = announcing {
@@ -360,6 +358,32 @@ impl<DB: Dialect> SqlStore<DB> {
             Ok(())
         })
         .await
+    }
+
+    /// One save as a statement of its own: `true` if the row was written.
+    async fn save_alone(
+        &self,
+        c: &Columns,
+        expected: i64,
+        announcing: Option<(&Announcer, &Arc<str>)>,
+    ) -> Result<bool, Error> {
+        let sql = announcing.map_or(&self.inner.sql.save, |(_, marked)| marked);
+        let done = self
+            .retry(|| {
+                let params = [
+                    Bytes(&c.data),
+                    Int(c.expires_at),
+                    Int(c.version),
+                    DB::user(c.user.as_deref()),
+                    Text(&c.key),
+                    Int(row::now_ms()),
+                    Int(expected),
+                ];
+                DB::query(sql, &params).execute(self.db())
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(DB::rows_affected(&done) > 0)
     }
 
     /// `delete` without the near cache.

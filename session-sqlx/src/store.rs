@@ -10,6 +10,7 @@ use session_core::Error;
 use sqlx::{Database, Pool};
 
 use crate::announce::Announcer;
+use crate::batch::Batcher;
 use crate::cleanup::CleanupHandle;
 use crate::deadline::{check as check_timeout, DEFAULT_TIMEOUT};
 use crate::dialect::Dialect;
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     /// The task that announces this store's writes to the other processes'
     /// near caches, when the cache is on.
     pub(crate) announcer: Option<Announcer>,
+    /// The task that makes saves in batches, where the backend can.
+    pub(crate) batcher: Option<Batcher>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
@@ -144,12 +147,14 @@ impl<DB: Dialect> SqlStoreBuilder<DB> {
             }
             None => (None, None),
         };
+        let batcher = DB::start_batcher(&self.pool, &names);
         let inner = Inner {
             sql: Statements::new::<DB>(&names.qualified),
             timeout: self.timeout,
             names,
             near,
             announcer,
+            batcher,
         };
         Ok(SqlStore {
             pool: self.pool,

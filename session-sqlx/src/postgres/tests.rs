@@ -129,3 +129,77 @@ async fn user_statements_use_the_user_index_and_revoke_exactly_one_user() {
         .check_revocations(async |victim| store.delete_user_sessions(victim, None).await.unwrap())
         .await;
 }
+
+/// Concurrent saves of many sessions share statements, and each keeps its
+/// own answer: in the same batches, current saves are written, stale ones
+/// conflict and those of deleted sessions have vanished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_saves_share_statements_and_keep_their_own_answers() {
+    use session_core::{Data, Error, Record, SessionId};
+    use std::time::{Duration, SystemTime};
+
+    let pool = test_util::pool::<Postgres>(&url()).await;
+    let store = SqlStore::builder(pool)
+        .table(test_util::table_name())
+        .build()
+        .unwrap();
+    store.migrate().await.unwrap();
+    let hour = SystemTime::now() + Duration::from_secs(3600);
+    let mut saves = Vec::new();
+    for n in 0..300u64 {
+        let mut record = Record::new(SessionId::generate(), Data::new(), hour);
+        store.create(&record).await.unwrap();
+        // Current (version 2), stale (as if saved at 2 already), or deleted.
+        record.version = if n % 3 == 1 { 3 } else { 2 };
+        if n % 3 == 2 {
+            store.delete(&record.id).await.unwrap();
+        }
+        record
+            .data
+            .insert("n".into(), session_core::codec::encode_value(&n).unwrap());
+        saves.push(record);
+    }
+    let before = store
+        .inner
+        .batcher
+        .as_ref()
+        .expect("PostgreSQL batches saves")
+        .sent();
+    let tasks: Vec<_> = saves
+        .iter()
+        .map(|record| {
+            let (store, record) = (store.clone(), record.clone());
+            tokio::spawn(async move { store.save(&record).await })
+        })
+        .collect();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        match n % 3 {
+            0 => assert!(result.is_ok(), "save {n}: {result:?}"),
+            1 => assert!(
+                matches!(result, Err(Error::VersionConflict)),
+                "save {n}: {result:?}"
+            ),
+            _ => assert!(
+                matches!(result, Err(Error::Vanished)),
+                "save {n}: {result:?}"
+            ),
+        }
+    }
+    for (n, record) in saves.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        let loaded = store.load(&record.id).await.unwrap().unwrap();
+        assert_eq!(
+            (loaded.version, &loaded.data),
+            (2, &record.data),
+            "save {n}"
+        );
+    }
+    let after = store.inner.batcher.as_ref().unwrap().sent();
+    let (statements, carried) = (after.0 - before.0, after.1 - before.1);
+    eprintln!("300 concurrent saves: {statements} statements");
+    assert_eq!(carried, 300, "every save goes through the batcher");
+    assert!(
+        statements < 300,
+        "{statements} statements for 300 concurrent saves: no batch formed"
+    );
+}

@@ -119,7 +119,7 @@ async fn a_killed_announcer_flushes_every_cache_and_loses_no_change() {
     let find = || async {
         sqlx::query_scalar::<_, i32>(
             "SELECT pid FROM pg_stat_activity WHERE application_name = $1 \
-             AND query LIKE '%unnest%'",
+             AND query LIKE '%pg_notify%unnest%'",
         )
         .bind(&a_app)
         .fetch_all(b.pool())
