@@ -176,6 +176,17 @@
 //! IS NOT NULL`, and `migrate()` finds them in place. MySQL/MariaDB build
 //! it online; on SQLite it holds the write lock while it runs.
 //!
+//! # Batched saves (PostgreSQL)
+//!
+//! A PostgreSQL store built inside a tokio runtime sends its saves through a
+//! task that sends every save queued while its previous statement ran as
+//! one `UPDATE … FROM unnest(…) RETURNING id`: each row keeps its own
+//! version check, and each save its own answer (saved, or told apart as a
+//! conflict or a vanished record as before). Under load one statement
+//! carries many saves; when saves are few, each goes alone at once. A batch
+//! the database refuses as a whole changed nothing and is saved row by row.
+//! MySQL/MariaDB and SQLite save row by row.
+//!
 //! # Near cache (PostgreSQL)
 //!
 //! Off by default. `PostgresStore::builder(pool).near_cache(NearCacheConfig::new())`
