@@ -130,7 +130,8 @@ impl RequestSession {
         let now = SystemTime::now();
         // The data moves into the write and back after it: never copied.
         let mut plan = lock().state.take_commit(&settings.config, now);
-        let hand_on = turn.as_mut().filter(|t| t.waiting());
+        let room = batch.as_ref().is_none_or(|b| !b.is_full());
+        let hand_on = turn.as_mut().filter(|t| room && t.waiting());
         if let Some((t, folded)) = hand_on.and_then(|t| plain_save(&plan, t.id()).map(|r| (t, r))) {
             // Others wait behind: hand this save on to them, and take the
             // outcome of the one save the last of them makes.

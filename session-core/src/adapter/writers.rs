@@ -60,7 +60,13 @@ pub(crate) struct Batch {
     changes: Changes,
     /// Where its writers wait for the outcome.
     done: watch::Sender<Option<Outcome>>,
+    /// How many writers handed their changes on in it.
+    writers: usize,
 }
+
+/// The most writers in one batch: the next one saves it even if others
+/// wait, so that a session written without pause still gets saved.
+const MAX_WRITERS: usize = 64;
 
 /// What became of a batch's save, for the writers that handed it on.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +104,12 @@ impl Batch {
     /// The batch's changes, for the writer joining it.
     pub(crate) fn changes(&self) -> Changes {
         self.changes.clone()
+    }
+
+    /// `true` when the batch has all the writers it may carry: the writer
+    /// that takes it saves it.
+    pub(crate) fn is_full(&self) -> bool {
+        self.writers >= MAX_WRITERS
     }
 
     /// The ID and expiry of the batch's record.
@@ -245,12 +257,14 @@ impl Turn {
         let batch = match batch {
             Some(mut batch) => {
                 (batch.folded, batch.changes) = (folded, changes);
+                batch.writers += 1;
                 batch
             }
             None => Batch {
                 folded,
                 changes,
                 done: watch::channel(None).0,
+                writers: 1,
             },
         };
         let member = Member(batch.done.subscribe());
@@ -371,6 +385,20 @@ mod tests {
             member.outcome().await,
             Outcome::Saved(id, SystemTime::UNIX_EPOCH)
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_full_at_its_writer_cap() {
+        let writers = Arc::new(Writers::default());
+        let id = SessionId::generate();
+        let mut turn = writers.turn(&id).await;
+        let mut batch = None;
+        for n in 1..=MAX_WRITERS {
+            let _member = turn.hand_on(save_at(&id, 2), Changes::default(), batch.take());
+            let taken = turn.take_batch().expect("the batch just handed on");
+            assert_eq!(taken.is_full(), n == MAX_WRITERS, "{n} writers");
+            batch = Some(taken);
+        }
     }
 
     #[tokio::test]
