@@ -677,6 +677,24 @@ mod tests {
         }
     }
 
+    type Visit = tokio::task::JoinHandle<Finish>;
+
+    /// Three `/visits` of one session, started so that the first saves
+    /// alone and the second hands its change on to the third; returned once
+    /// the third's save (for both) has started.
+    async fn three_visits(store: &Arc<SlowStore>) -> [Visit; 3] {
+        let (id, settings, cookie) = app(store).await;
+        let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
+        let first = visit();
+        store.saves_started(1).await;
+        let second = visit();
+        queued(&settings, &id, 3).await;
+        let third = visit();
+        queued(&settings, &id, 4).await;
+        store.saves_started(2).await;
+        [first, second, third]
+    }
+
     /// Three writers of one session: the first saves alone, the second
     /// hands its change on to the third, whose request is cancelled in the
     /// middle of the save it makes for both. The save still completes and
@@ -685,16 +703,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancelled_request_still_saves_for_the_writers_it_carries() {
         let store = Arc::new(SlowStore::default());
-        let (id, settings, cookie) = app(&store).await;
-        let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
-        let first = visit();
-        store.saves_started(1).await;
-        let second = visit();
-        queued(&settings, &id, 3).await;
-        let third = visit();
-        queued(&settings, &id, 4).await;
-        // The second hands on to the third, which saves for both.
-        store.saves_started(2).await;
+        let [first, second, third] = three_visits(&store).await;
         third.abort();
         assert_eq!(first.await.unwrap().failure, None);
         assert_eq!(second.await.unwrap().failure, None);
@@ -708,15 +717,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_conflicting_batch_save_reapplies_every_writers_changes() {
         let store = Arc::new(SlowStore::default());
-        let (id, settings, cookie) = app(&store).await;
-        let visit = || tokio::spawn(visit(Arc::clone(&settings), cookie.clone()));
-        let first = visit();
-        store.saves_started(1).await;
-        let second = visit();
-        queued(&settings, &id, 3).await;
-        let third = visit();
-        queued(&settings, &id, 4).await;
-        store.saves_started(2).await;
+        let visits = three_visits(&store).await;
         // Another process writes while the batch's save is on its way.
         {
             let mut stored = store.record.lock().unwrap();
@@ -725,7 +726,7 @@ mod tests {
             let hundred = crate::codec::encode_value(&100u64).unwrap();
             stored.data.insert("visits".into(), hundred);
         }
-        for request in [first, second, third] {
+        for request in visits {
             assert_eq!(request.await.unwrap().failure, None);
         }
         assert_eq!(

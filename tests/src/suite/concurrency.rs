@@ -10,25 +10,36 @@ use session_cookie::SessionStore;
 use super::{app, json};
 use crate::cookie_value;
 
+/// `n` concurrent `GET /visits` with the session cookie `card`.
+fn concurrent_visits(
+    app: &crate::TestApp,
+    card: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Result<StatusCode>>> {
+    (0..n)
+        .map(|_| {
+            let (bare, url, card) = (app.bare.clone(), app.at("/visits"), card.to_owned());
+            tokio::spawn(async move {
+                let sent = bare.get(url).header("cookie", card).send().await;
+                sent.map(|r| r.status())
+            })
+        })
+        .collect()
+}
+
+/// Asserts that every request answered 200.
+async fn all_ok(requests: Vec<tokio::task::JoinHandle<reqwest::Result<StatusCode>>>) {
+    for request in requests {
+        assert_eq!(request.await.unwrap().unwrap(), StatusCode::OK);
+    }
+}
+
 /// 100 concurrent `/visits` on one session all succeed and none is lost:
 /// `update` re-runs on the fresh value when a concurrent save came first.
 pub async fn concurrent_visits_on_one_session(store: Arc<dyn SessionStore>) {
     let app = app(store).await;
     let card = cookie_value(app.get("/visits").await.headers()).unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let (bare, url, card) = (app.bare.clone(), app.at("/visits"), card.clone());
-        tasks.push(tokio::spawn(async move {
-            bare.get(url)
-                .header("cookie", card)
-                .send()
-                .await
-                .map(|r| r.status())
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
-    }
+    all_ok(concurrent_visits(&app, &card, 100)).await;
     let r = app.get_with("/visits", &card).await;
     let n = json(r).await["visits"].as_u64().unwrap();
     assert_eq!(
@@ -62,20 +73,7 @@ pub async fn queued_writers_commit_in_groups(store: Arc<dyn SessionStore>) {
     let card = cookie_value(app.get("/visits").await.headers()).unwrap();
     app.store.slow_saves_ms.store(20, Ordering::SeqCst);
     let before = app.store.calls().save;
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let (bare, url, card) = (app.bare.clone(), app.at("/visits"), card.clone());
-        tasks.push(tokio::spawn(async move {
-            bare.get(url)
-                .header("cookie", card)
-                .send()
-                .await
-                .map(|r| r.status())
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), StatusCode::OK);
-    }
+    all_ok(concurrent_visits(&app, &card, 50)).await;
     let saves = app.store.calls().save - before;
     app.store.slow_saves_ms.store(0, Ordering::SeqCst);
     let n = json(app.get_with("/visits", &card).await).await["visits"]
