@@ -21,6 +21,30 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::row::Columns;
 
+/// Waits for the first item if `batch` is empty, then adds whatever else
+/// is queued, up to `max` items: the batch the task sends next. `false`
+/// when the queue is closed (every sender dropped) and nothing came.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) async fn gather<T>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    batch: &mut Vec<T>,
+    max: usize,
+) -> bool {
+    if batch.is_empty() {
+        match rx.recv().await {
+            Some(item) => batch.push(item),
+            None => return false,
+        }
+    }
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 /// The sending side, held by the store. `pub` only because the
 /// crate-private `Dialect` returns it; nothing outside the crate can name it.
 #[derive(Debug, Clone)]
@@ -62,6 +86,7 @@ pub(crate) struct Job {
 
 /// What became of one save in its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) enum Outcome {
     /// Written.
     Saved,

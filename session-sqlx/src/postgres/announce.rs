@@ -22,6 +22,7 @@ use sqlx::Connection;
 
 use super::notify::pack;
 use crate::announce::Queue;
+use crate::batch::gather;
 
 /// The most announcements in one statement.
 const MAX_BATCH: usize = 512;
@@ -80,17 +81,8 @@ async fn run(options: PgConnectOptions, channel: String, mut queue: Queue) {
         }
         queue.ready.store(true, Ordering::Release);
         loop {
-            if batch.is_empty() {
-                match queue.rx.recv().await {
-                    Some(message) => batch.push(message),
-                    None => return,
-                }
-            }
-            while batch.len() < MAX_BATCH {
-                match queue.rx.try_recv() {
-                    Ok(message) => batch.push(message),
-                    Err(_) => break,
-                }
+            if !gather(&mut queue.rx, &mut batch, MAX_BATCH).await {
+                return;
             }
             let sent = tokio::time::timeout(DEADLINE, send(&mut conn, &channel, &batch)).await;
             let why = match sent {

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use sqlx::postgres::PgPool;
 
-use crate::batch::{Job, Outcome, Queue};
+use crate::batch::{gather, Job, Outcome, Queue};
 
 /// The most saves in one statement.
 const MAX_BATCH: usize = 256;
@@ -49,17 +49,8 @@ async fn run(pool: PgPool, [plain, marked]: [String; 2], mut queue: Queue) {
     let mut next: Vec<Job> = Vec::new();
     loop {
         let mut queued = std::mem::take(&mut next);
-        if queued.is_empty() {
-            match queue.jobs.recv().await {
-                Some(job) => queued.push(job),
-                None => return,
-            }
-        }
-        while queued.len() < MAX_BATCH {
-            match queue.jobs.try_recv() {
-                Ok(job) => queued.push(job),
-                Err(_) => break,
-            }
+        if !gather(&mut queue.jobs, &mut queued, MAX_BATCH).await {
+            return;
         }
         // One row per session and statement; the rest waits its turn.
         let mut seen = HashSet::new();
